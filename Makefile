@@ -1,0 +1,58 @@
+# svglab: the user's entry points. Everything installs itself into .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+
+TASK    ?= Walker2d
+BUDGET  ?= paper
+RESULTS ?= results
+H       ?=
+SEED    ?=
+SWEEP   ?=
+ARGS    ?=
+
+# Optional overrides passed through to the CLIs (H=2 -> --set horizon=2).
+OVERRIDES := $(if $(H),--set horizon=$(H)) $(if $(SEED),--seed $(SEED))
+
+.PHONY: install test test-deps sweep reproduce train bench tables dashboard clean
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+# System packages the tests need (headless Chromium reads the HTML report).
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the report test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "warning: could not install chromium; the HTML report test will fail"; }
+
+test: $(STAMP) test-deps
+	$(BIN)/python -m pytest -q tests
+
+sweep: $(STAMP)
+	$(BIN)/python -m sweeps.sweep --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
+
+reproduce: $(STAMP)
+	$(BIN)/python -m sweeps.sweep --mode reproduce --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
+
+train: $(STAMP)
+	$(BIN)/python -m algorithms.sac_svg.train --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m algorithms.sac_svg.bench $(ARGS)
+
+tables: $(STAMP)
+	$(BIN)/python -m dashboards.tables --results $(RESULTS) $(if $(SWEEP),--sweep $(SWEEP)) $(ARGS)
+
+dashboard: $(STAMP)
+	$(BIN)/python -m dashboards.report --results $(RESULTS) $(if $(SWEEP),--sweep $(SWEEP)) --open $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache
