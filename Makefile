@@ -43,7 +43,7 @@ reproduce: $(STAMP)
 	$(BIN)/python -m sweeps.sweep --mode reproduce --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
 
 train: $(STAMP)
-	$(BIN)/python -m algorithms.sac_svg.train --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
+	$(BIN)/python -m sweeps.train --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m algorithms.sac_svg.bench $(ARGS)
