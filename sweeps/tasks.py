@@ -1,0 +1,158 @@
+"""The task registry: every task svglab can run, by name (`TASK=Walker2d`, `TASK=poplin-cheetah`).
+
+Two suites, as in the paper:
+- "mbpo": MBPO's tasks (Table 1 / fig. 3) on gymnasium's MuJoCo v5, with MBPO's truncated observations
+  for Ant and Humanoid, standard early termination and a 1,000-step time limit;
+- "poplin": POPLIN's tasks (Table 2), rebuilt in `sweeps.envs.poplin` from NOTES.md "Tasks".
+Training lengths come from Table 2 (POPLIN) and NOTES.md (MBPO); the target-entropy schedules from
+Table 4; evaluation intervals from NOTES.md ("every 10k steps on POPLIN tasks, every 25k on MBPO tasks").
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+from sweeps import envs
+from sweeps.envs import RescaleActionToUnit
+
+
+@dataclass(frozen=True)
+class EntropySchedule:
+    """Table 4's target-entropy schedule, the parameters of eq. 14 (computed in
+    algorithms.sac_svg.temperature.target_entropy)."""
+
+    init: float
+    final: float
+    beta: float | None  # None = constant target entropy (a '-' in Table 4)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task:
+    name: str  # "Walker2d", "poplin-cheetah", ...
+    suite: str  # "mbpo" or "poplin"
+    paper_name: str  # the column/row name in the paper's tables
+    obs_dim: int
+    act_dim: int
+    train_steps: int
+    eval_interval: int
+    schedule: EntropySchedule
+    max_episode_steps: int = 1000
+    differs_from_paper: str  # one sentence: how our env differs from the paper's gym v1/v2 version
+    gym_id: str  # what make_env builds: a gymnasium id ...
+    gym_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)  # ... and its kwargs
+
+
+class UnknownTaskError(ValueError):
+    pass
+
+
+EVAL_INTERVAL = {"mbpo": 25_000, "poplin": 10_000}  # NOTES.md "Evaluation"
+
+_V5 = "Gymnasium {env}-v5 (mujoco {mj} bindings) instead of gym {env}-v2 on mujoco-py 1.50"
+_REBUILT = (
+    "Rebuilt from NOTES.md as a gymnasium MujocoEnv on {xml} and today's MuJoCo instead of MBBL's "
+    "wrapper around gym {gym_env}-v1 (gym 0.7.4/0.9.4)"
+)
+
+
+def _mbpo(name, obs_dim, act_dim, train_steps, schedule, differs, paper_name=None, **gym_kwargs) -> Task:
+    return Task(
+        name=name, suite="mbpo", paper_name=paper_name or name, obs_dim=obs_dim, act_dim=act_dim,
+        train_steps=train_steps, eval_interval=EVAL_INTERVAL["mbpo"], schedule=schedule,
+        differs_from_paper=differs, gym_id=f"{name}-v5", gym_kwargs=gym_kwargs,
+    )
+
+
+def _poplin(name, paper_name, env_class, obs_dim, act_dim, train_steps, schedule, differs) -> Task:
+    return Task(
+        name=name, suite="poplin", paper_name=paper_name, obs_dim=obs_dim, act_dim=act_dim,
+        train_steps=train_steps, eval_interval=EVAL_INTERVAL["poplin"], schedule=schedule,
+        differs_from_paper=differs, gym_id=envs.gym_id(env_class),
+    )
+
+
+_S = EntropySchedule
+_MJ = "4.0.0"
+_TASK_LIST = [
+    # MBPO tasks. Train steps: NOTES.md (official runs); schedules: Table 4, right ("Cheetah" = HalfCheetah).
+    _mbpo("Hopper", 11, 3, 1_000_000, _S(0, -1, 0.5),
+          _V5.format(env="Hopper", mj=_MJ) + "; v5 pays the healthy reward only while healthy "
+          "(not on the terminating step)."),
+    _mbpo("Walker2d", 17, 6, 2_000_000, _S(-2, -3, 64),
+          _V5.format(env="Walker2d", mj=_MJ) + "; v5's model gives both feet friction 1.9 (v2: 0.9 and "
+          "1.9; pass xml_file='walker2d.xml' for v2's) and pays the healthy reward only while healthy."),
+    _mbpo("HalfCheetah", 17, 6, 2_000_000, _S(-2, -2, None),
+          _V5.format(env="HalfCheetah", mj=_MJ) + "; same observation and reward terms.",
+          paper_name="Cheetah"),
+    _mbpo("Ant", 27, 8, 2_000_000, _S(2, -4, 1),
+          _V5.format(env="Ant", mj=_MJ) + " (MBPO's AntTruncatedObs); contact forces dropped with "
+          "include_cfrc_ext_in_observation=False, while the v5 reward still subtracts the contact cost "
+          "and pays the healthy reward only while healthy.",
+          include_cfrc_ext_in_observation=False),
+    _mbpo("Humanoid", 45, 17, 5_000_000, _S(-1, -1, None),
+          _V5.format(env="Humanoid", mj=_MJ) + " (MBPO's HumanoidTruncatedObs); only qpos[2:] and qvel "
+          "are kept by excluding cinert, cvel, qfrc_actuator and cfrc_ext, and the v5 reward includes "
+          "the contact cost and pays the healthy reward only while healthy.",
+          include_cinert_in_observation=False, include_cvel_in_observation=False,
+          include_qfrc_actuator_in_observation=False, include_cfrc_ext_in_observation=False),
+    # POPLIN tasks. Train steps: Table 2; schedules: Table 4, left.
+    _poplin("poplin-ant", "Ant", envs.PoplinAnt, 27, 8, 200_000, _S(0, 0, None),
+            _REBUILT.format(xml="gymnasium's ant.xml", gym_env="Ant") + "."),
+    _poplin("poplin-hopper", "Hopper", envs.PoplinHopper, 11, 3, 200_000, _S(0, 0, None),
+            _REBUILT.format(xml="gymnasium's hopper.xml", gym_env="Hopper") + "."),
+    _poplin("poplin-swimmer", "Swimmer", envs.PoplinSwimmer, 9, 2, 50_000, _S(-1, -8, 0.5),
+            _REBUILT.format(xml="our fixed_swimmer.xml", gym_env="Swimmer") + " (MBBL's own fixed-swimmer "
+            "model); no contacts via contype/conaffinity 0 since MuJoCo dropped collision='predefined', "
+            "and the tip velocity uses exact current kinematics."),
+    _poplin("poplin-cheetah", "Cheetah", envs.PoplinCheetah, 17, 6, 200_000, _S(0, -3, 0.1),
+            _REBUILT.format(xml="gymnasium's half_cheetah.xml", gym_env="HalfCheetah") + "."),
+    _poplin("poplin-walker2d", "Walker2d", envs.PoplinWalker2d, 17, 6, 200_000, _S(4, -8, 0.5),
+            _REBUILT.format(xml="gymnasium's walker2d.xml (the pre-v5 model, feet friction 0.9/1.9)",
+                            gym_env="Walker2d") + "."),
+    _poplin("poplin-pets-cheetah", "PETS Cheetah", envs.PoplinPetsCheetah, 18, 6, 50_000, _S(0, -3, 0.1),
+            "Rebuilt from NOTES.md as a gymnasium MujocoEnv on gymnasium's half_cheetah.xml and today's "
+            "MuJoCo instead of MBBL's copy of the PETS half-cheetah (its own XML asset, mujoco-py)."),
+]
+TASKS: dict[str, Task] = {task.name: task for task in _TASK_LIST}
+_BY_LOWER_NAME = {name.lower(): task for name, task in TASKS.items()}
+
+
+def get_task(name: str) -> Task:
+    """The task called `name` (case-insensitive)."""
+    task = _BY_LOWER_NAME.get(name.lower())
+    if task is None:
+        closest = difflib.get_close_matches(name.lower(), list(_BY_LOWER_NAME), n=1, cutoff=0.0)
+        hint = f" Did you mean {_BY_LOWER_NAME[closest[0]].name!r}?" if closest else ""
+        raise UnknownTaskError(f"Unknown task {name!r}.{hint} Valid tasks: {', '.join(TASKS)}.")
+    return task
+
+
+def make_env(name: str, **env_kwargs) -> gym.Env:
+    """The task's environment with its 1,000-step time limit and actions in [-1, 1].
+
+    `env_kwargs` go to the underlying environment (e.g. render_mode, or xml_file for MBPO tasks)."""
+    task = get_task(name)
+    env = gym.make(task.gym_id, max_episode_steps=task.max_episode_steps, **{**task.gym_kwargs, **env_kwargs})
+    return RescaleActionToUnit(env)
+
+
+def _create_env(name: str, env_config: dict) -> gym.Env:
+    return make_env(name, **dict(env_config))
+
+
+def rllib_env_id(name: str) -> str:
+    """Register the task with ray.tune's env registry as "svglab/<Task.name>" and return that id.
+
+    Registering again stores the same creator under the same id, so repeated calls are harmless (and
+    also re-register after a Ray restart, which empties the registry)."""
+    from ray.tune.registry import register_env
+
+    task = get_task(name)
+    env_id = f"svglab/{task.name}"
+    register_env(env_id, functools.partial(_create_env, task.name))
+    return env_id
