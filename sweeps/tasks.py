@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+import mujoco
 
 from sweeps import envs
 from sweeps.envs import RescaleActionToUnit
@@ -77,7 +78,7 @@ def _poplin(name, paper_name, env_class, obs_dim, act_dim, train_steps, schedule
 
 
 _S = EntropySchedule
-_MJ = "4.0.0"
+_MJ = mujoco.__version__
 _TASK_LIST = [
     # MBPO tasks. Train steps: NOTES.md (official runs); schedules: Table 4, right ("Cheetah" = HalfCheetah).
     _mbpo("Hopper", 11, 3, 1_000_000, _S(0, -1, 0.5),
@@ -106,9 +107,10 @@ _TASK_LIST = [
     _poplin("poplin-hopper", "Hopper", envs.PoplinHopper, 11, 3, 200_000, _S(0, 0, None),
             _REBUILT.format(xml="gymnasium's hopper.xml", gym_env="Hopper") + "."),
     _poplin("poplin-swimmer", "Swimmer", envs.PoplinSwimmer, 9, 2, 50_000, _S(-1, -8, 0.5),
-            _REBUILT.format(xml="our fixed_swimmer.xml", gym_env="Swimmer") + " (MBBL's own fixed-swimmer "
-            "model); no contacts via contype/conaffinity 0 since MuJoCo dropped collision='predefined', "
-            "and the tip velocity uses exact current kinematics."),
+            "Rebuilt from NOTES.md as a gymnasium MujocoEnv on our fixed_swimmer.xml and today's MuJoCo "
+            "instead of MBBL's fixed-swimmer env (its own XML, gym 0.7.4/0.9.4), with contacts disabled by "
+            "contype/conaffinity 0 since MuJoCo dropped collision='predefined', and the tip velocity "
+            "taken from kinematics recomputed at the current qpos."),
     _poplin("poplin-cheetah", "Cheetah", envs.PoplinCheetah, 17, 6, 200_000, _S(0, -3, 0.1),
             _REBUILT.format(xml="gymnasium's half_cheetah.xml", gym_env="HalfCheetah") + "."),
     _poplin("poplin-walker2d", "Walker2d", envs.PoplinWalker2d, 17, 6, 200_000, _S(4, -8, 0.5),

@@ -133,7 +133,8 @@ def test_mbpo_tasks_keep_early_termination():
 
 class _AsymmetricBoxEnv(gym.Env):
     observation_space = gym.spaces.Box(-1.0, 1.0, (1,))
-    action_space = gym.spaces.Box(np.array([-2.0, 0.0, 3.0], np.float32), np.array([4.0, 0.5, 5.0], np.float32))
+    action_space = gym.spaces.Box(np.array([-2.0, 0.0, 3.0], np.float32),
+                                  np.array([4.0, 0.5, 5.0], np.float32))
 
 
 def test_rescale_wrapper_maps_unit_box_to_the_true_bounds():
@@ -244,7 +245,8 @@ def test_fixed_swimmer_model_matches_notes():
     capsule_mass = 1000 * (math.pi * 0.1**2 * 1 + 4 / 3 * math.pi * 0.1**3)
     np.testing.assert_allclose(model.body_mass[1:], [capsule_mass] * 3)
     joint = {model.joint(i).name: model.joint(i) for i in range(model.njnt)}
-    assert [int(j.type[0]) for j in joint.values()] == [mujoco.mjtJoint.mjJNT_SLIDE] * 2 + [mujoco.mjtJoint.mjJNT_HINGE] * 3
+    slide, hinge = mujoco.mjtJoint.mjJNT_SLIDE, mujoco.mjtJoint.mjJNT_HINGE
+    assert [int(j.type[0]) for j in joint.values()] == [slide, slide, hinge, hinge, hinge]
     np.testing.assert_allclose(joint["rot_1"].pos, [-1.5, 0, 0])  # root hinge mid-body
     for hinge in ("rot_2", "rot_3"):
         np.testing.assert_allclose(joint[hinge].range, np.radians([-100, 100]))
