@@ -1,0 +1,71 @@
+"""SACSVG: Algorithm 1 as an RLlib Algorithm on the new API stack.
+
+Each `training_step` collects a fragment of env steps on the env runners (uniformly random actions for the
+first `num_random_steps`), hands the transitions to the learner, which stores them and runs Algorithm 1's
+updates for every one of those env steps, and syncs the new actor and normalizer back to the env runners.
+RLlib repeats `training_step` until `report_interval_steps` env steps make one `train()` iteration.
+"""
+import math
+import time
+
+from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EVALUATION_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+from algorithms.sac_svg.config import SACSVGConfig
+from algorithms.sac_svg.replay import episodes_to_transitions
+
+
+class SACSVG(Algorithm):
+    @classmethod
+    def get_default_config(cls) -> SACSVGConfig:
+        return SACSVGConfig()
+
+    def setup(self, config) -> None:
+        super().setup(config)
+        self._learner_stats: list[dict[str, float]] = []
+
+    def training_step(self) -> None:
+        episodes, env_runner_metrics = synchronous_parallel_sample(
+            worker_set=self.env_runner_group, concat=True, _uses_new_env_runners=True, _return_metrics=True,
+            random_actions=self.env_steps() < self.config.num_random_steps)
+        self.metrics.aggregate(env_runner_metrics, key=ENV_RUNNER_RESULTS)
+        transitions = episodes_to_transitions(episodes)
+        if not transitions:
+            return
+        results = self.learner_group.foreach_learner(
+            lambda learner, transitions: learner.update_from_transitions(transitions), transitions=transitions)
+        self._learner_stats += [r.get() for r in results]
+        self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
+
+    def step(self) -> dict:
+        """RLlib's iteration, plus the paper's metrics as flat top-level keys (see README: outputs)."""
+        start, steps_before = time.perf_counter(), self.env_steps()
+        evaluates = (self.iteration + 1) % self.config.evaluation_interval == 0  # as RLlib decides
+        results = super().step()
+        env_steps = self.env_steps()
+        results.update(_weighted_mean(self._learner_stats))
+        self._learner_stats = []
+        results["env_steps"] = env_steps
+        results["env_steps_per_s"] = (env_steps - steps_before) / (time.perf_counter() - start)
+        results["train_return"] = results.get(ENV_RUNNER_RESULTS, {}).get("episode_return_mean", math.nan)
+        evaluation = results.get(EVALUATION_RESULTS, {}).get(ENV_RUNNER_RESULTS, {})
+        if evaluates and "episode_return_mean" in evaluation:
+            results["eval_return"] = evaluation["episode_return_mean"]
+        results["done"] = env_steps >= self.config.total_env_steps
+        return results
+
+    def env_steps(self) -> int:
+        return int(self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0))
+
+
+def _weighted_mean(stats: list[dict[str, float]]) -> dict[str, float]:
+    """Average the learner's per-call means over an iteration, weighted by each call's number of updates."""
+    weighted = [s for s in stats if s.get("num_updates")]
+    total = sum(s["num_updates"] for s in weighted)
+    keys = {k for s in weighted for k in s} - {"num_updates", "replay_size", "target_entropy"}
+    means = {k: sum(s[k] * s["num_updates"] for s in weighted if k in s) / total for k in keys}
+    if stats:
+        means |= {"replay_size": stats[-1]["replay_size"], "target_entropy": stats[-1]["target_entropy"],
+                  "num_updates": total}
+    return means

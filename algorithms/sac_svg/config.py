@@ -1,0 +1,184 @@
+"""SACSVGConfig: every hyper-parameter of SAC-SVG(H) in one typed place.
+
+Defaults are the paper's Table 3 with H = 2; where the paper is silent they follow the official code
+(NOTES.md). `official_code_defaults()` switches to the official implementation's values where they differ
+from the paper.
+"""
+import types
+import typing
+from dataclasses import dataclass, fields
+
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+
+@dataclass
+class SVGHyperparameters:
+    """Field names follow the paper; comments give the source of each default."""
+    horizon: int = 2                        # H model steps; H = 0 is SAC (section 4.1)
+    tau: float = 5e-3                       # Table 3: critic target update rate, every step
+    actor_lr: float = 1e-4                  # Table 3
+    critic_lr: float = 1e-4                 # Table 3
+    alpha_lr: float = 5e-4                  # Table 3: temperature LR
+    model_lr: float = 1e-3                  # Table 3: reward, termination and dynamics LRs
+    init_alpha: float = 0.1                 # Table 3
+    batch_size: int = 512                   # Table 3: single-step batch
+    seq_batch_size: int = 1024              # Table 3: multi-step batch
+    num_step_updates: int = 1               # Table 3: M_step single-step updates per env step
+    num_seq_updates: int = 4                # Table 3: N_seq multi-step dynamics updates per env step
+    hidden_dim: int = 512                   # Table 3: actor and critic MLPs
+    hidden_depth: int = 2
+    model_hidden_dim: int = 512             # Table 3: reward, termination and dx MLPs
+    model_hidden_depth: int = 2
+    decoder_depth: int = 2                  # section 4.2: f_dec is a multi-layer MLP (official: 0, linear)
+    gru_hidden_dim: int = 512               # Table 3: 2-layer GRU, 512 units
+    gru_layers: int = 2
+    log_std_min: float = -5.0               # Table 3: actor log-std bounds
+    log_std_max: float = 2.0
+    replay_capacity: int = 1_000_000        # Table 3
+    # Eq. 14 target entropy schedule; None -> -|A| (SAC's heuristic). beta None = constant.
+    target_entropy_init: float | None = None
+    target_entropy_final: float | None = None
+    target_entropy_beta: float | None = None
+    total_env_steps: int = 1_000_000        # T in eq. 14 and the run's length
+    # Options where the paper is silent (NOTES.md).
+    num_random_steps: int = 1_000           # uniform random actions first; updates start then
+    actor_warmup_steps: int = 10_000        # plain SAC actor loss (H = 0) before this many env steps
+    normalize_obs: bool = True
+    obs_std_min: float = 0.1
+    obs_std_max: float = 10.0
+    dynamics_seq_len: int | None = None     # states per training sequence; None -> H + 1
+    dynamics_grad_clip: float | None = 1.0  # official dx clip_grad_norm
+    dynamics_detach_feedback: bool = False  # official: True
+    actor_grad_clip: float | None = None    # official: 5.0
+    critic_grad_clip: float | None = None   # official: 5.0
+    actor_loss_per_term: bool = False       # official divides eq. 10 by H + 1
+    termination_balance_classes: bool = False  # official: pos weight #not-done / #done
+    # Running the experiment.
+    report_interval_steps: int = 1_000      # env steps per Algorithm.train() iteration
+    eval_interval_steps: int = 10_000       # deterministic evaluation every this many env steps
+    eval_episodes: int = 10
+    model_error_window: int = 10_000        # "recent data" for the multi-step model error metric
+    checkpoint_replay: bool = True          # keep the replay buffer in checkpoints
+    matmul_dtype: str = "float32"           # "bfloat16" autocasts the learner's updates (CPU or GPU)
+
+    @staticmethod
+    def official_code_defaults() -> dict:
+        """NOTES.md: the official implementation's values where they differ from Table 3."""
+        return dict(batch_size=1024, seq_batch_size=512, hidden_depth=4, alpha_lr=1e-4, decoder_depth=0,
+                    dynamics_detach_feedback=True, actor_grad_clip=5.0, critic_grad_clip=5.0,
+                    actor_loss_per_term=True, termination_balance_classes=True)
+
+
+SVG_FIELDS = {f.name: f for f in fields(SVGHyperparameters)}
+CHOICES = {"matmul_dtype": ("float32", "bfloat16")}
+
+
+class SACSVGConfig(AlgorithmConfig):
+    """AlgorithmConfig for SACSVG: `training()` takes every SVGHyperparameters field."""
+
+    def __init__(self, algo_class=None):
+        from algorithms.sac_svg.algorithm import SACSVG
+
+        super().__init__(algo_class=algo_class or SACSVG)
+        for name, f in SVG_FIELDS.items():
+            setattr(self, name, f.default)
+        self.gamma = 0.99                       # Table 3 discount
+        self.rollout_fragment_length = 10       # env steps per runner between weight syncs
+        self.num_env_runners = 1
+        self.evaluation_config = {"explore": False}  # deterministic mean action
+        self.evaluation_duration_unit = "episodes"
+        self._sync_rllib_settings()
+
+    def training(self, **kwargs) -> "SACSVGConfig":
+        ours = {k: kwargs.pop(k) for k in list(kwargs) if k in SVG_FIELDS}
+        super().training(**kwargs)
+        for name, value in ours.items():
+            if value is not NotProvided:
+                setattr(self, name, value)
+        self._sync_rllib_settings()
+        return self
+
+    def official_code_defaults(self) -> "SACSVGConfig":
+        """The official implementation's hyper-parameters (NOTES.md) instead of the paper's Table 3."""
+        return self.training(**SVGHyperparameters.official_code_defaults())
+
+    def _sync_rllib_settings(self) -> None:
+        """Derive RLlib's iteration and evaluation settings from ours (one source of truth)."""
+        self.min_sample_timesteps_per_iteration = self.report_interval_steps
+        self.evaluation_interval = max(1, self.eval_interval_steps // max(1, self.report_interval_steps))
+        self.evaluation_duration = self.eval_episodes
+
+    @property
+    def sequence_length(self) -> int:
+        """States per dynamics training sequence: x_1 .. x_{H+1} by default (at least one model step)."""
+        return self.dynamics_seq_len or max(self.horizon, 1) + 1
+
+    def validate(self) -> None:
+        super().validate()
+        errors = [e for name, f in SVG_FIELDS.items() if (e := _type_error(name, getattr(self, name), f.type))]
+        errors += _value_errors(self)
+        if errors:
+            raise ValueError("invalid SAC-SVG configuration:\n  " + "\n  ".join(errors))
+
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        from algorithms.sac_svg.rl_module import SACSVGModule
+
+        return RLModuleSpec(module_class=SACSVGModule)
+
+    def get_default_learner_class(self):
+        from algorithms.sac_svg.learner import SACSVGLearner
+
+        return SACSVGLearner
+
+    @property
+    def _model_config_auto_includes(self) -> dict:
+        keys = ("hidden_dim", "hidden_depth", "model_hidden_dim", "model_hidden_depth", "decoder_depth",
+                "gru_hidden_dim", "gru_layers", "log_std_min", "log_std_max", "init_alpha", "normalize_obs",
+                "obs_std_min", "obs_std_max", "dynamics_detach_feedback")
+        return super()._model_config_auto_includes | {k: getattr(self, k) for k in keys}
+
+
+def _type_error(name: str, value, annotation) -> str | None:
+    """A message if `value` does not fit the field's annotation (int, float, bool, str, or X | None)."""
+    allowed = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    for kind in allowed:
+        if kind is type(None) and value is None:
+            return None
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return None
+        if kind in (int, str, bool) and type(value) is kind:
+            return None
+    names = " or ".join("None" if k is type(None) else k.__name__ for k in allowed)
+    return f"{name}={value!r}: expected {names}"
+
+
+def _value_errors(c: SACSVGConfig) -> list[str]:
+    positive = ("tau", "actor_lr", "critic_lr", "alpha_lr", "model_lr", "init_alpha", "batch_size",
+                "seq_batch_size", "hidden_dim", "model_hidden_dim", "gru_hidden_dim", "gru_layers",
+                "replay_capacity", "total_env_steps", "report_interval_steps", "eval_interval_steps",
+                "eval_episodes", "model_error_window")
+    non_negative = ("horizon", "num_step_updates", "num_seq_updates", "hidden_depth", "model_hidden_depth",
+                    "decoder_depth", "num_random_steps", "actor_warmup_steps")
+    errors = [f"{k}={getattr(c, k)!r} must be > 0" for k in positive
+              if _is_number(getattr(c, k)) and getattr(c, k) <= 0]
+    errors += [f"{k}={getattr(c, k)!r} must be >= 0" for k in non_negative
+               if _is_number(getattr(c, k)) and getattr(c, k) < 0]
+    errors += [f"{k}={getattr(c, k)!r} must be one of {v}" for k, v in CHOICES.items() if getattr(c, k) not in v]
+    if _is_number(c.tau) and c.tau > 1:
+        errors.append(f"tau={c.tau} must be in (0, 1]")
+    if _is_number(c.log_std_min) and _is_number(c.log_std_max) and c.log_std_min >= c.log_std_max:
+        errors.append(f"log_std_min={c.log_std_min} must be below log_std_max={c.log_std_max}")
+    if c.target_entropy_beta is None and c.target_entropy_init != c.target_entropy_final:
+        errors.append("target_entropy_beta=None means a constant target entropy: "
+                      f"set target_entropy_init ({c.target_entropy_init}) == target_entropy_final "
+                      f"({c.target_entropy_final}) or give a beta (eq. 14)")
+    if c.dynamics_seq_len is not None and _is_number(c.dynamics_seq_len) and c.dynamics_seq_len < 2:
+        errors.append(f"dynamics_seq_len={c.dynamics_seq_len} must be >= 2 (one model step)")
+    if c.num_learners > 1:
+        errors.append(f"num_learners={c.num_learners}: SAC-SVG keeps its replay on one learner; use 0 or 1")
+    return errors
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -1,0 +1,21 @@
+"""Building blocks shared by the actor, the critic and the world model."""
+from torch import nn
+
+
+def mlp(in_dim: int, hidden_dim: int, out_dim: int, depth: int) -> nn.Sequential:
+    """`depth` hidden ReLU layers of `hidden_dim` units, then a linear output (depth 0: linear)."""
+    dims = [in_dim] + [hidden_dim] * depth
+    layers: list[nn.Module] = []
+    for d_in, d_out in zip(dims[:-1], dims[1:]):
+        layers += [nn.Linear(d_in, d_out), nn.ReLU()]
+    layers.append(nn.Linear(dims[-1], out_dim))
+    net = nn.Sequential(*layers)
+    net.apply(orthogonal_init)
+    return net
+
+
+def orthogonal_init(module: nn.Module) -> None:
+    """Orthogonal weights and zero biases, as in the SAC implementation the paper builds on."""
+    if isinstance(module, nn.Linear):
+        nn.init.orthogonal_(module.weight)
+        nn.init.zeros_(module.bias)

@@ -1,0 +1,54 @@
+"""The world model: GRU delta dynamics (eq. 11), reward (eq. 12) and termination (eq. 13). One model, no ensemble."""
+import torch
+from torch import nn
+
+from algorithms.sac_svg.networks import mlp
+
+
+class GRUDynamics(nn.Module):
+    """x_{t+1} = x_t + f_dec(h_{t+1}),  h_{t+1} = GRU(f_enc(x_t, u_t), h_t),  h_1 = 0 (section 4.2)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, encoder_depth: int, decoder_depth: int,
+                 gru_hidden_dim: int, gru_layers: int, detach_feedback: bool):
+        super().__init__()
+        self.encoder = mlp(obs_dim + act_dim, hidden_dim, gru_hidden_dim, encoder_depth)
+        self.gru = nn.GRU(gru_hidden_dim, gru_hidden_dim, num_layers=gru_layers)
+        self.decoder = mlp(gru_hidden_dim, hidden_dim, obs_dim, decoder_depth)
+        self.detach_feedback = detach_feedback
+
+    def initial_state(self, x: torch.Tensor) -> torch.Tensor:
+        """h_1 = 0, shaped (layers, batch, hidden)."""
+        return x.new_zeros(self.gru.num_layers, x.shape[0], self.gru.hidden_size)
+
+    def step(self, x: torch.Tensor, u: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One model step: the predicted next state and the next hidden state."""
+        z = self.encoder(torch.cat([x, u], dim=-1))
+        out, h_next = self.gru(z.unsqueeze(0), h)
+        return x + self.decoder(out.squeeze(0)), h_next
+
+    def unroll(self, x1: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """f(x_1, u_{1:L-1}) -> predicted x_{2:L}; actions are time-major (L-1, B, act_dim)."""
+        x, h = x1, self.initial_state(x1)
+        predictions = []
+        for u in actions:
+            # Optionally feed back a detached prediction; the hidden state keeps its gradient (NOTES.md).
+            x_in = x.detach() if self.detach_feedback else x
+            x, h = self.step(x_in, u, h)
+            predictions.append(x)
+        return torch.stack(predictions)
+
+
+class WorldModel(nn.Module):
+    """Dynamics f, reward r(x, u) and termination logit d(x, u)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, hidden_depth: int, decoder_depth: int,
+                 gru_hidden_dim: int, gru_layers: int, detach_feedback: bool):
+        super().__init__()
+        self.dynamics = GRUDynamics(obs_dim, act_dim, hidden_dim, hidden_depth, decoder_depth,
+                                    gru_hidden_dim, gru_layers, detach_feedback)
+        self.reward = mlp(obs_dim + act_dim, hidden_dim, 1, hidden_depth)
+        self.termination = mlp(obs_dim + act_dim, hidden_dim, 1, hidden_depth)
+
+    def reward_and_termination_logit(self, x: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xu = torch.cat([x, u], dim=-1)
+        return self.reward(xu).squeeze(-1), self.termination(xu).squeeze(-1)
