@@ -1,0 +1,208 @@
+"""PNG plots of a sweep: learning curves, target entropy schedules, world-model error.
+
+- ``<task>_learning_curves.png``: evaluation return against env steps, mean and +-1 std across
+  the seeds of each Table 2 cell, with the paper's and POPLIN's reported final values as
+  horizontal reference lines (theirs, labelled so).
+- ``<experiment>_entropy_schedules.png``: the target entropy schedules of a sweep, from eq. (14)
+  ``H_t = (H_init - H_final) * (1 - t/T) ** beta + H_final`` (constant H_init when beta is
+  null), the best one drawn thick, the paper's Table 4 schedule dashed, and the values the trials
+  logged as dots.
+- ``<task>_model_error.png``: the world model's multi-step error over training.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from dashboards import load, paper_numbers
+from dashboards.select import best_group, members, method_name, schedule_groups, table2_trials
+
+POINTS = 100  # bins along the step axis for per-iteration metrics
+
+
+def entropy_schedule(steps: np.ndarray, total: float, init: float, final: float,
+                     beta: float | None) -> np.ndarray:
+    """Eq. (14): the target entropy at env steps ``steps`` of ``total``."""
+    steps = np.asarray(steps, dtype=float)
+    if beta is None or pd.isna(beta):
+        return np.full_like(steps, float(init))
+    frac = np.clip(1.0 - steps / float(total), 0.0, 1.0)
+    return (init - final) * frac ** beta + final
+
+
+def aggregate(curves: pd.DataFrame, column: str, step: float) -> pd.DataFrame:
+    """Mean, std and count of ``column`` across trials, with env steps binned to ``step``.
+
+    Each trial contributes its mean within a bin once, so seeds count equally.
+    """
+    data = curves.dropna(subset=[column, "env_steps"])
+    if data.empty:
+        return pd.DataFrame(columns=["env_steps", "mean", "std", "n"])
+    binned = data.assign(env_steps=(data["env_steps"] / step).round() * step)
+    per_trial = binned.groupby(["trial", "env_steps"])[column].mean().reset_index()
+    stats = per_trial.groupby("env_steps")[column].agg(["mean", "std", "count"])
+    return stats.rename(columns={"count": "n"}).reset_index()
+
+
+def _filename(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text))
+
+
+def _bin_size(curves: pd.DataFrame, interval) -> float:
+    if interval and not pd.isna(interval) and interval > 0:
+        return float(interval)
+    top = curves["env_steps"].max()
+    return max(1.0, math.ceil(top / POINTS)) if not pd.isna(top) else 1.0
+
+
+def _band(ax, stats: pd.DataFrame, label: str, color) -> None:
+    x, mean, std = stats["env_steps"], stats["mean"], stats["std"].fillna(0.0)
+    ax.plot(x, mean, color=color, label=label, marker="o" if len(x) < 3 else None)
+    ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+
+
+def _empty_note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="gray")
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _task_experiment(results: load.Results, task: str, source_mode: str) -> pd.Series:
+    exps = results.experiments
+    match = exps[(exps["task"] == task) & (exps["mode"] == source_mode)]
+    return match.iloc[-1] if len(match) else exps[exps["task"] == task].iloc[-1]
+
+
+def _cells(results: load.Results, task: str):
+    """(experiment row, {horizon: trials}, source) of a task's Table 2 cells."""
+    by_h, source = table2_trials(results.trials, task)
+    exp = _task_experiment(results, task, "reproduce" if source.startswith("reproduce")
+                           else "sweep")
+    return exp, by_h, source
+
+
+def learning_curves(results: load.Results, task: str, out: Path) -> Path:
+    """Evaluation return against env steps for each Table 2 cell of ``task``."""
+    exp, by_h, source = _cells(results, task)
+    curves = results.curves[results.curves["task"] == task]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    drawn = False
+    for i, horizon in enumerate(sorted(by_h, key=lambda h: (pd.isna(h), h))):
+        color = colors[i % len(colors)]
+        trials = by_h[horizon]
+        stats = aggregate(curves[curves["trial"].isin(trials["trial"])
+                                 & (curves["experiment"].isin(trials["experiment"]))],
+                          "eval_return", _bin_size(curves, exp["eval_interval"]))
+        if len(stats):
+            _band(ax, stats, f"ours: {method_name(horizon)} (n={len(trials)})", color)
+            drawn = True
+        _reference_lines(ax, exp, horizon, color)
+    if not drawn:
+        _empty_note(ax, "no evaluations yet")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("evaluation return")
+    ax.set_title(f"{task} ({exp['budget']}, {source}): mean ± 1 std across seeds")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return _save(fig, out / f"{_filename(task)}_learning_curves.png")
+
+
+def _reference_lines(ax, exp: pd.Series, horizon: float, color) -> None:
+    refs = paper_numbers.references(exp["suite"], (exp["paper_name"], exp["task"]),
+                                    horizon_zero=horizon == 0)
+    styles = {"paper": "--", "poplin": ":"}
+    for kind, ref in refs.items():
+        if ref is None:
+            continue
+        steps = f" at {ref.steps:,} steps" if ref.steps else ""
+        ax.axhline(ref.mean, color=color, linestyle=styles[kind], linewidth=1,
+                   label=f"reported: {ref.method}, final{steps}")
+
+
+def entropy_schedules(results: load.Results, experiment: str, out: Path) -> Path:
+    """The sweep's target entropy schedules (eq. 14), best thick, paper's dashed, logged dots."""
+    exp = results.experiments.set_index("experiment").loc[experiment]
+    trials = results.trials[results.trials["experiment"] == experiment]
+    groups = schedule_groups(trials)
+    best = best_group(groups)
+    total = float(exp["train_steps"] or 1)
+    steps = np.linspace(0, total, 200)
+    curves = results.curves[results.curves["experiment"] == experiment]
+    cmap = plt.get_cmap("tab20")
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, (index, g) in enumerate(groups.iterrows()):
+        is_best = best is not None and index == best.name
+        color = "black" if is_best else cmap(i % 20)
+        beta = "-" if pd.isna(g["beta"]) else f"{g['beta']:g}"
+        label = (f"H={g['horizon']:g} init={g['h_init']:g} final={g['h_final']:g} beta={beta}"
+                 + (" (best)" if is_best else ""))
+        ax.plot(steps, entropy_schedule(steps, total, g["h_init"], g["h_final"], g["beta"]),
+                color=color, linewidth=2.5 if is_best else 1, label=label)
+        logged = curves[curves["trial"].isin(members(trials, g)["trial"])]
+        ax.scatter(logged["env_steps"], logged["target_entropy"], s=6, color=color, alpha=0.6)
+    paper = exp["paper_schedule"]
+    if isinstance(paper, tuple):
+        ax.plot(steps, entropy_schedule(steps, total, *paper), color="red", linestyle="--",
+                linewidth=1.5, label=f"paper Table 4 ({exp['paper_name']})")
+    if groups.empty:
+        _empty_note(ax, "no trials yet")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("target entropy")
+    ax.set_title(f"{experiment}: target entropy schedules (eq. 14); dots = logged")
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return _save(fig, out / f"{_filename(experiment)}_entropy_schedules.png")
+
+
+def model_error(results: load.Results, task: str, out: Path) -> Path:
+    """The world model's multi-step error against env steps, per Table 2 cell."""
+    _, by_h, source = _cells(results, task)
+    curves = results.curves[results.curves["task"] == task]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    positive = True
+    for i, horizon in enumerate(sorted(by_h, key=lambda h: (pd.isna(h), h))):
+        trials = by_h[horizon]
+        subset = curves[curves["trial"].isin(trials["trial"])
+                        & curves["experiment"].isin(trials["experiment"])]
+        stats = aggregate(subset, "model_error", _bin_size(subset, None))
+        if len(stats):
+            _band(ax, stats, f"{method_name(horizon)} (n={len(trials)})", colors[i % len(colors)])
+            positive &= bool((stats["mean"] > 0).all())
+    if not ax.lines:
+        _empty_note(ax, "no model error logged yet")
+    elif positive:
+        ax.set_yscale("log")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("world model multi-step MSE")
+    ax.set_title(f"{task} ({source}): model error, mean ± 1 std across seeds")
+    ax.legend(fontsize=7)
+    return _save(fig, out / f"{_filename(task)}_model_error.png")
+
+
+def write_plots(results: load.Results, out: Path) -> list[Path]:
+    """All plots for the experiments in ``results``; returns the paths written."""
+    out = Path(out)
+    tasks = sorted(results.experiments["task"].unique()) if len(results.experiments) else []
+    written = []
+    for task in tasks:
+        if (results.trials["task"] == task).any():
+            written.append(learning_curves(results, task, out))
+            written.append(model_error(results, task, out))
+    for _, exp in results.experiments.iterrows():
+        if exp["mode"] == "sweep":
+            written.append(entropy_schedules(results, exp["experiment"], out))
+    return written

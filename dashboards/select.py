@@ -1,0 +1,89 @@
+"""Which trials make up each table cell: statistics, schedule groups, the best schedule.
+
+Shared by the tables and the plots so that a learning curve shows exactly the trials of its
+table cell.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from dashboards import load
+
+GROUP = ["task", "horizon", *load.SCHEDULE]
+FROM_REPRODUCE = "reproduce"
+FROM_SWEEP = "sweep (best schedule's seeds)"
+
+
+def summarize(values: pd.Series) -> tuple[float, float, int]:
+    """(mean, sample std with ddof 1, count) of the non-missing values; NaN where undefined."""
+    values = values.dropna().astype(float)
+    n = len(values)
+    mean = float(values.mean()) if n else math.nan
+    std = float(values.std(ddof=1)) if n > 1 else math.nan
+    return mean, std, n
+
+
+def schedule_groups(trials: pd.DataFrame) -> pd.DataFrame:
+    """Sweep trials grouped by task, horizon and schedule: final-eval statistics per group."""
+    sweep = trials[trials["mode"] == "sweep"]
+    rows = []
+    for key, group in sweep.groupby(GROUP, dropna=False, sort=True):
+        mean, std, n = summarize(group["final_eval"])
+        rows.append({**dict(zip(GROUP, key)), "experiment": group["experiment"].iloc[0],
+                     "mean": mean, "std": std, "n": n, "n_trials": len(group),
+                     "n_complete": int(group["complete"].sum())})
+    return pd.DataFrame(rows, columns=[*GROUP, "experiment", "mean", "std", "n", "n_trials",
+                                       "n_complete"])
+
+
+def best_group(groups: pd.DataFrame) -> pd.Series | None:
+    """The group with the highest mean (ties: more evaluated seeds, then the first in order).
+
+    SAC-SVG(H) groups (horizon > 0) are preferred; H = 0 groups only count when there are no
+    others. None when no group has an evaluation yet.
+    """
+    scored = groups.dropna(subset=["mean"])
+    svg = scored[scored["horizon"].fillna(1) != 0]
+    scored = svg if len(svg) else scored
+    if scored.empty:
+        return None
+    return scored.sort_values(["mean", "n"], ascending=[False, False], kind="stable").iloc[0]
+
+
+def members(trials: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
+    """The sweep trials of one schedule group (NaN matches NaN: beta null = constant)."""
+    mask = trials["mode"] == "sweep"
+    for col in GROUP:
+        value = group[col]
+        mask &= trials[col].isna() if pd.isna(value) else trials[col] == value
+    return trials[mask]
+
+
+def table2_trials(trials: pd.DataFrame, task: str) -> tuple[dict[float, pd.DataFrame], str]:
+    """The trials behind each Table 2 row of a task, keyed by horizon, and where they come from.
+
+    From the task's reproduce folder when there is one (each horizon it ran); otherwise the best
+    schedule's seeds of its sweep, per horizon. The H = 0 baseline is always present, possibly
+    with no trials, so that a missing baseline shows in the table.
+    """
+    trials = trials[trials["task"] == task]
+    reproduce = trials[trials["mode"] == "reproduce"]
+    if len(reproduce):
+        by_h = dict(iter(reproduce.groupby("horizon", dropna=False)))
+        return {0.0: reproduce.iloc[:0], **by_h}, FROM_REPRODUCE
+    chosen = {0.0: trials.iloc[:0]}
+    for h, h_groups in schedule_groups(trials).groupby("horizon", dropna=False):
+        best = best_group(h_groups)
+        if best is not None:
+            chosen[h] = members(trials, best)
+    return chosen, FROM_SWEEP
+
+
+def method_name(horizon: float) -> str:
+    """'SAC (H=0)' for the baseline, 'SAC-SVG(H=2)' otherwise."""
+    if pd.isna(horizon):
+        return "SAC-SVG(H=?)"
+    return "SAC (H=0)" if horizon == 0 else f"SAC-SVG(H={horizon:g})"

@@ -1,0 +1,389 @@
+"""Tests of dashboards/: Tables 2 and 4, the plots and the HTML report.
+
+Synthetic experiment folders (written below in the sweeps' layout: sweep.json, and per trial
+params.json + progress.csv) have known numbers, so the best schedule, the means and stds and the
+incomplete markers are checked exactly against an independent pandas computation. When the shared
+``smoke_sweep`` fixture (tests/conftest.py) exists, the same checks run on a real smoke sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import stats
+
+from dashboards import load, paper_numbers, plots, report, tables
+
+TRAIN_STEPS = 3000
+EVAL_INTERVAL = 1000
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# (H, H_init, H_final, beta, seed) -> final eval return. Sweep of poplin-cheetah: three schedules
+# with three seeds each; the best by mean is (0, -3, 0.1) although (1, -2, null) has the single
+# highest trial.
+SWEEP_FINALS = {
+    (2, 0, -3, 0.1, 1): 900.0, (2, 0, -3, 0.1, 2): 1100.0, (2, 0, -3, 0.1, 3): 1000.0,
+    (2, 1, -2, None, 1): 1500.0, (2, 1, -2, None, 2): 100.0, (2, 1, -2, None, 3): 200.0,
+    (2, -1, -8, 0.5, 1): 500.0, (2, -1, -8, 0.5, 2): 400.0, (2, -1, -8, 0.5, 3): 600.0,
+}
+# Reproduce of poplin-cheetah: H=2 with 4 seeds (one still running), H=0 with 3 seeds.
+REPRO_FINALS = {
+    (2, 0, -3, 0.1, 1): 8000.0, (2, 0, -3, 0.1, 2): 7000.0, (2, 0, -3, 0.1, 3): 9500.0,
+    (2, 0, -3, 0.1, 4): 6000.0,
+    (0, 0, -3, 0.1, 1): 5000.0, (0, 0, -3, 0.1, 2): 6500.0, (0, 0, -3, 0.1, 3): 6100.0,
+}
+RUNNING = {(2, 0, -3, 0.1, 4)}  # stopped at 2/3 of the training length
+# Walker2d (MBPO): a sweep only; one trial has not evaluated yet and one has no results at all.
+WALKER_FINALS = {
+    (2, -2, -3, 64, 1): 300.0, (2, -2, -3, 64, 2): 500.0,
+    (2, 1, -5, 2, 1): 100.0, (2, 1, -5, 2, 2): None,
+}
+
+
+# ---------------------------------------------------------------- synthetic folders
+
+
+def write_experiment(root: Path, task: str, suite: str, mode: str, finals: dict,
+                     running: set = frozenset(), created: str = "2025-01-01T00:00:00",
+                     budget: str = "smoke", empty: tuple = ()) -> Path:
+    """An experiment folder in the sweeps' layout with the given final evaluation returns.
+
+    Each trial evaluates every EVAL_INTERVAL steps (blank eval_return in between); its last
+    evaluation is ``finals[key]`` (None: never evaluated). ``running`` trials stop early;
+    ``empty`` lists configs whose trial folder has params.json but no progress yet.
+    """
+    exp = root / f"{task}-{mode}-{budget}"
+    exp.mkdir(parents=True)
+    keys = list(finals) + list(empty)
+    (exp / "sweep.json").write_text(json.dumps({
+        "task": task, "suite": suite, "mode": mode, "budget": budget,
+        "train_steps": TRAIN_STEPS, "eval_interval": EVAL_INTERVAL, "num_samples": len(keys),
+        "seeds": sorted({k[4] for k in keys}), "sweep_seed": 0, "search_space": {},
+        "overrides": {}, "created": created}))
+    for i, key in enumerate(keys):
+        horizon, init, final, beta, seed = key
+        trial = exp / f"SACSVG_{i:05d}_{i}_seed={seed}_2025-01-01_00-00-00"
+        trial.mkdir()
+        (trial / "params.json").write_text(json.dumps({
+            "horizon": horizon, "target_entropy_init": init, "target_entropy_final": final,
+            "target_entropy_beta": beta, "seed": seed, "env": f"svglab/{task}",
+            "actor_lr": 1e-4}))
+        if key in empty:
+            continue
+        last = TRAIN_STEPS * 2 // 3 if key in running else TRAIN_STEPS
+        progress_frame(finals[key], last, init, final, beta).to_csv(trial / "progress.csv",
+                                                                    index=False)
+    return exp
+
+
+def progress_frame(final: float | None, last_step: int, init, final_h, beta) -> pd.DataFrame:
+    """Iterations every 500 steps up to ``last_step``; evals every EVAL_INTERVAL."""
+    steps = np.arange(500, last_step + 1, 500)
+    evals = [(final - 50.0 * (last_step - s) / EVAL_INTERVAL
+              if final is not None and s % EVAL_INTERVAL == 0 else math.nan) for s in steps]
+    entropy = plots.entropy_schedule(steps, TRAIN_STEPS, init, final_h, beta)
+    return pd.DataFrame({
+        "training_iteration": np.arange(1, len(steps) + 1), "env_steps": steps,
+        "eval_return": evals, "train_return": np.linspace(0, 100, len(steps)),
+        "target_entropy": entropy, "alpha": 0.1, "model_error": 1.0 / steps,
+        "loss_actor": 0.0, "loss_critic": 1.0, "loss_dynamics": 0.5, "done": False,
+        "trial_id": "abc", "env_runners/episode_return_mean": 3.0,
+        "info/learner/default_policy/total_loss": 2.0})
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("results")
+    write_experiment(root, "poplin-cheetah", "poplin", "sweep", SWEEP_FINALS)
+    write_experiment(root, "poplin-cheetah", "poplin", "reproduce", REPRO_FINALS, RUNNING)
+    write_experiment(root, "Walker2d", "mbpo", "sweep", WALKER_FINALS,
+                     empty=((2, 1, -5, 2, 3),))
+    # An older Walker2d sweep that must be ignored by the default (latest) selection.
+    old = write_experiment(root / "old", "Walker2d", "mbpo", "sweep",
+                           {(2, 0, 0, None, 1): 99999.0}, created="2024-01-01T00:00:00")
+    shutil.move(str(old), root / "Walker2d-sweep-older")
+    return root
+
+
+@pytest.fixture(scope="module")
+def generated(synthetic, tmp_path_factory) -> tables.Generated:
+    return tables.generate(synthetic, out=tmp_path_factory.mktemp("out"), use_wandb=False)
+
+
+# ---------------------------------------------------------------- independent pandas computation
+
+
+def independent_finals(exp: Path) -> pd.DataFrame:
+    """Each trial's last eval_return, read with plain pandas (not dashboards.load)."""
+    rows = []
+    for params_path in sorted(exp.glob("*/params.json")):
+        params = json.loads(params_path.read_text())
+        csv = params_path.parent / "progress.csv"
+        last = math.nan
+        if csv.exists():
+            evals = pd.read_csv(csv)["eval_return"].dropna()
+            last = evals.iloc[-1] if len(evals) else math.nan
+        rows.append({"horizon": params["horizon"], "init": params["target_entropy_init"],
+                     "final": params["target_entropy_final"],
+                     "beta": -1.0 if params["target_entropy_beta"] is None
+                     else params["target_entropy_beta"], "final_eval": last})
+    return pd.DataFrame(rows)
+
+
+def expected_best(exp: Path) -> pd.Series:
+    finals = independent_finals(exp)
+    grouped = finals.groupby(["horizon", "init", "final", "beta"])["final_eval"].agg(
+        ["mean", "std", "count", "size"])
+    return grouped.sort_values("mean", ascending=False).reset_index().iloc[0]
+
+
+def row(frame: pd.DataFrame, **match) -> pd.Series:
+    mask = pd.Series(True, index=frame.index)
+    for key, value in match.items():
+        mask &= frame[key] == value
+    assert mask.sum() == 1, f"expected one row for {match}, got {mask.sum()}"
+    return frame[mask].iloc[0]
+
+
+# ---------------------------------------------------------------- loading
+
+
+def test_latest_experiment_per_task_and_mode(synthetic):
+    chosen = {p.name for p in load.select_experiments(synthetic)}
+    assert chosen == {"poplin-cheetah-sweep-smoke", "poplin-cheetah-reproduce-smoke",
+                      "Walker2d-sweep-smoke"}
+
+
+def test_trials_frame_statuses(generated):
+    trials = generated.results.trials
+    walker = trials[trials["task"] == "Walker2d"]
+    assert sorted(walker["status"]) == sorted(
+        [load.COMPLETE, load.COMPLETE, load.COMPLETE, load.NO_EVAL, load.NO_RESULTS])
+    repro = trials[trials["mode"] == "reproduce"]
+    assert (repro["status"] == load.RUNNING).sum() == 1
+    assert repro.loc[repro["status"] == load.RUNNING, "final_eval"].item() == 6000.0
+
+
+# ---------------------------------------------------------------- Table 4
+
+
+def test_table4_selects_best_schedule(generated, synthetic):
+    best = expected_best(synthetic / "poplin-cheetah-sweep-smoke")
+    r = row(generated.tables.table4, task="poplin-cheetah")
+    assert (r["h_init"], r["h_final"], r["beta"]) == (best["init"], best["final"], best["beta"])
+    assert (r["h_init"], r["h_final"], r["beta"]) == (0, -3, 0.1)  # by mean, not by max trial
+    assert r["mean"] == pytest.approx(best["mean"]) and r["std"] == pytest.approx(best["std"])
+    assert r["n"] == 3 and r["configs"] == 3
+    # The paper's Table 4 comes from the task registry: Cheetah (POPLIN) is 0, -3, 0.1.
+    assert (r["paper_h_init"], r["paper_h_final"], r["paper_beta"]) == (0, -3, 0.1)
+    assert r["matches_paper"]
+    assert r["incomplete"]  # 3 seeds < 10
+
+
+def test_table4_ignores_unevaluated_trials_and_marks_them(generated):
+    r = row(generated.tables.table4, task="Walker2d")
+    # (-2, -3, 64) has mean 400 over two seeds; (1, -5, 2) has only 100 evaluated.
+    assert (r["h_init"], r["h_final"], r["beta"]) == (-2, -3, 64)
+    assert r["mean"] == pytest.approx(400.0) and r["n"] == 2
+    assert r["configs"] == 2
+    assert r["paper_beta"] == 64 and r["matches_paper"]
+
+
+# ---------------------------------------------------------------- Table 2
+
+
+def test_table2_mean_std_match_independent_pandas(generated, synthetic):
+    finals = independent_finals(synthetic / "poplin-cheetah-reproduce-smoke")
+    expected = finals.groupby("horizon")["final_eval"].agg(["mean", "std", "count"])
+    t2 = generated.tables.table2
+    for horizon, exp in expected.iterrows():
+        r = row(t2, task="poplin-cheetah", horizon=float(horizon))
+        assert r["mean"] == pytest.approx(exp["mean"])
+        assert r["std"] == pytest.approx(exp["std"])
+        assert r["n"] == exp["count"]
+        assert r["source"] == "reproduce"
+
+
+def test_table2_references_and_welch_p(generated):
+    t2 = generated.tables.table2
+    svg = row(t2, task="poplin-cheetah", horizon=2.0)
+    paper = paper_numbers.table2("SAC-SVG(H) (paper)", "Cheetah")
+    poplin = paper_numbers.table2("POPLIN-P", "Cheetah")
+    assert (svg["paper_mean"], svg["paper_std"], svg["paper_n"]) == (8211.56, 1125.93, 10)
+    assert (svg["poplin_mean"], svg["poplin_std"], svg["poplin_n"]) == (4235.0, 1133.0, 4)
+    for ref, col in ((paper, "p_vs_paper"), (poplin, "p_vs_poplin")):
+        expected = stats.ttest_ind_from_stats(svg["mean"], svg["std"], svg["n"], ref.mean,
+                                              ref.std, ref.n, equal_var=False).pvalue
+        assert svg[col] == pytest.approx(expected)
+    sac = row(t2, task="poplin-cheetah", horizon=0.0)
+    assert sac["paper_method"] == "SAC (paper)" and sac["paper_mean"] == 6211.28
+    assert sac["poplin_method"] == "SAC (POPLIN)" and sac["poplin_mean"] == 3459.8
+
+
+def test_table2_incomplete_cells_show_real_n(generated):
+    t2 = generated.tables.table2
+    svg = row(t2, task="poplin-cheetah", horizon=2.0)
+    assert svg["incomplete"] and svg["n"] == 4 and svg["n_complete"] == 3
+    assert "4 of 10 trials" in svg["note"] and "1 of 4 not at 3k steps" in svg["note"]
+    shown = generated.tables.display["table2"]
+    cell = shown[(shown["Task"] == "poplin-cheetah (Cheetah)") & (shown["Method"] == "SAC-SVG(H=2)")]["Ours"].item()
+    assert "(n=4)" in cell and cell.endswith(tables.INCOMPLETE)
+
+
+def test_table2_falls_back_to_best_sweep_schedule_and_says_so(generated):
+    r = row(generated.tables.table2, task="Walker2d", horizon=2.0)
+    assert r["source"].startswith("sweep") and "from the sweep" in r["note"]
+    assert r["mean"] == pytest.approx(400.0) and r["n"] == 2
+    # MBPO tasks: the reference is the official code's last evaluation, not POPLIN.
+    assert r["paper_mean"] == 5753 and r["poplin_method"] == ""
+    assert "trained 3k steps, reference 2M" in r["note"]
+    sac = row(generated.tables.table2, task="Walker2d", horizon=0.0)
+    assert sac["n"] == 0 and sac["incomplete"] and "no trials" in sac["note"]
+
+
+def test_welch_p_undefined_below_two_trials():
+    ref = paper_numbers.table2("POPLIN-P", "Ant")
+    assert math.isnan(tables.welch_p(100.0, math.nan, 1, ref))
+    assert math.isnan(tables.welch_p(100.0, 5.0, 3, None))
+
+
+def test_paper_numbers_are_the_papers():
+    assert paper_numbers.table2("SAC-SVG(H) (paper)", "PETS Cheetah").mean == 5086.40
+    assert paper_numbers.table2("TD3 (POPLIN)", "Swimmer").std == 130.9
+    assert paper_numbers.official_mbpo("HalfCheetah") == paper_numbers.official_mbpo("Cheetah")
+    assert paper_numbers.official_mbpo("Humanoid", "best").mean == 9626
+    assert len(paper_numbers.table2_rows()) == 7
+
+
+# ---------------------------------------------------------------- files
+
+
+def test_table_files_written(generated):
+    for name in ("table2", "table4"):
+        md = (generated.out / f"{name}.md").read_text()
+        tex = (generated.out / f"{name}.tex").read_text()
+        csv = pd.read_csv(generated.out / f"{name}.csv")
+        assert md.count("\n|") >= 2 and tables.INCOMPLETE in md
+        assert r"\toprule" in tex and r"\pm" in tex and r"\dagger" in tex
+        pd.testing.assert_frame_equal(
+            csv, generated.tables.raw(name).replace("", np.nan), check_dtype=False)
+    assert "POPLIN (reported)" in (generated.out / "table2.md").read_text()
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_MAGIC, path
+    with Image.open(path) as img:
+        img.verify()
+    with Image.open(path) as img:
+        pixels = np.asarray(img.convert("L"))
+    assert pixels.shape[0] > 100 and pixels.shape[1] > 100 and pixels.std() > 5, path
+
+
+def test_plots_written(generated):
+    names = {p.name for p in generated.plots}
+    assert names == {
+        "poplin-cheetah_learning_curves.png", "poplin-cheetah_model_error.png",
+        "Walker2d_learning_curves.png", "Walker2d_model_error.png",
+        "poplin-cheetah-sweep-smoke_entropy_schedules.png",
+        "Walker2d-sweep-smoke_entropy_schedules.png"}
+    for path in generated.plots:
+        assert_png(path)
+
+
+def test_entropy_schedule_is_equation_14():
+    t = np.array([0.0, 50.0, 100.0])
+    assert plots.entropy_schedule(t, 100, 4, -8, 0.5) == pytest.approx(
+        [4.0, (4 + 8) * 0.5 ** 0.5 - 8, -8.0])
+    assert plots.entropy_schedule(t, 100, -1, -1, None) == pytest.approx([-1, -1, -1])
+
+
+def test_aggregate_counts_each_seed_once():
+    curves = pd.DataFrame({"trial": ["a", "a", "b"], "env_steps": [990, 1010, 1000],
+                           "eval_return": [1.0, 3.0, 4.0]})
+    stats_ = plots.aggregate(curves, "eval_return", 1000)
+    assert stats_["mean"].tolist() == [3.0] and stats_["n"].tolist() == [2]
+
+
+def test_tables_cli(synthetic, tmp_path, capsys):
+    assert tables.main(["--results", str(synthetic), "--out", str(tmp_path), "--no-wandb",
+                        "--sweep", "Walker2d-sweep-smoke"]) == 0
+    printed = capsys.readouterr().out
+    assert "Walker2d" in printed and "poplin-cheetah" not in printed
+    assert (tmp_path / "table4.csv").exists() and (tmp_path / "plots").is_dir()
+
+
+def test_empty_results_do_not_crash(tmp_path):
+    gen = tables.generate(tmp_path, use_wandb=False)
+    assert gen.tables.table2.empty and gen.tables.table4.empty
+    assert (tmp_path / "tables" / "table2.md").exists()
+
+
+# ---------------------------------------------------------------- report in headless Chromium
+
+
+def chromium_dom(page: Path) -> str:
+    """The DOM of ``page`` after load, as headless Chromium renders it."""
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.fail("chromium is not installed: run `make test-deps` "
+                    "(apt-get install chromium) so the HTML report can be checked")
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+             "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()],
+            check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def check_report(gen: tables.Generated) -> str:
+    path = report.write_report(gen, report.Pointers.find(gen.experiments))
+    dom = chromium_dom(path)
+    assert 'data-ready="yes"' in dom, "the page's load handler did not run"
+    for name in ("table2", "table4"):
+        assert f'id="{name}"' in dom
+    images = dom.count("<img")
+    assert images == len(gen.plots) > 0
+    assert dom.count('data-loaded="yes"') == images, "some images did not load"
+    return dom
+
+
+def test_report_renders_in_chromium(generated):
+    dom = check_report(generated)
+    assert "<td>SAC-SVG(H=2)</td>" in dom and "<td>SAC (H=0)</td>" in dom
+    t2 = row(generated.tables.table2, task="poplin-cheetah", horizon=2.0)
+    assert f"{t2['mean']:.1f} ± {t2['std']:.1f} (n=4) {tables.INCOMPLETE}" in dom
+    assert "POPLIN-P: 4235.0 ± 1133.0 (n=4)" in dom
+    assert "tensorboard --logdir" in dom
+
+
+def test_report_cli(synthetic, tmp_path, capsys):
+    assert report.main(["--results", str(synthetic), "--out", str(tmp_path), "--no-wandb"]) == 0
+    printed = capsys.readouterr().out
+    assert "TensorBoard: tensorboard --logdir" in printed and "Ray dashboard" in printed
+    assert f"Report: {(tmp_path / 'report.html').resolve()}" in printed
+
+
+# ---------------------------------------------------------------- the real smoke sweep
+
+
+@pytest.fixture(scope="module")
+def smoke(request, tmp_path_factory):
+    """Tables, plots and report generated from the shared real smoke sweep."""
+    try:
+        sweep = request.getfixturevalue("smoke_sweep")
+    except pytest.FixtureLookupError:
+        pytest.skip("tests/conftest.py has no smoke_sweep fixture yet")
+    out = tmp_path_factory.mktemp("smoke_out")
+    return Path(sweep), tables.generate(Path(sweep).parent, [Path(sweep)], out, use_wandb=False)
