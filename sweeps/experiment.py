@@ -1,0 +1,113 @@
+"""The one place that turns a task, a budget and command-line overrides into a SACSVGConfig.
+
+Layers, later ones win: the algorithm's defaults (Table 3, H = 2) < the budget < the task's length,
+evaluation interval and Table 4 schedule < the trial's schedule and seed (a sweep sample) < `--set`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from sweeps.budgets import Budget
+from sweeps.tasks import EntropySchedule, Task, rllib_env_id
+
+
+class OverrideError(ValueError):
+    pass
+
+
+def _algorithm_config_class():
+    from algorithms.sac_svg import SACSVGConfig
+
+    return SACSVGConfig
+
+
+def config_fields() -> dict[str, Any]:
+    """Every settable field of the algorithm config, with its default value."""
+    defaults = _algorithm_config_class()().to_dict()
+    return {key: value for key, value in defaults.items() if not key.startswith("_")}
+
+
+def schedule_fields(schedule: EntropySchedule) -> dict[str, Any]:
+    """Eq. 14's parameters as config fields."""
+    return {
+        "target_entropy_init": schedule.init,
+        "target_entropy_final": schedule.final,
+        "target_entropy_beta": schedule.beta,
+    }
+
+
+def build_config(
+    task: Task,
+    budget: Budget,
+    overrides: Mapping[str, Any] | None = None,
+    seed: int = 1,
+    schedule: Mapping[str, Any] | EntropySchedule | None = None,
+):
+    """The SACSVGConfig of one trial. `schedule` (eq. 14's fields, or any other config fields a search
+    space draws) defaults to the task's Table 4 schedule."""
+    if isinstance(schedule, EntropySchedule) or schedule is None:
+        schedule = schedule_fields(schedule or task.schedule)
+    config = _algorithm_config_class()().environment(env=rllib_env_id(task.name))
+    for method, kwargs in budget.rllib.items():
+        getattr(config, method)(**kwargs)
+    config.training(
+        total_env_steps=budget.train_steps or task.train_steps,
+        eval_interval_steps=budget.eval_interval or task.eval_interval,
+    )
+    config.update_from_dict({**schedule, **(overrides or {})})
+    config.debugging(seed=seed)
+    # `training()` derives RLlib's own iteration/evaluation settings from ours: re-run it after
+    # update_from_dict, which sets attributes directly.
+    return config.training()
+
+
+def parse_overrides(items: Iterable[str], fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`["horizon=3", "actor_lr=3e-4"]` -> `{"horizon": 3, "actor_lr": 0.0003}`, typed like each field's
+    default. Raises OverrideError naming the key on a malformed item, an unknown field or a bad value."""
+    fields = config_fields() if fields is None else fields
+    overrides = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise OverrideError(f"--set {item!r}: expected key=value, e.g. --set horizon=3")
+        if key not in fields:
+            raise OverrideError(f"--set {item!r}: unknown config field {key!r}.{_did_you_mean(key, fields)}")
+        overrides[key] = parse_value(key, text.strip(), fields[key])
+    return overrides
+
+
+def parse_value(key: str, text: str, default: Any) -> Any:
+    """`text` as the type of `default` (bool, int, float, str, list, dict); any YAML scalar when the
+    default is None (the algorithm's validate() checks those)."""
+    kind = type(default)
+    if default is None or text.lower() in ("none", "null"):
+        return yaml.safe_load(text)
+    try:
+        if kind is bool:
+            return {"true": True, "false": False, "1": True, "0": False}[text.lower()]
+        if kind is int:
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if kind is float:
+            return float(text)
+        if kind is str:
+            return text
+        value = yaml.safe_load(text)
+        if isinstance(value, kind):
+            return value
+    except (ValueError, KeyError, yaml.YAMLError):
+        pass
+    raise OverrideError(f"--set {key}={text}: {key} takes {kind.__name__} values (default {default!r}), got {text!r}")
+
+
+def _did_you_mean(key: str, fields: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(fields), n=3)
+    return f" Did you mean {' or '.join(close)}?" if close else ""
