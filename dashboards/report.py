@@ -212,8 +212,17 @@ def write_report(gen: Generated, pointers: Pointers) -> Path:
     return path
 
 
+def has_display() -> bool:
+    """A graphical session to open a browser in (never a terminal browser that would block)."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def open_in_browser(path: Path) -> bool:
     """Try to open the report in a browser; False when there is none (e.g. headless)."""
+    if not has_display():
+        return False
     try:
         return bool(webbrowser.open(path.resolve().as_uri()))
     except webbrowser.Error:

@@ -8,11 +8,14 @@ incomplete markers are checked exactly against an independent pandas computation
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import math
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -375,6 +378,49 @@ def test_report_cli(synthetic, tmp_path, capsys):
     assert f"Report: {(tmp_path / 'report.html').resolve()}" in printed
 
 
+# ---------------------------------------------------------------- live dashboards
+
+
+def test_wandb_runs_and_sync_command(tmp_path):
+    exp = tmp_path / "Walker2d-sweep-smoke"
+    offline = exp / "wandb" / "offline-run-20250101_000000-abc123"
+    online = exp / "wandb" / "run-20250101_000000-xyz789" / "logs"
+    offline.mkdir(parents=True)
+    online.mkdir(parents=True)
+    (online / "debug.log").write_text("View run at https://wandb.ai/me/svglab/runs/xyz789\n")
+    runs = report.wandb_runs([exp])
+    assert [(r.offline, r.url) for r in runs] == [
+        (True, None), (False, "https://wandb.ai/me/svglab/runs/xyz789")]
+    assert report.wandb_sync_command(runs) == f"wandb sync {offline}"
+    lines = report.Pointers(None, "tensorboard --logdir x", runs).lines()
+    assert f"W&B sync: wandb sync {offline}" in lines
+
+
+def test_wandb_online_needs_key_and_mode(monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    assert not tables.wandb_online()
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert tables.wandb_online()
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert not tables.wandb_online()
+
+
+def test_ray_dashboard_detected_when_it_answers(tmp_path):
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "version").write_text("{}")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            assert report.ray_dashboard(url) == url
+        finally:
+            server.shutdown()
+    assert report.ray_dashboard(url) is None
+
+
 # ---------------------------------------------------------------- the real smoke sweep
 
 
@@ -387,3 +433,80 @@ def smoke(request, tmp_path_factory):
         pytest.skip("tests/conftest.py has no smoke_sweep fixture yet")
     out = tmp_path_factory.mktemp("smoke_out")
     return Path(sweep), tables.generate(Path(sweep).parent, [Path(sweep)], out, use_wandb=False)
+
+
+def smoke_expected(sweep: Path) -> dict[float, pd.Series]:
+    """Independent pandas: per horizon, the final evals behind Table 2 for the smoke folder."""
+    meta = json.loads((sweep / "sweep.json").read_text())
+    finals = independent_finals(sweep)
+    if meta["mode"] == "reproduce":
+        return {float(h): g["final_eval"] for h, g in finals.groupby("horizon")}
+    chosen = {}
+    for h, g in finals.groupby("horizon"):
+        means = g.groupby(["init", "final", "beta"])["final_eval"].agg(["mean", "count"])
+        means = means.dropna(subset=["mean"])
+        if len(means):
+            best = means.sort_values(["mean", "count"], ascending=False, kind="stable").index[0]
+            pick = (g["init"] == best[0]) & (g["final"] == best[1]) & (g["beta"] == best[2])
+            chosen[float(h)] = g.loc[pick, "final_eval"]
+    return chosen
+
+
+def test_smoke_table4_selects_best_schedule(smoke):
+    sweep, gen = smoke
+    meta = json.loads((sweep / "sweep.json").read_text())
+    if meta["mode"] != "sweep":
+        assert gen.tables.table4.empty
+        return
+    finals = independent_finals(sweep)
+    svg = finals[finals["horizon"] != 0] if (finals["horizon"] != 0).any() else finals
+    grouped = svg.groupby(["horizon", "init", "final", "beta"])["final_eval"].agg(
+        ["mean", "count"]).dropna(subset=["mean"])
+    r = row(gen.tables.table4, task=meta["task"])
+    if grouped.empty:
+        assert r["n"] == 0 and r["incomplete"]
+        return
+    best_mean = grouped["mean"].max()
+    assert r["mean"] == pytest.approx(best_mean)
+    ours = (r["horizon"], r["h_init"], r["h_final"], -1.0 if pd.isna(r["beta"]) else r["beta"])
+    winners = grouped[np.isclose(grouped["mean"], best_mean)].index
+    assert ours in set(winners)
+    assert r["configs"] == finals.groupby(["horizon", "init", "final", "beta"]).ngroups
+
+
+def test_smoke_table2_mean_std_match_independent_pandas(smoke):
+    sweep, gen = smoke
+    expected = smoke_expected(sweep)
+    t2 = gen.tables.table2
+    assert len(expected) > 0
+    for horizon, values in expected.items():
+        r = row(t2, horizon=horizon)
+        assert r["n"] == values.notna().sum() and r["n_trials"] == len(values)
+        assert r["mean"] == pytest.approx(values.mean(), nan_ok=True)
+        assert r["std"] == pytest.approx(values.std(), nan_ok=True)
+
+
+def test_smoke_incomplete_cells_marked(smoke):
+    _, gen = smoke
+    for _, r in gen.tables.table2.iterrows():
+        should = r["n"] < 10 or r["n_complete"] < r["n_trials"] or r["n"] < r["n_trials"]
+        assert bool(r["incomplete"]) == bool(should)
+        if r["n"] < 10:
+            assert f"{r['n']} of 10 trials" in r["note"] or r["n_trials"] == 0
+    shown = gen.tables.display["table2"]["Ours"]
+    assert shown.str.contains(r"\(n=\d+\)").all()
+
+
+def test_smoke_plots_written(smoke):
+    _, gen = smoke
+    assert any(p.name.endswith("_learning_curves.png") for p in gen.plots)
+    assert any(p.name.endswith("_model_error.png") for p in gen.plots)
+    for path in gen.plots:
+        assert_png(path)
+
+
+def test_smoke_report_renders_in_chromium(smoke):
+    _, gen = smoke
+    dom = check_report(gen)
+    for method in gen.tables.table2["method"]:
+        assert f"<td>{method}</td>" in dom
