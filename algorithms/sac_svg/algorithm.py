@@ -6,6 +6,8 @@ updates for every one of those env steps, and syncs the new actor and normalizer
 RLlib repeats `training_step` until `report_interval_steps` env steps make one `train()` iteration.
 """
 import math
+import pathlib
+import pickle
 import time
 
 from ray.rllib.algorithms.algorithm import Algorithm
@@ -55,6 +57,13 @@ class SACSVG(Algorithm):
         results["done"] = env_steps >= self.config.total_env_steps
         return results
 
+    def restore_from_path(self, path, *args, **kwargs) -> None:
+        """RLlib's restore, with an error that names the unreadable file or the mismatch."""
+        try:
+            super().restore_from_path(path, *args, **kwargs)
+        except Exception as error:
+            raise CheckpointError(_describe_restore_failure(pathlib.Path(path), error)) from error
+
     def env_steps(self) -> int:
         return int(self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0))
 
@@ -69,3 +78,20 @@ def _weighted_mean(stats: list[dict[str, float]]) -> dict[str, float]:
         means |= {"replay_size": stats[-1]["replay_size"], "target_entropy": stats[-1]["target_entropy"],
                   "num_updates": total}
     return means
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be restored into this algorithm."""
+
+
+def _describe_restore_failure(path: pathlib.Path, error: Exception) -> str:
+    if not path.is_dir():
+        return f"checkpoint folder {path} does not exist"
+    for state_file in sorted(path.rglob("*.pkl")):
+        try:
+            with open(state_file, "rb") as f:
+                pickle.load(f)
+        except Exception as unreadable:
+            return f"checkpoint file {state_file} is corrupt or unreadable ({type(unreadable).__name__}: {unreadable})"
+    return (f"checkpoint {path} does not match this configuration (network sizes, task or spaces differ?): "
+            f"{type(error).__name__}: {error}")

@@ -61,6 +61,7 @@ class SVGHyperparameters:
     model_error_window: int = 10_000        # "recent data" for the multi-step model error metric
     checkpoint_replay: bool = True          # keep the replay buffer in checkpoints
     matmul_dtype: str = "float32"           # "bfloat16" autocasts the learner's updates (CPU or GPU)
+    learner_threads: int | None = None      # torch CPU threads; None = the CPUs Ray reserves for the learner
 
     @staticmethod
     def official_code_defaults() -> dict:
@@ -110,6 +111,14 @@ class SACSVGConfig(AlgorithmConfig):
         self.evaluation_duration = self.eval_episodes
 
     @property
+    def learner_cpu_threads(self) -> int:
+        """Threads for the learner's CPU work: as many as Ray reserves for it, so trials never oversubscribe."""
+        if self.learner_threads is not None:
+            return self.learner_threads
+        reserved = self.num_cpus_per_learner if self.num_learners > 0 else self.num_cpus_for_main_process
+        return max(1, int(reserved)) if _is_number(reserved) else 1
+
+    @property
     def sequence_length(self) -> int:
         """States per dynamics training sequence: x_1 .. x_{H+1} by default (at least one model step)."""
         return self.dynamics_seq_len or max(self.horizon, 1) + 1
@@ -157,7 +166,7 @@ def _value_errors(c: SACSVGConfig) -> list[str]:
     positive = ("tau", "actor_lr", "critic_lr", "alpha_lr", "model_lr", "init_alpha", "batch_size",
                 "seq_batch_size", "hidden_dim", "model_hidden_dim", "gru_hidden_dim", "gru_layers",
                 "replay_capacity", "total_env_steps", "report_interval_steps", "eval_interval_steps",
-                "eval_episodes", "model_error_window")
+                "eval_episodes", "model_error_window", "learner_threads")
     non_negative = ("horizon", "num_step_updates", "num_seq_updates", "hidden_depth", "model_hidden_depth",
                     "decoder_depth", "num_random_steps", "actor_warmup_steps")
     errors = [f"{k}={getattr(c, k)!r} must be > 0" for k in positive

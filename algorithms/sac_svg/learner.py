@@ -24,6 +24,7 @@ class SACSVGLearner(TorchLearner):
     def build(self) -> None:
         super().build()
         c = self.config
+        torch.set_num_threads(c.learner_cpu_threads)
         self.svg = self.module[DEFAULT_MODULE_ID].unwrapped()
         self.act_dim = self.svg.action_space.shape[0]
         self.replay = TransitionReplay(c.replay_capacity, self.svg.observation_space.shape[0], self.act_dim,

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "episode", "t")
+MAX_OPEN_EPISODES = 4096  # episodes still collecting whose newest slot is remembered
 
 
 @dataclass
@@ -19,7 +20,8 @@ class SequenceBatch:
 
 
 class TransitionReplay:
-    """A ring buffer of (x, u, r, x', terminated) with each transition's episode id and time index."""
+    """A ring buffer of (x, u, r, x', terminated) with each transition's episode id, time index and the slot of
+    its successor in the same episode (chunks from several env runners arrive interleaved)."""
 
     def __init__(self, capacity: int, obs_dim: int, act_dim: int, device: torch.device | str, seed: int):
         self.capacity, self.device = capacity, torch.device(device)
@@ -32,7 +34,9 @@ class TransitionReplay:
             "terminated": torch.zeros(capacity, device=self.device),
             "episode": torch.full((capacity,), -1, dtype=torch.int64, device=self.device),
             "t": torch.zeros(capacity, dtype=torch.int64, device=self.device),
+            "next_slot": torch.full((capacity,), -1, dtype=torch.int64, device=self.device),
         }
+        self.open_episodes: dict[int, tuple[int, int]] = {}  # episode -> (slot, t) of its newest transition
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def __len__(self) -> int:
@@ -41,12 +45,30 @@ class TransitionReplay:
     def add(self, transitions: dict[str, np.ndarray]) -> None:
         """Append a batch of transitions (numpy arrays keyed by FIELDS), overwriting the oldest."""
         n = len(transitions["reward"])
-        index = (self.next_index + torch.arange(n)) % self.capacity
-        index = index.to(self.device)
+        slots = (self.next_index + np.arange(n)) % self.capacity
+        columns = dict(transitions, next_slot=self._successors(slots, transitions["episode"], transitions["t"]))
+        index = torch.as_tensor(slots, device=self.device)
         for key, buffer in self.data.items():
-            buffer[index] = torch.as_tensor(transitions[key], dtype=buffer.dtype).to(self.device, non_blocking=True)
+            buffer[index] = torch.as_tensor(columns[key], dtype=buffer.dtype).to(self.device, non_blocking=True)
         self.next_index = (self.next_index + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
+
+    def _successors(self, slots: np.ndarray, episode: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Link each new transition to the next step of its episode, within the batch and from earlier adds."""
+        follows = (episode[1:] == episode[:-1]) & (t[1:] == t[:-1] + 1)
+        successor = np.full(len(slots), -1, dtype=np.int64)
+        successor[:-1] = np.where(follows, slots[1:], -1)
+        starts = np.flatnonzero(np.r_[True, ~follows])
+        ends = np.r_[starts[1:] - 1, len(slots) - 1]
+        for first, last in zip(starts, ends):
+            e = int(episode[first])
+            previous = self.open_episodes.pop(e, None)
+            if previous is not None and previous[1] == t[first] - 1:
+                self.data["next_slot"][previous[0]] = int(slots[first])
+            self.open_episodes[e] = (int(slots[last]), int(t[last]))
+        while len(self.open_episodes) > MAX_OPEN_EPISODES:
+            self.open_episodes.pop(next(iter(self.open_episodes)))
+        return successor
 
     def _random_index(self, n: int, newest: int | None = None) -> torch.Tensor:
         """Uniform slots among all stored transitions, or among the `newest` ones."""
@@ -65,31 +87,36 @@ class TransitionReplay:
         Candidates are drawn uniformly (twice as many as needed) and the first B valid ones are kept, which
         is uniform over valid starts. Should fewer than B candidates be valid, the rest carry valid = 0.
         """
-        steps = length - 1
-        start = self._random_index(2 * batch_size, newest)
-        index = (start.unsqueeze(0) + torch.arange(steps, device=self.device).unsqueeze(1)) % self.capacity
-        episode, t = self.data["episode"][index], self.data["t"][index]
-        offsets = torch.arange(steps, device=self.device).unsqueeze(1)
-        valid = ((episode == episode[:1]) & (t == t[:1] + offsets) & (episode >= 0)).all(0)
+        chain = [self._random_index(2 * batch_size, newest)]
+        valid = self.data["episode"][chain[0]] >= 0
+        for _ in range(length - 2):
+            successor = self.data["next_slot"][chain[-1]]
+            valid &= successor >= 0
+            successor = successor.clamp(min=0)
+            # A successor slot overwritten since it was linked no longer continues the episode.
+            valid &= (self.data["episode"][successor] == self.data["episode"][chain[-1]]) & (
+                self.data["t"][successor] == self.data["t"][chain[-1]] + 1)
+            chain.append(successor)
         keep = torch.argsort((~valid).to(torch.int8), stable=True)[:batch_size]
-        index = index[:, keep]
+        index = torch.stack(chain)[:, keep]
         states = torch.cat([self.data["obs"][index[:1]], self.data["next_obs"][index]])
         return SequenceBatch(states, self.data["action"][index], valid[keep].float())
 
     def get_state(self) -> dict:
-        """The stored transitions, oldest first, as numpy arrays (for checkpoints)."""
-        order = (self.next_index - self.size + torch.arange(self.size, device=self.device)) % self.capacity
-        return {"transitions": {key: buffer[order].cpu().numpy() for key, buffer in self.data.items()},
-                "generator": self.generator.get_state().cpu().numpy()}
+        """Everything needed to continue exactly where the buffer stopped (for checkpoints)."""
+        return {"capacity": self.capacity, "size": self.size, "next_index": self.next_index,
+                "data": {key: buffer[:self.size].cpu().numpy() for key, buffer in self.data.items()},
+                "open_episodes": dict(self.open_episodes),
+                "generator": self.generator.get_state().numpy()}
 
     def set_state(self, state: dict) -> None:
-        self.size = self.next_index = 0
-        transitions = state["transitions"]
-        if len(transitions["reward"]) > self.capacity:
-            raise ValueError(f"checkpointed replay holds {len(transitions['reward'])} transitions, "
-                             f"more than replay_capacity={self.capacity}")
-        if len(transitions["reward"]):
-            self.add(transitions)
+        if state["capacity"] != self.capacity:
+            raise ValueError(f"checkpointed replay has capacity {state['capacity']}, this run replay_capacity="
+                             f"{self.capacity}")
+        self.size, self.next_index = state["size"], state["next_index"]
+        for key, buffer in self.data.items():
+            buffer[:self.size] = torch.as_tensor(state["data"][key]).to(self.device)
+        self.open_episodes = dict(state["open_episodes"])
         self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
 
 
