@@ -64,7 +64,8 @@ def test_updates_follow_the_replay_ratio():
     stats = learner.update_from_transitions(random_transitions(150))
     assert stats["num_updates"] == 2 * (150 - 99)
     assert learner.env_steps == 150 and stats["replay_size"] == 150
-    assert {"loss_actor", "loss_critic", "loss_dynamics", "loss_reward", "loss_termination", "model_error"} <= set(stats)
+    expected = {"loss_actor", "loss_critic", "loss_dynamics", "loss_reward", "loss_termination", "model_error"}
+    assert expected <= set(stats)
 
 
 def test_config_rejects_bad_values():
@@ -78,11 +79,19 @@ def test_config_rejects_bad_values():
         small_config(no_such_field=1)
 
 
+def on_learner(algo, func):
+    return next(iter(algo.learner_group.foreach_learner(func))).get()
+
+
+def progress(learner) -> tuple[int, int]:
+    return learner.env_steps, len(learner.replay)
+
+
 def actions_of(algo, obs: np.ndarray) -> np.ndarray:
     def act(learner):
         x = torch.as_tensor(obs, dtype=torch.float32, device=learner._device)
         return learner.svg.actor.mean_action(learner.svg.normalizer(x)).detach().cpu().numpy()
-    return next(iter(algo.learner_group.foreach_learner(act))).get()
+    return on_learner(algo, act)
 
 
 def test_save_restore_gives_identical_actions_and_clear_errors(local_ray, tmp_path):
@@ -92,13 +101,13 @@ def test_save_restore_gives_identical_actions_and_clear_errors(local_ray, tmp_pa
     checkpoint = algo.save_to_path(tmp_path / "ckpt")
     obs = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
     expected = actions_of(algo, obs)
-    steps = next(iter(algo.learner_group.foreach_learner(lambda l: (l.env_steps, len(l.replay))))).get()
+    steps = on_learner(algo, progress)
     algo.stop()
 
     restored = config.build_algo()
     restored.restore_from_path(checkpoint)
     np.testing.assert_array_equal(actions_of(restored, obs), expected)
-    assert next(iter(restored.learner_group.foreach_learner(lambda l: (l.env_steps, len(l.replay))))).get() == steps
+    assert on_learner(restored, progress) == steps
     restored.stop()
 
     mismatched = small_config(hidden_dim=32).build_algo()
