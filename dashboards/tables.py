@@ -367,27 +367,44 @@ def write_tables(tables: Tables, out: Path) -> list[Path]:
 # ---------------------------------------------------------------- W&B
 
 
+def wandb_api_key() -> str | None:
+    """The W&B API key: WANDB_API_KEY, else the one `wandb login` stored (None when neither)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return os.environ["WANDB_API_KEY"]
+    try:
+        import wandb
+
+        return wandb.api.api_key
+    except Exception:  # noqa: BLE001 - no wandb or unreadable settings: offline
+        return None
+
+
 def wandb_online() -> bool:
     """W&B is online: an API key is present and WANDB_MODE is neither offline nor disabled."""
     mode = os.environ.get("WANDB_MODE", "").lower()
-    return bool(os.environ.get("WANDB_API_KEY")) and mode not in ("offline", "disabled", "dryrun")
+    return mode not in ("offline", "disabled", "dryrun") and bool(wandb_api_key())
 
 
-def log_wandb(tables: Tables, project: str | None = None) -> str | None:
-    """Log both tables (raw columns) as W&B tables; returns the run URL, or None when offline."""
+def log_wandb(tables: Tables, experiments: list[Path]) -> str | None:
+    """Log both tables (raw columns) as W&B tables to project ``$WANDB_PROJECT`` (svglab), in the
+    experiment's group when there is one experiment; returns the run URL, None when offline or
+    when W&B fails (a warning is printed: tables never fail over W&B)."""
     if not wandb_online():
         return None
-    import wandb
-
-    run = wandb.init(project=project or os.environ.get("WANDB_PROJECT", "svglab"),
-                     job_type="tables", name="tables")
     try:
-        for name in ("table2", "table4"):
-            frame = tables.raw(name).astype(object).where(tables.raw(name).notna(), None)
-            run.log({name: wandb.Table(dataframe=frame)})
-        return run.url
-    finally:
-        run.finish()
+        import wandb
+
+        group = Path(experiments[0]).name if len(experiments) == 1 else "tables"
+        run = wandb.init(project=os.environ.get("WANDB_PROJECT", "svglab"), group=group,
+                         job_type="tables", name=f"tables-{group}")
+        with run:
+            for name in ("table2", "table4"):
+                raw = tables.raw(name)
+                run.log({name: wandb.Table(dataframe=raw.astype(object).where(raw.notna(), None))})
+            return run.url
+    except Exception as error:  # noqa: BLE001 - any W&B problem
+        print(f"warning: could not log the tables to W&B: {error}", file=sys.stderr)
+        return None
 
 
 # ---------------------------------------------------------------- everything at once
@@ -419,7 +436,7 @@ def generate(results_dir: Path, sweeps: list[Path] | None = None, out: Path | No
     tables = Tables.build(results)
     files = write_tables(tables, out)
     images = plots.write_plots(results, out / "plots")
-    url = log_wandb(tables) if use_wandb else None
+    url = log_wandb(tables, experiments) if use_wandb else None
     return Generated(out, experiments, results, tables, files, images, url)
 
 

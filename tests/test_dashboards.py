@@ -399,8 +399,9 @@ def test_wandb_runs_and_sync_command(tmp_path):
 def test_wandb_online_needs_key_and_mode(monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setattr(tables, "wandb_api_key", lambda: None)
     assert not tables.wandb_online()
-    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setattr(tables, "wandb_api_key", lambda: "x" * 40)
     assert tables.wandb_online()
     monkeypatch.setenv("WANDB_MODE", "offline")
     assert not tables.wandb_online()
@@ -510,3 +511,14 @@ def test_smoke_report_renders_in_chromium(smoke):
     dom = check_report(gen)
     for method in gen.tables.table2["method"]:
         assert f"<td>{method}</td>" in dom
+
+
+def test_wandb_tables_logged(generated, synthetic, tmp_path, monkeypatch):
+    """The W&B path end to end, offline (no network): both tables land in the run's files."""
+    monkeypatch.setattr(tables, "wandb_online", lambda: True)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    tables.log_wandb(generated.tables, [synthetic / "Walker2d-sweep-smoke"])
+    logged = {p.name.split("_")[0] for p in tmp_path.glob("wandb/offline-run-*/files/media/table/*")}
+    assert logged == {"table2", "table4"}
