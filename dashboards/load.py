@@ -188,7 +188,7 @@ def experiment_row(exp: Path) -> dict:
         "train_steps": meta.get("train_steps") or info.train_steps,
         "eval_interval": meta.get("eval_interval") or info.eval_interval,
         "num_samples": meta.get("num_samples"), "seeds": meta.get("seeds"),
-        "created": meta["created"], "paper_name": info.paper_name,
+        "horizon": meta.get("horizon"), "created": meta["created"], "paper_name": info.paper_name,
         "registry_train_steps": info.train_steps, "paper_schedule": info.schedule,
     }
 

@@ -24,7 +24,14 @@ import numpy as np
 import pandas as pd
 
 from dashboards import load, paper_numbers
-from dashboards.select import best_group, members, method_name, schedule_groups, table2_trials
+from dashboards.select import (
+    best_group,
+    members,
+    method_name,
+    schedule_groups,
+    table2_cells,
+    tasks,
+)
 
 POINTS = 100  # bins along the step axis for per-iteration metrics
 
@@ -74,6 +81,11 @@ def _empty_note(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="gray")
 
 
+def _legend(ax, **kwargs) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -81,28 +93,14 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _task_experiment(results: load.Results, task: str, source_mode: str) -> pd.Series:
-    exps = results.experiments
-    match = exps[(exps["task"] == task) & (exps["mode"] == source_mode)]
-    return match.iloc[-1] if len(match) else exps[exps["task"] == task].iloc[-1]
-
-
-def _cells(results: load.Results, task: str):
-    """(experiment row, {horizon: trials}, source) of a task's Table 2 cells."""
-    by_h, source = table2_trials(results.trials, task)
-    exp = _task_experiment(results, task, "reproduce" if source.startswith("reproduce")
-                           else "sweep")
-    return exp, by_h, source
-
-
 def learning_curves(results: load.Results, task: str, out: Path) -> Path:
     """Evaluation return against env steps for each Table 2 cell of ``task``."""
-    exp, by_h, source = _cells(results, task)
+    exp, by_h, source = table2_cells(results, task)
     curves = results.curves[results.curves["task"] == task]
     fig, ax = plt.subplots(figsize=(7, 4.2))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     drawn = False
-    for i, horizon in enumerate(sorted(by_h, key=lambda h: (pd.isna(h), h))):
+    for i, horizon in enumerate(by_h):
         color = colors[i % len(colors)]
         trials = by_h[horizon]
         stats = aggregate(curves[curves["trial"].isin(trials["trial"])
@@ -117,7 +115,7 @@ def learning_curves(results: load.Results, task: str, out: Path) -> Path:
     ax.set_xlabel("env steps")
     ax.set_ylabel("evaluation return")
     ax.set_title(f"{task} ({exp['budget']}, {source}): mean ± 1 std across seeds")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    _legend(ax, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _save(fig, out / f"{_filename(task)}_learning_curves.png")
 
 
@@ -163,18 +161,18 @@ def entropy_schedules(results: load.Results, experiment: str, out: Path) -> Path
     ax.set_xlabel("env steps")
     ax.set_ylabel("target entropy")
     ax.set_title(f"{experiment}: target entropy schedules (eq. 14); dots = logged")
-    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    _legend(ax, fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _save(fig, out / f"{_filename(experiment)}_entropy_schedules.png")
 
 
 def model_error(results: load.Results, task: str, out: Path) -> Path:
     """The world model's multi-step error against env steps, per Table 2 cell."""
-    _, by_h, source = _cells(results, task)
+    _, by_h, source = table2_cells(results, task)
     curves = results.curves[results.curves["task"] == task]
     fig, ax = plt.subplots(figsize=(7, 4.2))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     positive = True
-    for i, horizon in enumerate(sorted(by_h, key=lambda h: (pd.isna(h), h))):
+    for i, horizon in enumerate(by_h):
         trials = by_h[horizon]
         subset = curves[curves["trial"].isin(trials["trial"])
                         & curves["experiment"].isin(trials["experiment"])]
@@ -189,19 +187,17 @@ def model_error(results: load.Results, task: str, out: Path) -> Path:
     ax.set_xlabel("env steps")
     ax.set_ylabel("world model multi-step MSE")
     ax.set_title(f"{task} ({source}): model error, mean ± 1 std across seeds")
-    ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     return _save(fig, out / f"{_filename(task)}_model_error.png")
 
 
 def write_plots(results: load.Results, out: Path) -> list[Path]:
     """All plots for the experiments in ``results``; returns the paths written."""
     out = Path(out)
-    tasks = sorted(results.experiments["task"].unique()) if len(results.experiments) else []
     written = []
-    for task in tasks:
-        if (results.trials["task"] == task).any():
-            written.append(learning_curves(results, task, out))
-            written.append(model_error(results, task, out))
+    for task in tasks(results):
+        written.append(learning_curves(results, task, out))
+        written.append(model_error(results, task, out))
     for _, exp in results.experiments.iterrows():
         if exp["mode"] == "sweep":
             written.append(entropy_schedules(results, exp["experiment"], out))

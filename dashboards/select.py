@@ -87,3 +87,36 @@ def method_name(horizon: float) -> str:
     if pd.isna(horizon):
         return "SAC-SVG(H=?)"
     return "SAC (H=0)" if horizon == 0 else f"SAC-SVG(H={horizon:g})"
+
+
+def tasks(results: load.Results, mode: str | None = None) -> list[str]:
+    """The tasks with an experiment folder (of ``mode``), whether or not it has trials yet."""
+    exps = results.experiments
+    if exps.empty:
+        return []
+    return sorted(exps.loc[exps["mode"] == mode if mode else slice(None), "task"].unique())
+
+
+def experiment_of(results: load.Results, task: str, mode: str) -> pd.Series:
+    """The task's experiment of ``mode`` (the last given), else any of the task's experiments."""
+    exps = results.experiments[results.experiments["task"] == task]
+    match = exps[exps["mode"] == mode]
+    return (match if len(match) else exps).iloc[-1]
+
+
+def planned_horizon(exp: pd.Series) -> float:
+    """The SAC-SVG(H) horizon an experiment was started with (sweep.json), else the paper's 2."""
+    horizon = exp.get("horizon")
+    return 2.0 if horizon is None or pd.isna(horizon) or horizon == 0 else float(horizon)
+
+
+def table2_cells(results: load.Results, task: str):
+    """(experiment row, {horizon: trials}, source) of a task's Table 2 rows.
+
+    Both the SAC baseline and a SAC-SVG(H) row are always there, possibly without trials.
+    """
+    by_h, source = table2_trials(results.trials, task)
+    exp = experiment_of(results, task, "reproduce" if source == FROM_REPRODUCE else "sweep")
+    if not any(h != 0 for h in by_h):
+        by_h[planned_horizon(exp)] = results.trials.iloc[:0]
+    return exp, dict(sorted(by_h.items(), key=lambda kv: (pd.isna(kv[0]), kv[0]))), source

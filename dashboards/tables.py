@@ -32,10 +32,12 @@ from dashboards.paper_numbers import PAPER_TRIALS, Reference
 from dashboards.select import (
     FROM_REPRODUCE,
     best_group,
+    experiment_of,
     method_name,
     schedule_groups,
     summarize,
-    table2_trials,
+    table2_cells,
+    tasks,
 )
 
 INCOMPLETE = "†"
@@ -69,13 +71,13 @@ def table4(results: load.Results) -> pd.DataFrame:
     """Per task with a sweep: the best schedule (ours) beside the paper's Table 4 schedule."""
     groups = schedule_groups(results.trials)
     rows = []
-    for task, task_groups in groups.groupby("task", sort=True):
-        exp = _experiment(results, task, "sweep")
+    for task in tasks(results, "sweep"):
+        exp = experiment_of(results, task, "sweep")
+        task_groups = groups[groups["task"] == task]
         best = best_group(task_groups)
-        paper = exp["paper_schedule"] if exp is not None else None
-        row = {"task": task, "paper_name": exp["paper_name"] if exp is not None else task,
-               "experiment": task_groups["experiment"].iloc[0], "configs": len(task_groups),
-               "train_steps": exp["train_steps"] if exp is not None else math.nan}
+        paper = exp["paper_schedule"]
+        row = {"task": task, "paper_name": exp["paper_name"], "experiment": exp["experiment"],
+               "configs": len(task_groups), "train_steps": exp["train_steps"]}
         if best is None:
             row.update(horizon=math.nan, h_init=math.nan, h_final=math.nan, beta=math.nan,
                        mean=math.nan, std=math.nan, n=0,
@@ -88,8 +90,7 @@ def table4(results: load.Results) -> pd.DataFrame:
         row["incomplete"] = _incomplete(row["n"], row["n_trials"], row["n_complete"])
         notes = [_completeness_note(row["n"], row["n_trials"], row["n_complete"],
                                     row["train_steps"]),
-                 _length_note(row["train_steps"],
-                              exp["registry_train_steps"] if exp is not None else None)]
+                 _length_note(row["train_steps"], exp["registry_train_steps"])]
         row["note"] = "; ".join(x for x in notes if x)
         rows.append(row)
     return pd.DataFrame(rows, columns=TABLE4_COLUMNS)
@@ -124,10 +125,9 @@ def _same_schedule(row: dict) -> bool | None:
 def table2(results: load.Results) -> pd.DataFrame:
     """Per task and method: ours (mean, std, n) beside the paper and POPLIN, with p-values."""
     rows = []
-    for task in sorted(results.trials["task"].unique()):
-        by_h, source = table2_trials(results.trials, task)
-        exp = _experiment(results, task, "reproduce" if source == FROM_REPRODUCE else "sweep")
-        for horizon in sorted(by_h, key=lambda h: (pd.isna(h), h)):
+    for task in tasks(results):
+        exp, by_h, source = table2_cells(results, task)
+        for horizon in by_h:
             rows.append(_table2_row(exp, horizon, by_h[horizon], source))
     return pd.DataFrame(rows, columns=TABLE2_COLUMNS)
 
@@ -174,12 +174,6 @@ def _reference_columns(prefix: str, ref: Reference | None) -> dict:
 
 
 # ---------------------------------------------------------------- shared helpers
-
-
-def _experiment(results: load.Results, task: str, mode: str) -> pd.Series | None:
-    exps = results.experiments
-    match = exps[(exps["task"] == task) & (exps["mode"] == mode)]
-    return match.iloc[-1] if len(match) else None
 
 
 def _incomplete(n: int, n_trials: int, n_complete: int) -> bool:

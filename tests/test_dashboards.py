@@ -324,6 +324,19 @@ def test_tables_cli(synthetic, tmp_path, capsys):
     assert (tmp_path / "table4.csv").exists() and (tmp_path / "plots").is_dir()
 
 
+def test_experiment_without_trials_is_reported(tmp_path):
+    write_experiment(tmp_path, "poplin-swimmer", "poplin", "sweep", {})
+    gen = tables.generate(tmp_path, use_wandb=False)
+    t4 = row(gen.tables.table4, task="poplin-swimmer")
+    assert t4["configs"] == 0 and t4["n"] == 0 and t4["incomplete"] and t4["note"].startswith(
+        "no trials")
+    assert (t4["paper_h_init"], t4["paper_h_final"], t4["paper_beta"]) == (-1, -8, 0.5)
+    t2 = gen.tables.table2
+    assert sorted(t2["method"]) == ["SAC (H=0)", "SAC-SVG(H=2)"] and (t2["n"] == 0).all()
+    assert t2["incomplete"].all()
+    assert {p.name for p in gen.plots} >= {"poplin-swimmer_learning_curves.png"}
+
+
 def test_empty_results_do_not_crash(tmp_path):
     gen = tables.generate(tmp_path, use_wandb=False)
     assert gen.tables.table2.empty and gen.tables.table4.empty
