@@ -9,11 +9,15 @@ stays right after a resume and with any number of concurrent trials.
 
 from __future__ import annotations
 
+import csv
 import datetime
 import math
 import time
+from pathlib import Path
 
 from ray.tune import Callback
+from ray.tune.logger import CSVLoggerCallback
+from ray.tune.result import EXPR_PROGRESS_FILE
 
 EVAL_METRIC = "eval_return"
 STEPS_METRIC = "env_steps"
@@ -37,7 +41,7 @@ def best_eval(trials) -> tuple[float | None, str | None]:
     best, best_id = None, None
     for trial in trials:
         value = trial.run_metadata.metric_analysis.get(EVAL_METRIC, {}).get("max")
-        if value is not None and (best is None or value > best):
+        if value is not None and math.isfinite(value) and (best is None or value > best):
             best, best_id = value, trial.trial_id
     return best, best_id
 
@@ -69,16 +73,14 @@ class SweepProgress(Callback):
             self.report(trials)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.report(trials)
+        self.report(trials, completed=trial)  # Tune marks it TERMINATED only after the callbacks
 
-    def on_experiment_end(self, trials, **info):
-        self.report(trials)
-
-    def status_line(self, trials) -> str:
-        counts = {s: sum(t.status == s for t in trials) for s in ("TERMINATED", "RUNNING", "PENDING", "ERROR")}
+    def status_line(self, trials, completed=None) -> str:
+        status = {t: "TERMINATED" if t is completed else t.status for t in trials}
+        counts = {s: sum(status[t] == s for t in trials) for s in ("TERMINATED", "RUNNING", "PENDING", "ERROR")}
         total_trials = max(self.total_trials or 0, len(trials))
         counts["PENDING"] += total_trials - len(trials)  # not yet created by the search algorithm
-        done = sum(steps_done(t, self.steps_per_trial) for t in trials)
+        done = sum(self.steps_per_trial if t is completed else steps_done(t, self.steps_per_trial) for t in trials)
         total = total_trials * self.steps_per_trial
         elapsed = time.time() - self._start
         if self._start_steps is None:
@@ -94,19 +96,26 @@ class SweepProgress(Callback):
             f"ETA {_duration(eta) if done < total else '0:00:00'}"
         )
 
-    def report(self, trials):
+    def report(self, trials, completed=None):
         self._last_print = time.time()
-        print(self.status_line(trials), flush=True)
+        print(self.status_line(trials, completed), flush=True)
 
 
-class MetricColumns(Callback):
-    """Give every result the metrics that only some iterations report (eval_return), as NaN, so that
-    Tune's progress.csv, whose columns the first result fixes, keeps them. Tune lets callbacks edit a
-    result in place; callbacks after this one see the NaNs."""
+
+class ProgressCSV(CSVLoggerCallback):
+    """Tune's progress.csv (one row per iteration), fixed for sweeps: Tune takes a trial's columns from its
+    first result, so metrics that only some iterations report (eval_return) get a column with NaN
+    elsewhere; and a resumed trial keeps writing in the order of the header already in its file."""
 
     def __init__(self, metrics: list[str]):
+        super().__init__()
         self.metrics = list(metrics)
 
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        for metric in self.metrics:
-            result.setdefault(metric, math.nan)
+    def log_trial_result(self, iteration, trial, result):
+        if trial not in self._trial_files:
+            self._setup_trial(trial)
+        if self._trial_csv[trial] is None and self._trial_continue[trial]:
+            with open(Path(trial.local_path, EXPR_PROGRESS_FILE), newline="") as file:
+                header = next(csv.reader(file))
+            self._trial_csv[trial] = csv.DictWriter(self._trial_files[trial], header)
+        super().log_trial_result(iteration, trial, {**dict.fromkeys(self.metrics, math.nan), **result})

@@ -302,7 +302,7 @@ def init_ray(dashboard: bool) -> None:
         context = ray.init(runtime_env={"py_modules": [algorithms, sweeps]})
     else:
         host, port = DASHBOARD
-        context = ray.init(include_dashboard=dashboard, dashboard_host=host, dashboard_port=port)
+        context = ray.init(address="local", include_dashboard=dashboard, dashboard_host=host, dashboard_port=port)
     if context.dashboard_url:
         print(f"Ray dashboard: http://{context.dashboard_url}", flush=True)
 
@@ -378,6 +378,10 @@ class SafeWandbLoggerCallback(_WandbLoggerCallback):
         return self._safely(super().log_trial_end, trial, failed)
 
     def on_experiment_end(self, trials, **info):
+        # Trials cut short by Ctrl-C never get log_trial_end: end their runs too, or Ray's callback waits
+        # `upload_timeout` (30 min) for them.
+        for trial in list(getattr(self, "_trial_queues", {})):
+            self._safely(self._signal_logging_actor_stop, trial)
         return self._safely(super().on_experiment_end, trials, **info)
 
 
@@ -389,20 +393,14 @@ def trial_dirname(trial) -> str:
 
 
 def callbacks(plan: Plan) -> list:
-    """Progress line, Tune's result files (result.json, TensorBoard, progress.csv) and W&B, in this order:
-    callbacks see each result in turn and MetricColumns adds a NaN eval_return to results without an
-    evaluation, for progress.csv only (its columns are fixed by the first result)."""
-    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
-
-    from sweeps.progress import MetricColumns, SweepProgress
+    """The progress line, W&B, and progress.csv with an eval_return column (Tune adds its result.json and
+    TensorBoard loggers)."""
+    from sweeps.progress import ProgressCSV, SweepProgress
 
     return [
         SweepProgress(plan.exp_dir.name, plan.steps_per_trial),
-        JsonLoggerCallback(),
-        TBXLoggerCallback(),
         *wandb_callbacks(plan.exp_dir.name),
-        MetricColumns(["eval_return"]),
-        CSVLoggerCallback(),
+        ProgressCSV(["eval_return"]),
     ]
 
 

@@ -1,0 +1,34 @@
+"""Shared fixtures. `smoke_sweep` runs ONE real smoke sweep per test session (about 1-2 minutes on 2 CPU
+cores) and hands its experiment folder to every test that asks for it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE_TASK = "Hopper"  # early terminations keep evaluation episodes short
+
+
+def run_cli(*args: str, module: str = "sweeps.sweep", timeout: float = 600, env: dict | None = None):
+    """`python -m <module> <args>` from the repository root, W&B forced offline; returns CompletedProcess."""
+    environment = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", **(env or {})}
+    environment.pop("RAY_ADDRESS", None)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=environment,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smoke_sweep(tmp_path_factory) -> Path:
+    """The experiment folder of a real `--budget smoke` sweep of Hopper: 2 trials x 1,500 env steps,
+    evaluated twice each, W&B offline, no dashboard (tests may run beside another Ray)."""
+    results = tmp_path_factory.mktemp("results")
+    process = run_cli("--task", SMOKE_TASK, "--budget", "smoke", "--results", str(results), "--no-dashboard")
+    exp_dir = results / f"{SMOKE_TASK}-sweep-smoke"
+    assert process.returncode == 0, f"smoke sweep failed:\n{process.stdout[-5000:]}\n{process.stderr[-5000:]}"
+    (results / "smoke-sweep.stdout").write_text(process.stdout)  # for tests of the terminal output
+    return exp_dir

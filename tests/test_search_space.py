@@ -1,0 +1,113 @@
+"""Appendix A.2's search space: draws stay in the space (conditional H_final included), are reproducible
+from the sweep seed, and malformed user spaces fail with clear messages."""
+
+import json
+
+import pytest
+
+from sweeps import search_space as ss
+
+INIT = {1, 0, -1, -2}
+POWERS = {-(2**i) for i in range(7)}  # -1 .. -64
+BETAS = {2**i for i in range(7)}  # 1 .. 64
+
+
+def test_paper_space_draws_follow_appendix_a2():
+    trials = ss.sample_configs(ss.load_space("paper"), sweep_seed=0, num_samples=400)
+    assert len(trials) == 400
+    for trial in trials:
+        assert trial["target_entropy_init"] in INIT
+        assert trial["target_entropy_final"] in {trial["target_entropy_init"], -5} | POWERS
+        assert trial["target_entropy_beta"] in BETAS
+    # Each sample its own seed; with enough draws every category shows up, including H_final = H_init = 1
+    # and 0, which only the conditional category can produce.
+    assert [t["seed"] for t in trials] == list(range(1, 401))
+    assert {t["target_entropy_init"] for t in trials} == INIT
+    assert {t["target_entropy_beta"] for t in trials} == BETAS
+    assert {t["target_entropy_final"] for t in trials} == {1, 0, -5} | POWERS
+    assert all(t["target_entropy_init"] == t["target_entropy_final"]
+               for t in trials if t["target_entropy_final"] in (1, 0))
+
+
+def test_conditional_category_is_a_set():
+    """H_init = -2 is also -2^1: H_final then has 8 equally likely values, not 9."""
+    options = ss._categories(ss.PAPER_SPACE["params"]["target_entropy_final"], {"target_entropy_init": -2})
+    assert sorted(options) == sorted({-5} | POWERS) and len(options) == 8
+    options = ss._categories(ss.PAPER_SPACE["params"]["target_entropy_final"], {"target_entropy_init": 0})
+    assert sorted(options) == sorted({0, -5} | POWERS)
+
+
+def test_paper_space_has_twenty_samples_with_native_types():
+    trials = ss.sample_configs(ss.load_space("paper"), sweep_seed=3)
+    assert len(trials) == 20
+    json.dumps(trials)  # plain ints, no numpy scalars (they go into params.json and sweep.json)
+    assert all(type(v) is int for trial in trials for v in trial.values())
+
+
+def test_same_seed_same_samples_different_seed_different():
+    space = ss.load_space("paper")
+    assert ss.sample_configs(space, 7) == ss.sample_configs(space, 7)
+    assert ss.sample_configs(space, 7) != ss.sample_configs(space, 8)
+    # A smaller budget draws a prefix of the same sequence.
+    assert ss.sample_configs(space, 7, num_samples=3) == ss.sample_configs(space, 7)[:3]
+
+
+def test_official_space_runs_each_configuration_with_seeds_1_to_10():
+    trials = ss.sample_configs(ss.load_space("official"), sweep_seed=0)
+    assert len(trials) == 20 * 10
+    by_config = {}
+    for trial in trials:
+        key = tuple(trial[k] for k in ss.TARGET_ENTROPY_KEYS)
+        by_config.setdefault(key, []).append(trial["seed"])
+    assert all(sorted(seeds) == list(range(1, 11)) for seeds in by_config.values())
+    # The budget caps the seed list.
+    assert [t["seed"] for t in ss.sample_configs(ss.load_space("official"), 0, 2, max_seeds=2)] == [1, 2, 1, 2]
+
+
+def test_user_space_from_yaml_expresses_table4_betas(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "num_samples: 5\n"
+        "params:\n"
+        "  target_entropy_init: [4, 0]\n"
+        "  target_entropy_final: ['$target_entropy_init', -8, -3]\n"
+        "  target_entropy_beta: [0.5, 0.1]\n"
+    )
+    space = ss.load_space(str(path))
+    assert space["name"] == "mine"
+    trials = ss.sample_configs(space, 0)
+    assert len(trials) == 5
+    assert all(t["target_entropy_beta"] in (0.5, 0.1) for t in trials)
+    assert all(t["target_entropy_final"] in (t["target_entropy_init"], -8, -3) for t in trials)
+
+
+def test_user_space_from_json(tmp_path):
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps({"num_samples": 2, "seeds": [1, 2, 3],
+                                "params": {"target_entropy_beta": [0.5]}}))
+    trials = ss.sample_configs(ss.load_space(str(path)), 0)
+    assert trials == [{"target_entropy_beta": 0.5, "seed": s} for s in (1, 2, 3)] * 2
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "cannot parse"),
+    ('{"params": {"target_entropy_init": []}}', "non-empty list"),
+    ('{"params": {}}', "params must be a non-empty mapping"),
+    ('{"params": {"target_entropy_init": [0]}, "sample_count": 3}', "unknown keys ['sample_count']"),
+    ('{"params": {"target_entropy_final": ["$target_entropy_init"]}}', "must name a parameter listed before"),
+    ('{"params": {"target_entropy_init": [0]}, "num_samples": 0}', "num_samples must be a positive integer"),
+    ('{"params": {"target_entropy_init": [0]}, "seeds": []}', "seeds must be"),
+    ('{"params": {"target_entropy_init": [[0]]}}', "must be a number"),
+])
+def test_malformed_spaces_fail_clearly(tmp_path, text, message):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(ss.SearchSpaceError) as error:
+        ss.load_space(str(path))
+    assert message in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_unknown_space_name():
+    with pytest.raises(ss.SearchSpaceError, match="built-in space"):
+        ss.load_space("papr")

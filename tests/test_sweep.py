@@ -1,0 +1,224 @@
+"""`make sweep` / `make reproduce` / `make train` (sweeps.sweep): input validation before Ray starts, a
+real smoke sweep end to end (the shared `smoke_sweep` fixture), the output layout, W&B offline files,
+reproduce/train plans, and resume after Ctrl-C without rerunning finished trials."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from tests.conftest import REPO, SMOKE_TASK, run_cli
+
+from sweeps import search_space as ss
+from sweeps import sweep
+from sweeps.budgets import get_budget
+from sweeps.tasks import get_task
+
+SCHEDULE_KEYS = list(ss.TARGET_ENTROPY_KEYS)
+
+
+def trial_dirs(exp_dir):
+    return sorted(p.parent for p in exp_dir.glob("*/params.json"))
+
+
+def results_of(trial_dir) -> list[dict]:
+    return [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+
+def test_unknown_task_exits_before_ray_and_writes_nothing(tmp_path):
+    results = tmp_path / "results"
+    process = run_cli("--task", "Walkr", "--budget", "smoke", "--results", str(results), timeout=120)
+    assert process.returncode == 2
+    assert "Unknown task 'Walkr'" in process.stderr and "Did you mean 'Walker2d'?" in process.stderr
+    assert "Started a local Ray" not in process.stdout + process.stderr
+    assert not results.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--budget", "huge"], "Unknown budget 'huge'. Valid budgets: paper, smoke."),
+    (["--budget", "smok"], "Did you mean 'smoke'?"),
+    (["--set", "nosuchfield=1"], "unknown config field 'nosuchfield'"),
+    (["--set", "horizon=abc"], "--set horizon=abc: horizon takes int values"),
+    (["--set", "horizon"], "expected key=value"),
+    (["--set", "horizon=-1"], "horizon=-1 must be >= 0"),  # the algorithm's validate(), before Ray
+    (["--set", "seed=3"], "--set seed: set per trial by the sweep"),
+    (["--set", "target_entropy_beta=2"], "--set target_entropy_beta: set per trial by the sweep"),
+    (["--space", "nosuchspace"], "neither a built-in space"),
+    (["--mode", "reproduce", "--from-sweep", "/nonexistent"], "no trial with an evaluation return"),
+])
+def test_bad_inputs_fail_with_their_message_and_write_nothing(tmp_path, capsys, args, message):
+    results = tmp_path / "results"
+    code = sweep.main(["--task", "Hopper", "--budget", "smoke", "--results", str(results), *args])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not results.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("params: [unclosed", "cannot parse"),
+    ("params:\n  target_entropy_init: []\n", "non-empty list"),
+    ("params:\n  no_such_field: [1]\n", "params ['no_such_field'] are not algorithm config fields"),
+])
+def test_malformed_space_file_fails_and_writes_nothing(tmp_path, capsys, text, message):
+    space = tmp_path / "space.yaml"
+    space.write_text(text)
+    results = tmp_path / "results"
+    assert sweep.main(["--task", "Hopper", "--budget", "smoke", "--results", str(results),
+                       "--space", str(space)]) == 2
+    assert message in capsys.readouterr().err
+    assert not results.exists()
+
+
+# ---------------------------------------------------------------------------------------------- plans
+
+
+def plan_for(*argv, mode="sweep"):
+    return sweep.make_plan(sweep.parse_args(["--task", "Hopper", "--budget", "smoke", *argv], mode))
+
+
+def test_sweep_plan_is_the_seeded_draw_at_horizon_2(tmp_path):
+    plan = plan_for("--results", str(tmp_path), "--seed", "5")
+    assert plan.trials == ss.sample_configs(ss.load_space("paper"), 5, num_samples=2)
+    assert plan.exp_dir == tmp_path.resolve() / "Hopper-sweep-smoke"
+    assert plan.param_space["horizon"] == 2 and plan.param_space["env"] == "svglab/Hopper"
+    assert plan.manifest["sweep_seed"] == 5 and plan.manifest["trials"] == plan.trials
+    assert not tmp_path.joinpath("Hopper-sweep-smoke").exists()  # planning writes nothing
+
+
+def test_overrides_reach_every_trial_config():
+    plan = plan_for("--set", "horizon=3", "--set", "actor_lr=3e-4", "--num-samples", "3")
+    assert len(plan.trials) == 3
+    assert plan.param_space["horizon"] == 3 and plan.param_space["actor_lr"] == 3e-4
+    assert plan.manifest["overrides"] == {"horizon": 3, "actor_lr": 3e-4}
+
+
+def test_reproduce_plan_runs_the_schedule_and_the_sac_baseline_with_the_same_seeds():
+    plan = plan_for("--set", "horizon=3", mode="reproduce")
+    task, budget = get_task("Hopper"), get_budget("smoke")
+    seeds = list(range(1, budget.num_seeds + 1))
+    schedule = {"target_entropy_init": task.schedule.init, "target_entropy_final": task.schedule.final,
+                "target_entropy_beta": task.schedule.beta}
+    assert plan.trials == [{**schedule, "horizon": h, "seed": s} for h in (3, 0) for s in seeds]
+    assert plan.exp_dir.name == "Hopper-reproduce-smoke"
+
+
+def test_train_plan_is_one_trial_with_table4_schedule():
+    plan = plan_for("--seed", "7", mode="train")
+    assert plan.trials == [{"target_entropy_init": 0, "target_entropy_final": -1, "target_entropy_beta": 0.5,
+                            "seed": 7}]
+    assert plan.exp_dir.name == "Hopper-train-smoke"
+
+
+# ---------------------------------------------------------------------------------------- smoke sweep
+
+
+def test_smoke_sweep_writes_the_documented_layout(smoke_sweep):
+    manifest = json.loads((smoke_sweep / "sweep.json").read_text())
+    assert smoke_sweep.name == f"{SMOKE_TASK}-sweep-smoke"
+    assert {k: manifest[k] for k in ("task", "suite", "mode", "budget", "train_steps", "num_samples",
+                                     "sweep_seed")} == {
+        "task": SMOKE_TASK, "suite": "mbpo", "mode": "sweep", "budget": "smoke", "train_steps": 1500,
+        "num_samples": 2, "sweep_seed": 0}
+    for key in ("eval_interval", "seeds", "search_space", "overrides", "created", "svglab_version"):
+        assert key in manifest
+    expected = ss.sample_configs(ss.load_space("paper"), 0, num_samples=2)
+    dirs = trial_dirs(smoke_sweep)
+    params = [json.loads((d / "params.json").read_text()) for d in dirs]
+    assert [{k: p[k] for k in (*SCHEDULE_KEYS, "seed")} for p in params] == expected
+    for trial_dir, p in zip(dirs, params):
+        assert p["horizon"] == 2 and p["env"] == f"svglab/{SMOKE_TASK}"
+        assert list(trial_dir.glob("checkpoint_*")), "no checkpoint"
+        assert list(trial_dir.glob("events.out.tfevents.*")), "no TensorBoard events"
+
+
+def test_smoke_sweep_trains_and_evaluates(smoke_sweep):
+    for trial_dir in trial_dirs(smoke_sweep):
+        progress = pd.read_csv(trial_dir / "progress.csv")
+        assert progress["env_steps"].iloc[-1] == 1500
+        evals = progress["eval_return"].dropna()
+        assert len(evals) == 2 and evals.notna().all()  # every 750 env steps
+        assert progress["loss_critic"].notna().all()
+        assert bool(progress["done"].iloc[-1])
+
+
+def test_smoke_sweep_keeps_wandb_offline_runs_in_the_trial_folders(smoke_sweep):
+    for trial_dir in trial_dirs(smoke_sweep):
+        runs = list((trial_dir / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1, f"no W&B offline run in {trial_dir}"
+        assert list(runs[0].glob("run-*.wandb")), "the offline run has no data file for `wandb sync`"
+
+
+def test_smoke_sweep_prints_progress_and_a_summary(smoke_sweep):
+    stdout = (smoke_sweep.parent / "smoke-sweep.stdout").read_text()
+    assert "trials 2 done, 0 running, 0 pending, 0 errored" in stdout
+    assert "best eval return" in stdout and "ETA" in stdout
+    assert "W&B: project 'svglab', group 'Hopper-sweep-smoke', offline" in stdout
+    assert "Final evaluation return per configuration" in stdout
+
+
+def test_best_schedule_of_a_sweep_feeds_reproduce(smoke_sweep):
+    table = sweep.trial_table(smoke_sweep)
+    best = table.loc[table["final_eval_return"].idxmax(), SCHEDULE_KEYS].to_dict()
+    assert sweep.best_schedule(smoke_sweep) == {k: int(v) for k, v in best.items()}
+    plan = plan_for("--from-sweep", str(smoke_sweep), mode="reproduce")
+    assert all({k: t[k] for k in SCHEDULE_KEYS} == sweep.best_schedule(smoke_sweep) for t in plan.trials)
+
+
+def test_a_different_command_on_an_existing_folder_fails(smoke_sweep, capsys):
+    before = (smoke_sweep / "sweep.json").read_text()
+    code = sweep.main(["--task", SMOKE_TASK, "--budget", "smoke", "--results", str(smoke_sweep.parent),
+                       "--set", "horizon=3", "--no-dashboard"])
+    assert code == 2
+    assert "differs in: overrides" in capsys.readouterr().err
+    assert (smoke_sweep / "sweep.json").read_text() == before
+
+
+# --------------------------------------------------------------------------------------------- resume
+
+
+def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
+    """Ctrl-C while the second of two sequential trials runs; the same command then finishes it from its
+    checkpoint and leaves the first trial alone."""
+    args = ["--task", SMOKE_TASK, "--budget", "smoke", "--results", str(tmp_path), "--no-dashboard",
+            "--max-concurrent", "1", "--set", "total_env_steps=750", "--set", "eval_interval_steps=500"]
+    exp_dir = tmp_path / f"{SMOKE_TASK}-sweep-smoke"
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    first = subprocess.Popen([sys.executable, "-m", "sweeps.sweep", *args], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 400
+        while time.time() < deadline and first.poll() is None:
+            dirs = trial_dirs(exp_dir) if exp_dir.exists() else []
+            if len(dirs) == 2 and list(dirs[1].glob("checkpoint_*")):
+                break
+            time.sleep(0.5)
+        assert first.poll() is None, "the sweep ended before the second trial checkpointed"
+        first.send_signal(signal.SIGINT)
+        output, _ = first.communicate(timeout=180)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode != 0, output[-3000:]
+    finished, interrupted = trial_dirs(exp_dir)
+    finished_results = (finished / "result.json").read_text()
+    assert results_of(finished)[-1]["env_steps"] == 750
+    assert results_of(interrupted)[-1]["env_steps"] < 750
+
+    second = run_cli(*args, timeout=400)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "Resuming" in second.stdout
+    assert trial_dirs(exp_dir) == [finished, interrupted]
+    assert (finished / "result.json").read_text() == finished_results  # not rerun
+    steps = [r["env_steps"] for r in results_of(interrupted)]
+    assert steps[-1] == 750
+    assert steps.count(steps[0]) == 1, f"the interrupted trial restarted from scratch: {steps}"
