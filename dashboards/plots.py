@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from algorithms.sac_svg.temperature import target_entropy
 from dashboards import load, paper_numbers
 from dashboards.select import (
     best_group,
@@ -38,12 +39,9 @@ POINTS = 100  # bins along the step axis for per-iteration metrics
 
 def entropy_schedule(steps: np.ndarray, total: float, init: float, final: float,
                      beta: float | None) -> np.ndarray:
-    """Eq. (14): the target entropy at env steps ``steps`` of ``total``."""
-    steps = np.asarray(steps, dtype=float)
-    if beta is None or pd.isna(beta):
-        return np.full_like(steps, float(init))
-    frac = np.clip(1.0 - steps / float(total), 0.0, 1.0)
-    return (init - final) * frac ** beta + final
+    """Eq. (14) at env steps ``steps`` of ``total``, as the learner computes it."""
+    beta = None if beta is None or pd.isna(beta) else float(beta)
+    return np.array([target_entropy(step, total, init, final, beta) for step in np.asarray(steps, dtype=float)])
 
 
 def aggregate(curves: pd.DataFrame, column: str, step: float) -> pd.DataFrame:

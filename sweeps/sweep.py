@@ -325,9 +325,7 @@ def wandb_mode() -> str:
 def wandb_callbacks(group: str) -> list:
     """Ray's WandbLoggerCallback: project "svglab", the experiment folder's name as group, one run per
     trial (in the trial's folder, under wandb/). Empty when wandb is missing or WANDB_MODE=disabled."""
-    try:
-        from ray.air.integrations.wandb import WandbLoggerCallback
-    except ImportError:
+    if _WandbLoggerCallback is object:
         logger.warning("wandb is not installed: no W&B logging")
         return []
     mode = wandb_mode()

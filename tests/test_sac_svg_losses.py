@@ -10,7 +10,7 @@ from algorithms.sac_svg import losses
 from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.critic import DoubleQCritic
 from algorithms.sac_svg.temperature import target_entropy
-from algorithms.sac_svg.world_model import WorldModel
+from algorithms.sac_svg.world_model import WorldModel, gru_cell
 
 OBS, ACT, B = 5, 2, 64
 torch.set_num_threads(1)  # small networks; two threads on two shared cores only contend
@@ -64,7 +64,7 @@ def test_svg_actor_loss_h2_matches_hand_rollout(nets):
     torch.manual_seed(3)
     u0, lp0 = actor.sample(x0)
     r0, d0 = world_model.reward_and_termination_logit(x0, u0)
-    x1, h = world_model.dynamics.step(x0, u0, world_model.dynamics.initial_state(x0))
+    x1, h = world_model.dynamics.step(x0, u0, None)  # h_1 = 0
     u1, lp1 = actor.sample(x1)
     r1, d1 = world_model.reward_and_termination_logit(x1, u1)
     x2, _ = world_model.dynamics.step(x1, u1, h)
@@ -165,3 +165,19 @@ def test_dynamics_learns_a_linear_system():
         error = F.mse_loss(model.unroll(states[0], actions), states[1:]).item()
     baseline = F.mse_loss(states[:1].expand_as(states[1:]), states[1:]).item()
     assert error < 0.02 * baseline, (error, baseline)
+
+
+def test_gru_steps_equal_torch_gru(nets):
+    """The model's GRU step (with the h_1 = 0 shortcut) is torch.nn.GRU over the same weights."""
+    _, _, world_model = nets
+    dynamics = world_model.dynamics
+    z = [torch.randn(B, 16) for _ in range(3)]
+    expected, _ = dynamics.gru(torch.stack(z))  # h_0 = 0
+    h = None
+    for t, z_t in enumerate(z):
+        h_layers, state = [], z_t
+        for layer in range(dynamics.gru.num_layers):
+            state = gru_cell(state, None if h is None else h[layer], *dynamics.gru.all_weights[layer])
+            h_layers.append(state)
+        h = h_layers
+        torch.testing.assert_close(h[-1], expected[t], rtol=1e-5, atol=1e-6)

@@ -112,11 +112,18 @@ class SACSVGConfig(AlgorithmConfig):
 
     @property
     def learner_cpu_threads(self) -> int:
-        """Threads for the learner's CPU work: as many as Ray reserves for it, so trials never oversubscribe."""
+        """Threads for the learner's CPU work: the CPUs Ray reserves for it, so trials never oversubscribe.
+
+        A local learner alternates with the env runners (sampling waits for the update and the other way
+        round), so it may use the whole trial's reservation: main process plus env runners.
+        """
         if self.learner_threads is not None:
             return self.learner_threads
-        reserved = self.num_cpus_per_learner if self.num_learners > 0 else self.num_cpus_for_main_process
-        return max(1, int(reserved)) if _is_number(reserved) else 1
+        if self.num_learners > 0:
+            reserved = self.num_cpus_per_learner if _is_number(self.num_cpus_per_learner) else 1
+        else:
+            reserved = self.num_cpus_for_main_process + self.num_env_runners * self.num_cpus_per_env_runner
+        return max(1, int(reserved))
 
     @property
     def sequence_length(self) -> int:

@@ -65,14 +65,13 @@ class SACSVGLearner(TorchLearner):
         self.svg.normalizer.update(torch.as_tensor(transitions["obs"], device=self._device))
         step_stats, seq_stats = [], []
         start = time.perf_counter()
-        with self._autocast():
-            for _ in range(len(transitions["reward"])):
-                self.env_steps += 1
-                if self.env_steps < c.num_random_steps or len(self.replay) < 2:
-                    continue
-                step_stats += [self.single_step_update() for _ in range(c.num_step_updates)]
-                if c.horizon > 0:
-                    seq_stats += [self.dynamics_update() for _ in range(c.num_seq_updates)]
+        for _ in range(len(transitions["reward"])):
+            self.env_steps += 1
+            if self.env_steps < c.num_random_steps or len(self.replay) < 2:
+                continue
+            step_stats += [self.single_step_update() for _ in range(c.num_step_updates)]
+            if c.horizon > 0:
+                seq_stats += [self.dynamics_update() for _ in range(c.num_seq_updates)]
         num_updates = len(step_stats)
         stats = _mean(step_stats) | _mean(seq_stats)
         if num_updates:
@@ -82,39 +81,69 @@ class SACSVGLearner(TorchLearner):
                         "target_entropy": self.target_entropy()}
 
     def single_step_update(self) -> dict[str, torch.Tensor]:
-        """Actor (eq. 10), temperature (eq. 9), critic (eq. 5), reward (eq. 12), termination (eq. 13), target."""
-        c, m = self.config, self.svg
-        b = self.replay.sample(c.batch_size)
-        x, x_next = m.normalizer(b["obs"]), m.normalizer(b["next_obs"])
-        alpha = m.temperature.alpha.detach()
-        horizon = c.horizon if self.env_steps >= c.actor_warmup_steps else 0  # SAC-actor warm-up (NOTES)
-        actor = losses.svg_actor_loss(m.actor, m.critic, m.world_model, x, alpha, c.gamma, horizon,
-                                      c.actor_loss_per_term)
-        self._step("actor", actor.loss, c.actor_grad_clip)
-        entropy_target = self.target_entropy()
-        alpha_loss = losses.alpha_loss(m.temperature.log_alpha, actor.log_prob, entropy_target)
-        self._step("alpha", alpha_loss)
-        critic_loss = losses.critic_loss(m.critic, m.target_critic, m.actor, x, b["action"], b["reward"], x_next,
-                                         b["terminated"], m.temperature.alpha.detach(), c.gamma)
-        self._step("critic", critic_loss, c.critic_grad_clip)
-        if c.horizon > 0:
-            reward_loss = losses.reward_loss(m.world_model, x, b["action"], b["reward"])
-            self._step("reward", reward_loss)
-            termination_loss = losses.termination_loss(m.world_model, x, b["action"], b["terminated"],
-                                                       c.termination_balance_classes)
-            self._step("termination", termination_loss)
+        """One pass of Algorithm 1's single-step loop, on one batch D_step, in the paper's order."""
+        batch = self.step_batch()
+        actor_loss, log_prob = self.update_actor(batch)
+        stats = {"loss_actor": actor_loss, "policy_entropy": -log_prob.mean(),
+                 "loss_alpha": self.update_alpha(log_prob), "alpha": self.svg.temperature.alpha.detach(),
+                 "loss_critic": self.update_critic(batch)}
+        if self.config.horizon > 0:  # the world model serves only the SVG(H) actor
+            stats |= {"loss_reward": self.update_reward(batch), "loss_termination": self.update_termination(batch)}
         self.update_target_critic()
-        stats = {"loss_actor": actor.loss, "loss_alpha": alpha_loss, "loss_critic": critic_loss,
-                 "alpha": m.temperature.alpha, "policy_entropy": -actor.log_prob.mean()}
-        if c.horizon > 0:
-            stats |= {"loss_reward": reward_loss, "loss_termination": termination_loss}
-        return {k: v.detach() for k, v in stats.items()}
+        return stats
+
+    def step_batch(self) -> dict[str, torch.Tensor]:
+        """D_step with normalized observations x and x'."""
+        batch = self.replay.sample(self.config.batch_size)
+        return batch | {"x": self.svg.normalizer(batch["obs"]), "x_next": self.svg.normalizer(batch["next_obs"])}
+
+    def update_actor(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 10 (eq. 8 during the SAC-actor warm-up); returns the loss and log pi(u_0|x_0)."""
+        c, m = self.config, self.svg
+        horizon = c.horizon if self.env_steps >= c.actor_warmup_steps else 0
+        with self._autocast():
+            actor = losses.svg_actor_loss(m.actor, m.critic, m.world_model, batch["x"],
+                                          m.temperature.alpha.detach(), c.gamma, horizon, c.actor_loss_per_term)
+        self._step("actor", actor.loss, c.actor_grad_clip)
+        return actor.loss.detach(), actor.log_prob.detach()
+
+    def update_alpha(self, log_prob: torch.Tensor) -> torch.Tensor:
+        """Eq. 9 against the scheduled target entropy (eq. 14)."""
+        loss = losses.alpha_loss(self.svg.temperature.log_alpha, log_prob, self.target_entropy())
+        self._step("alpha", loss)
+        return loss.detach()
+
+    def update_critic(self, batch) -> torch.Tensor:
+        """Eq. 5."""
+        c, m = self.config, self.svg
+        with self._autocast():
+            loss = losses.critic_loss(m.critic, m.target_critic, m.actor, batch["x"], batch["action"],
+                                      batch["reward"], batch["x_next"], batch["terminated"],
+                                      m.temperature.alpha.detach(), c.gamma)
+        self._step("critic", loss, c.critic_grad_clip)
+        return loss.detach()
+
+    def update_reward(self, batch) -> torch.Tensor:
+        """Eq. 12."""
+        with self._autocast():
+            loss = losses.reward_loss(self.svg.world_model, batch["x"], batch["action"], batch["reward"])
+        self._step("reward", loss)
+        return loss.detach()
+
+    def update_termination(self, batch) -> torch.Tensor:
+        """Eq. 13."""
+        with self._autocast():
+            loss = losses.termination_loss(self.svg.world_model, batch["x"], batch["action"], batch["terminated"],
+                                           self.config.termination_balance_classes)
+        self._step("termination", loss)
+        return loss.detach()
 
     def dynamics_update(self) -> dict[str, torch.Tensor]:
         """Eq. 11 on a batch of multi-step sequences."""
         c, m = self.config, self.svg
         seq = self.replay.sample_sequences(c.seq_batch_size, c.sequence_length)
-        loss = losses.dynamics_loss(m.world_model.dynamics, m.normalizer(seq.states), seq.actions, seq.valid)
+        with self._autocast():
+            loss = losses.dynamics_loss(m.world_model.dynamics, m.normalizer(seq.states), seq.actions, seq.valid)
         self._step("dynamics", loss, c.dynamics_grad_clip)
         return {"loss_dynamics": loss.detach()}
 
@@ -139,10 +168,13 @@ class SACSVGLearner(TorchLearner):
             return {}
         seq = self.replay.sample_sequences(c.seq_batch_size, c.sequence_length, newest=c.model_error_window)
         states = m.normalizer(seq.states)
-        error = (m.world_model.dynamics.unroll(states[0], seq.actions) - states[1:]).pow(2).mean(dim=(0, 2))
+        with self._autocast():
+            predicted = m.world_model.dynamics.unroll(states[0], seq.actions)
+        error = (predicted.float() - states[1:]).pow(2).mean(dim=(0, 2))
         return {"model_error": ((error * seq.valid).sum() / seq.valid.sum().clamp(min=1)).item()}
 
     def _autocast(self):
+        """bfloat16 matrix products for a loss's forward pass when configured (backward and steps run outside)."""
         if self.config.matmul_dtype == "bfloat16":
             return torch.autocast(device_type=self._device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()

@@ -24,7 +24,7 @@ def svg_actor_loss(actor: TanhGaussianActor, critic: DoubleQCritic, world_model:
     with c_t = prod_{k<t} (1 - d(x_k, u_k)) the probability of not having terminated before step t.
     H = 0 gives SAC's actor loss (eq. 8): E[alpha log pi(u|x) - min Q(x, u)].
     """
-    h = world_model.dynamics.initial_state(x)
+    h = None  # h_1 = 0
     alive = torch.ones_like(x[:, 0])
     value = torch.zeros_like(alive)
     for t in range(horizon + 1):

@@ -1,4 +1,5 @@
 """Building blocks shared by the actor, the critic and the world model."""
+import torch
 from torch import nn
 
 
@@ -8,7 +9,7 @@ def mlp(in_dim: int, hidden_dim: int, out_dim: int, depth: int) -> nn.Sequential
     layers: list[nn.Module] = []
     for d_in, d_out in zip(dims[:-1], dims[1:]):
         layers += [nn.Linear(d_in, d_out), nn.ReLU()]
-    layers.append(nn.Linear(dims[-1], out_dim))
+    layers += [nn.Linear(dims[-1], out_dim), Float32()]
     net = nn.Sequential(*layers)
     net.apply(orthogonal_init)
     return net
@@ -19,3 +20,10 @@ def orthogonal_init(module: nn.Module) -> None:
     if isinstance(module, nn.Linear):
         nn.init.orthogonal_(module.weight)
         nn.init.zeros_(module.bias)
+
+
+class Float32(nn.Module):
+    """Outputs in float32: under bfloat16 autocast only the matrix products run in bfloat16."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float()

@@ -1,5 +1,6 @@
 """The world model: GRU delta dynamics (eq. 11), reward (eq. 12) and termination (eq. 13). One model, no ensemble."""
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from algorithms.sac_svg.networks import mlp
@@ -16,19 +17,18 @@ class GRUDynamics(nn.Module):
         self.decoder = mlp(gru_hidden_dim, hidden_dim, obs_dim, decoder_depth)
         self.detach_feedback = detach_feedback
 
-    def initial_state(self, x: torch.Tensor) -> torch.Tensor:
-        """h_1 = 0, shaped (layers, batch, hidden)."""
-        return x.new_zeros(self.gru.num_layers, x.shape[0], self.gru.hidden_size)
-
-    def step(self, x: torch.Tensor, u: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One model step: the predicted next state and the next hidden state."""
+    def step(self, x: torch.Tensor, u: torch.Tensor, h: list[torch.Tensor] | None) -> tuple[torch.Tensor, list]:
+        """One model step: the predicted next state and the next hidden state (h = None is h_1 = 0)."""
         z = self.encoder(torch.cat([x, u], dim=-1))
-        out, h_next = self.gru(z.unsqueeze(0), h)
-        return x + self.decoder(out.squeeze(0)), h_next
+        h_next = []
+        for layer in range(self.gru.num_layers):
+            z = gru_cell(z, None if h is None else h[layer], *self.gru.all_weights[layer])
+            h_next.append(z)
+        return x + self.decoder(z), h_next
 
     def unroll(self, x1: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """f(x_1, u_{1:L-1}) -> predicted x_{2:L}; actions are time-major (L-1, B, act_dim)."""
-        x, h = x1, self.initial_state(x1)
+        x, h = x1, None
         predictions = []
         for u in actions:
             # Optionally feed back a detached prediction; the hidden state keeps its gradient (NOTES.md).
@@ -36,6 +36,17 @@ class GRUDynamics(nn.Module):
             x, h = self.step(x_in, u, h)
             predictions.append(x)
         return torch.stack(predictions)
+
+
+def gru_cell(z: torch.Tensor, h: torch.Tensor | None, w_ih, w_hh, b_ih, b_hh) -> torch.Tensor:
+    """One GRU layer step with torch.nn.GRU's weights and equations; h = None is the zero state h_1 = 0,
+    for which W_hh h vanishes and its matrix product is skipped (exactly the same result)."""
+    r_i, z_i, n_i = F.linear(z, w_ih, b_ih).chunk(3, dim=-1)
+    r_h, z_h, n_h = (b_hh if h is None else F.linear(h, w_hh, b_hh)).chunk(3, dim=-1)
+    reset = torch.sigmoid(r_i + r_h)
+    update = torch.sigmoid(z_i + z_h)
+    candidate = torch.tanh(n_i + reset * n_h)
+    return (1 - update) * candidate if h is None else candidate + update * (h - candidate)
 
 
 class WorldModel(nn.Module):
