@@ -36,11 +36,14 @@ test-deps:
 test: $(STAMP) test-deps
 	$(BIN)/python -m pytest -q tests
 
+# A finished sweep (or reproduce run) refreshes the tables and plots of everything under $(RESULTS).
 sweep: $(STAMP)
 	$(BIN)/python -m sweeps.sweep --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
+	$(BIN)/python -m dashboards.tables --results $(RESULTS)
 
 reproduce: $(STAMP)
 	$(BIN)/python -m sweeps.sweep --mode reproduce --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
+	$(BIN)/python -m dashboards.tables --results $(RESULTS)
 
 train: $(STAMP)
 	$(BIN)/python -m sweeps.train --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
