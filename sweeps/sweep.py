@@ -87,7 +87,7 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
     parser.add_argument("--num-samples", type=int, default=None, help="sweep: configurations to draw")
     parser.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: budget's)")
     parser.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
-    parser.add_argument("--verbose", action="store_true", help="also print Tune's own status tables")
+    parser.add_argument("--verbose", action="store_true", help="also print Tune's status tables and the trials' own log lines")
     return parser.parse_args(argv)
 
 
@@ -290,8 +290,12 @@ def write_manifest(plan: Plan) -> None:
     path.write_text(json.dumps(new, indent=2) + "\n")
 
 
-def init_ray(dashboard: bool) -> None:
-    """Connect to the cluster at RAY_ADDRESS, or start a local one (dashboard on 127.0.0.1:8265)."""
+def init_ray(dashboard: bool, verbose: bool = False) -> None:
+    """Connect to the cluster at RAY_ADDRESS, or start a local one (dashboard on 127.0.0.1:8265).
+
+    The trials' own log lines (RLlib's and Ray's warnings) reach the terminal only with --verbose; they
+    are always in the Ray dashboard and in each trial's folder, and a failing trial's error is reported.
+    """
     import ray
 
     import algorithms
@@ -299,10 +303,11 @@ def init_ray(dashboard: bool) -> None:
 
     # Trials and env runners import our packages: ship them to the cluster (a local one already has them).
     if os.environ.get("RAY_ADDRESS"):
-        context = ray.init(runtime_env={"py_modules": [algorithms, sweeps]})
+        context = ray.init(runtime_env={"py_modules": [algorithms, sweeps]}, log_to_driver=verbose)
     else:
         host, port = DASHBOARD
-        context = ray.init(address="local", include_dashboard=dashboard, dashboard_host=host, dashboard_port=port)
+        context = ray.init(address="local", include_dashboard=dashboard, dashboard_host=host, dashboard_port=port,
+                           log_to_driver=verbose)
     if context.dashboard_url:
         print(f"Ray dashboard: http://{context.dashboard_url}", flush=True)
 
@@ -444,7 +449,9 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
     write_manifest(plan)
     print(f"{plan.mode} {plan.exp_dir.name}: {len(plan.trials)} trials x {plan.steps_per_trial:,} env steps "
           f"-> {plan.exp_dir}", flush=True)
-    init_ray(dashboard=not args.no_dashboard)
+    init_ray(dashboard=not args.no_dashboard, verbose=args.verbose)
+    # Checkpoints (and so experiment snapshots) come as often as the budget asks: no warning about it.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     try:
         results = make_tuner(plan, args).fit()
     finally:
