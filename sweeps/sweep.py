@@ -87,7 +87,8 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
     parser.add_argument("--num-samples", type=int, default=None, help="sweep: configurations to draw")
     parser.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: budget's)")
     parser.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
-    parser.add_argument("--verbose", action="store_true", help="also print Tune's status tables and the trials' own log lines")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also print Tune's status tables and the trials' own log lines")
     return parser.parse_args(argv)
 
 
@@ -443,10 +444,25 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
     )
 
 
+def check_resume_checkpoints(plan: Plan) -> None:
+    """Before Ray starts: every unfinished trial's latest checkpoint (the one a resume loads) must unpickle."""
+    from algorithms.sac_svg.algorithm import unreadable_checkpoint_file
+
+    table = trial_table(plan.exp_dir)
+    for trial in table[table["env_steps"] < plan.steps_per_trial]["trial"] if len(table) else []:
+        checkpoints = sorted((plan.exp_dir / trial).glob("checkpoint_*"))
+        problem = checkpoints and unreadable_checkpoint_file(checkpoints[-1])
+        if problem:
+            raise SweepInputError(
+                f"cannot resume trial {trial}: {problem}. Nothing was changed: move {checkpoints[-1]} aside to "
+                "resume from the checkpoint before it (or from the start), then run the same command again.")
+
+
 def run(plan: Plan, args: argparse.Namespace) -> int:
     import ray
 
     write_manifest(plan)
+    check_resume_checkpoints(plan)
     print(f"{plan.mode} {plan.exp_dir.name}: {len(plan.trials)} trials x {plan.steps_per_trial:,} env steps "
           f"-> {plan.exp_dir}", flush=True)
     init_ray(dashboard=not args.no_dashboard, verbose=args.verbose)

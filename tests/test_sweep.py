@@ -222,3 +222,18 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     steps = [r["env_steps"] for r in results_of(interrupted)]
     assert steps[-1] == 750
     assert steps.count(steps[0]) == 1, f"the interrupted trial restarted from scratch: {steps}"
+
+
+def test_resume_with_a_corrupt_checkpoint_names_the_file_before_ray_starts(tmp_path, capsys):
+    argv = ["--task", "Hopper", "--budget", "smoke", "--results", str(tmp_path), "--no-dashboard"]
+    plan = sweep.make_plan(sweep.parse_args(argv))
+    trial = plan.exp_dir / "trial_unfinished"
+    state = trial / "checkpoint_000001" / "learner_group" / "learner" / "state.pkl"
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"truncated")
+    (trial / "params.json").write_text(json.dumps({"horizon": 2, "seed": 1}))
+    (trial / "progress.csv").write_text("env_steps,eval_return\n250,\n")
+    assert sweep.main(argv) == 2
+    error = capsys.readouterr().err
+    assert "cannot resume trial trial_unfinished" in error and str(state) in error
+    assert state.read_bytes() == b"truncated"  # nothing touched

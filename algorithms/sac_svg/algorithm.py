@@ -87,11 +87,19 @@ class CheckpointError(RuntimeError):
 def _describe_restore_failure(path: pathlib.Path, error: Exception) -> str:
     if not path.is_dir():
         return f"checkpoint folder {path} does not exist"
-    for state_file in sorted(path.rglob("*.pkl")):
+    unreadable = unreadable_checkpoint_file(path)
+    if unreadable:
+        return unreadable
+    return (f"checkpoint {path} does not match this configuration (network sizes, task or spaces differ?): "
+            f"{type(error).__name__}: {error}")
+
+
+def unreadable_checkpoint_file(path: pathlib.Path) -> str | None:
+    """A message naming the first state file of checkpoint `path` that cannot be unpickled, else None."""
+    for state_file in sorted(pathlib.Path(path).rglob("*.pkl")):
         try:
             with open(state_file, "rb") as f:
                 pickle.load(f)
         except Exception as unreadable:
             return f"checkpoint file {state_file} is corrupt or unreadable ({type(unreadable).__name__}: {unreadable})"
-    return (f"checkpoint {path} does not match this configuration (network sizes, task or spaces differ?): "
-            f"{type(error).__name__}: {error}")
+    return None
