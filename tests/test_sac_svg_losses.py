@@ -181,3 +181,24 @@ def test_gru_steps_equal_torch_gru(nets):
             h_layers.append(state)
         h = h_layers
         torch.testing.assert_close(h[-1], expected[t], rtol=1e-5, atol=1e-6)
+
+
+def test_bfloat16_matmuls_track_float32_gradients():
+    """matmul_dtype='bfloat16' optimises the same objectives: its gradients point where float32's do."""
+    torch.manual_seed(0)
+    actor = TanhGaussianActor(17, 6, 256, 2, -5.0, 2.0)
+    critic = DoubleQCritic(17, 6, 256, 2)
+    world_model = WorldModel(17, 6, 256, 2, 2, 256, 2, detach_feedback=False)
+    x, states, actions = torch.randn(512, 17), torch.randn(3, 512, 17), torch.rand(2, 512, 6) * 2 - 1
+
+    def gradients(dtype):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
+            torch.manual_seed(1)
+            actor_loss = losses.svg_actor_loss(actor, critic, world_model, x, torch.tensor(0.1), 0.99, 2, False).loss
+            model_loss = losses.dynamics_loss(world_model.dynamics, states, actions, torch.ones(512))
+        actor_grad = torch.autograd.grad(actor_loss, list(actor.parameters()))
+        model_grad = torch.autograd.grad(model_loss, list(world_model.dynamics.parameters()))
+        return [torch.cat([g.flatten().float() for g in grads]) for grads in (actor_grad, model_grad)]
+
+    for full, half in zip(gradients("float32"), gradients("bfloat16")):
+        assert F.cosine_similarity(full, half, dim=0) > 0.99
