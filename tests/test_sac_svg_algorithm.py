@@ -137,3 +137,16 @@ def test_learns_inverted_pendulum_with_rollout_workers(local_ray):
     for key in ("loss_actor", "loss_critic", "loss_dynamics", "model_error", "alpha", "target_entropy",
                 "policy_entropy", "learner_ms_per_update", "env_steps_per_s", "train_return"):
         assert np.isfinite(results[-1][key]), key
+
+
+def test_same_seed_same_run(local_ray):
+    """A run is a function of its seed: random first steps, exploration and updates all repeat."""
+    def run(seed):
+        algo = small_config(total_env_steps=600, report_interval_steps=300).env_runners(
+            num_env_runners=1).debugging(seed=seed).build_algo()
+        losses_seen = [algo.train()["loss_critic"] for _ in range(2)]
+        algo.stop()
+        return losses_seen
+    first = run(0)
+    assert run(0) == first
+    assert run(1) != first

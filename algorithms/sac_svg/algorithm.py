@@ -11,6 +11,7 @@ import pickle
 import time
 
 from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EVALUATION_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
@@ -78,6 +79,14 @@ def _weighted_mean(stats: list[dict[str, float]]) -> dict[str, float]:
         means |= {"replay_size": stats[-1]["replay_size"], "target_entropy": stats[-1]["target_entropy"],
                   "num_updates": total}
     return means
+
+
+class SeedRandomActions(RLlibCallback):
+    """Seeds each env runner's action space, so the uniformly random first steps repeat with the run's seed."""
+
+    def on_environment_created(self, *, env_runner, env, **kwargs) -> None:
+        if env_runner.config.seed is not None:
+            env.action_space.seed(env_runner.config.seed + (env_runner.worker_index or 0))
 
 
 class CheckpointError(RuntimeError):

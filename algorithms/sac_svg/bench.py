@@ -36,7 +36,7 @@ COMPONENTS = ("step_batch", "update_actor", "update_alpha", "update_critic", "up
 
 def config_for(size: str, horizon: int, dtype: str, threads: int, overrides: dict) -> SACSVGConfig:
     return (SACSVGConfig().environment(ENV)
-            .training(horizon=horizon, matmul_dtype=dtype, actor_warmup_steps=0, learner_threads=threads,
+            .training(horizon=horizon, world_model_dtype=dtype, actor_warmup_steps=0, learner_threads=threads,
                       **(SIZES[size] | overrides))
             .debugging(seed=0))
 

@@ -60,7 +60,7 @@ class SVGHyperparameters:
     eval_episodes: int = 10
     model_error_window: int = 10_000        # "recent data" for the multi-step model error metric
     checkpoint_replay: bool = True          # keep the replay buffer in checkpoints
-    matmul_dtype: str = "float32"           # "bfloat16" autocasts the learner's updates (CPU or GPU)
+    world_model_dtype: str = "float32"      # "bfloat16": the world model's matrix products (CPU or GPU)
     learner_threads: int | None = None      # torch CPU threads; None = the CPUs Ray reserves for the learner
 
     @staticmethod
@@ -72,16 +72,17 @@ class SVGHyperparameters:
 
 
 SVG_FIELDS = {f.name: f for f in fields(SVGHyperparameters)}
-CHOICES = {"matmul_dtype": ("float32", "bfloat16")}
+CHOICES = {"world_model_dtype": ("float32", "bfloat16")}
 
 
 class SACSVGConfig(AlgorithmConfig):
     """AlgorithmConfig for SACSVG: `training()` takes every SVGHyperparameters field."""
 
     def __init__(self, algo_class=None):
-        from algorithms.sac_svg.algorithm import SACSVG
+        from algorithms.sac_svg.algorithm import SACSVG, SeedRandomActions
 
         super().__init__(algo_class=algo_class or SACSVG)
+        self.callbacks_class = SeedRandomActions
         for name, f in SVG_FIELDS.items():
             setattr(self, name, f.default)
         self.gamma = 0.99                       # Table 3 discount
@@ -151,7 +152,7 @@ class SACSVGConfig(AlgorithmConfig):
     def _model_config_auto_includes(self) -> dict:
         keys = ("hidden_dim", "hidden_depth", "model_hidden_dim", "model_hidden_depth", "decoder_depth",
                 "gru_hidden_dim", "gru_layers", "log_std_min", "log_std_max", "init_alpha", "normalize_obs",
-                "obs_std_min", "obs_std_max", "dynamics_detach_feedback")
+                "obs_std_min", "obs_std_max", "dynamics_detach_feedback", "world_model_dtype")
         return super()._model_config_auto_includes | {k: getattr(self, k) for k in keys}
 
 

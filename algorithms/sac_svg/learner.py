@@ -4,7 +4,6 @@ The replay buffer lives here, on the learner's device, so that one call per iter
 that iteration (M_step single-step and N_seq multi-step updates per collected env step) without moving
 batches between processes or syncing with the host until the metrics are read once at the end.
 """
-import contextlib
 import time
 from typing import Any
 
@@ -101,9 +100,8 @@ class SACSVGLearner(TorchLearner):
         """Eq. 10 (eq. 8 during the SAC-actor warm-up); returns the loss and log pi(u_0|x_0)."""
         c, m = self.config, self.svg
         horizon = c.horizon if self.env_steps >= c.actor_warmup_steps else 0
-        with self._autocast():
-            actor = losses.svg_actor_loss(m.actor, m.critic, m.world_model, batch["x"],
-                                          m.temperature.alpha.detach(), c.gamma, horizon, c.actor_loss_per_term)
+        actor = losses.svg_actor_loss(m.actor, m.critic, m.world_model, batch["x"], m.temperature.alpha.detach(),
+                                      c.gamma, horizon, c.actor_loss_per_term)
         self._step("actor", actor.loss, c.actor_grad_clip)
         return actor.loss.detach(), actor.log_prob.detach()
 
@@ -116,25 +114,21 @@ class SACSVGLearner(TorchLearner):
     def update_critic(self, batch) -> torch.Tensor:
         """Eq. 5."""
         c, m = self.config, self.svg
-        with self._autocast():
-            loss = losses.critic_loss(m.critic, m.target_critic, m.actor, batch["x"], batch["action"],
-                                      batch["reward"], batch["x_next"], batch["terminated"],
-                                      m.temperature.alpha.detach(), c.gamma)
+        loss = losses.critic_loss(m.critic, m.target_critic, m.actor, batch["x"], batch["action"], batch["reward"],
+                                  batch["x_next"], batch["terminated"], m.temperature.alpha.detach(), c.gamma)
         self._step("critic", loss, c.critic_grad_clip)
         return loss.detach()
 
     def update_reward(self, batch) -> torch.Tensor:
         """Eq. 12."""
-        with self._autocast():
-            loss = losses.reward_loss(self.svg.world_model, batch["x"], batch["action"], batch["reward"])
+        loss = losses.reward_loss(self.svg.world_model, batch["x"], batch["action"], batch["reward"])
         self._step("reward", loss)
         return loss.detach()
 
     def update_termination(self, batch) -> torch.Tensor:
         """Eq. 13."""
-        with self._autocast():
-            loss = losses.termination_loss(self.svg.world_model, batch["x"], batch["action"], batch["terminated"],
-                                           self.config.termination_balance_classes)
+        loss = losses.termination_loss(self.svg.world_model, batch["x"], batch["action"], batch["terminated"],
+                                       self.config.termination_balance_classes)
         self._step("termination", loss)
         return loss.detach()
 
@@ -142,8 +136,7 @@ class SACSVGLearner(TorchLearner):
         """Eq. 11 on a batch of multi-step sequences."""
         c, m = self.config, self.svg
         seq = self.replay.sample_sequences(c.seq_batch_size, c.sequence_length)
-        with self._autocast():
-            loss = losses.dynamics_loss(m.world_model.dynamics, m.normalizer(seq.states), seq.actions, seq.valid)
+        loss = losses.dynamics_loss(m.world_model.dynamics, m.normalizer(seq.states), seq.actions, seq.valid)
         self._step("dynamics", loss, c.dynamics_grad_clip)
         return {"loss_dynamics": loss.detach()}
 
@@ -168,16 +161,8 @@ class SACSVGLearner(TorchLearner):
             return {}
         seq = self.replay.sample_sequences(c.seq_batch_size, c.sequence_length, newest=c.model_error_window)
         states = m.normalizer(seq.states)
-        with self._autocast():
-            predicted = m.world_model.dynamics.unroll(states[0], seq.actions)
-        error = (predicted.float() - states[1:]).pow(2).mean(dim=(0, 2))
+        error = (m.world_model.dynamics.unroll(states[0], seq.actions) - states[1:]).pow(2).mean(dim=(0, 2))
         return {"model_error": ((error * seq.valid).sum() / seq.valid.sum().clamp(min=1)).item()}
-
-    def _autocast(self):
-        """bfloat16 matrix products for a loss's forward pass when configured (backward and steps run outside)."""
-        if self.config.matmul_dtype == "bfloat16":
-            return torch.autocast(device_type=self._device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     # --- checkpoints: RLlib's state plus the replay buffer and the env-step counter --------------------
     def get_state(self, components=None, *, not_components=None, **kwargs) -> dict[str, Any]:

@@ -66,8 +66,7 @@ def critic_loss(critic: DoubleQCritic, target_critic: DoubleQCritic, actor: Tanh
 
 def reward_loss(world_model: WorldModel, x: torch.Tensor, u: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """Eq. 12: ||r(x, u) - r||^2."""
-    predicted, _ = world_model.reward_and_termination_logit(x, u)
-    return F.mse_loss(predicted, r)
+    return F.mse_loss(world_model.predicted_reward(x, u), r)
 
 
 def termination_loss(world_model: WorldModel, x: torch.Tensor, u: torch.Tensor, terminated: torch.Tensor,
@@ -76,8 +75,7 @@ def termination_loss(world_model: WorldModel, x: torch.Tensor, u: torch.Tensor, 
 
     With `balance_classes` the positive class is weighted by #not-done / #done in the batch (official code).
     """
-    xu = torch.cat([x, u], dim=-1)
-    logit = world_model.termination(xu).squeeze(-1)
+    logit = world_model.termination_logit(x, u)
     pos_weight = None
     if balance_classes:
         num_done = terminated.sum()

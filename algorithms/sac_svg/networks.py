@@ -22,6 +22,11 @@ def orthogonal_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def matmul_precision(x: torch.Tensor, dtype: str):
+    """Matrix products in bfloat16 on x's device when dtype == "bfloat16"; a no-op for "float32"."""
+    return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=dtype == "bfloat16")
+
+
 class Float32(nn.Module):
     """Outputs in float32: under bfloat16 autocast only the matrix products run in bfloat16."""
 

@@ -32,7 +32,7 @@ class SACSVGModule(TorchRLModule, InferenceOnlyAPI):
         self.temperature = Temperature(c["init_alpha"])
         self.world_model = WorldModel(obs_dim, act_dim, c["model_hidden_dim"], c["model_hidden_depth"],
                                       c["decoder_depth"], c["gru_hidden_dim"], c["gru_layers"],
-                                      c["dynamics_detach_feedback"])
+                                      c["dynamics_detach_feedback"], c["world_model_dtype"])
 
     def get_non_inference_attributes(self) -> list[str]:
         return ["critic", "target_critic", "temperature", "world_model"]
