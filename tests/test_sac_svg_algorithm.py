@@ -7,7 +7,7 @@ import torch
 
 from algorithms.sac_svg import SACSVGConfig
 from algorithms.sac_svg.algorithm import CheckpointError
-from algorithms.sac_svg import losses
+from algorithms.sac_svg import bench, losses
 
 TASK = "InvertedPendulum-v5"
 
@@ -28,17 +28,7 @@ def local_ray():
 
 
 def random_transitions(n: int) -> dict[str, np.ndarray]:
-    env = gym.make(TASK)
-    obs, _ = env.reset(seed=0)
-    rows = []
-    for t in range(n):
-        action = env.action_space.sample()
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        rows.append((obs, action, reward, next_obs, float(terminated), 0, t))
-        obs = env.reset()[0] if terminated or truncated else next_obs
-    columns = zip(*rows)
-    keys = ("obs", "action", "reward", "next_obs", "terminated", "episode", "t")
-    return {k: np.asarray(v) for k, v in zip(keys, columns)}
+    return bench.random_transitions(n, TASK)
 
 
 def test_actor_step_never_moves_the_world_model_or_critic():

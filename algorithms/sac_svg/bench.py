@@ -41,9 +41,9 @@ def config_for(size: str, horizon: int, dtype: str, threads: int, overrides: dic
             .debugging(seed=0))
 
 
-def random_transitions(n: int) -> dict[str, np.ndarray]:
-    """n uniformly random Walker2d transitions, episodes numbered so sequences can be sampled."""
-    env = gym.make(ENV)
+def random_transitions(n: int, env_id: str = ENV) -> dict[str, np.ndarray]:
+    """n uniformly random transitions of env_id, episodes numbered so sequences can be sampled."""
+    env = gym.make(env_id)
     obs, _ = env.reset(seed=0)
     rows, episode, t = [], 0, 0
     for _ in range(n):
