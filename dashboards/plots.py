@@ -101,9 +101,7 @@ def learning_curves(results: load.Results, task: str, out: Path) -> Path:
     for i, horizon in enumerate(by_h):
         color = colors[i % len(colors)]
         trials = by_h[horizon]
-        stats = aggregate(curves[curves["trial"].isin(trials["trial"])
-                                 & (curves["experiment"].isin(trials["experiment"]))],
-                          "eval_return", _bin_size(curves, exp["eval_interval"]))
+        stats = aggregate(_curves_of(curves, trials), "eval_return", _bin_size(curves, exp["eval_interval"]))
         if len(stats):
             _band(ax, stats, f"ours: {method_name(horizon)} (n={len(trials)})", color)
             drawn = True
@@ -115,6 +113,11 @@ def learning_curves(results: load.Results, task: str, out: Path) -> Path:
     ax.set_title(f"{task} ({exp['budget']}, {source}): mean ± 1 std across seeds")
     _legend(ax, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _save(fig, out / f"{_filename(task)}_learning_curves.png")
+
+
+def _curves_of(curves: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """The per-iteration rows of the given trials."""
+    return curves[curves["trial"].isin(trials["trial"]) & curves["experiment"].isin(trials["experiment"])]
 
 
 def _reference_lines(ax, exp: pd.Series, horizon: float, color) -> None:
@@ -172,8 +175,7 @@ def model_error(results: load.Results, task: str, out: Path) -> Path:
     positive = True
     for i, horizon in enumerate(by_h):
         trials = by_h[horizon]
-        subset = curves[curves["trial"].isin(trials["trial"])
-                        & curves["experiment"].isin(trials["experiment"])]
+        subset = _curves_of(curves, trials)
         stats = aggregate(subset, "model_error", _bin_size(subset, None))
         if len(stats):
             _band(ax, stats, f"{method_name(horizon)} (n={len(trials)})", colors[i % len(colors)])
