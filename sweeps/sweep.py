@@ -82,6 +82,8 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
                              "train: the trial's seed (default 1)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override an algorithm config field, e.g. --set horizon=3 (repeatable)")
+    parser.add_argument("--official-defaults", action="store_true",
+                        help="the official code's hyper-parameters where they differ from Table 3 (NOTES.md)")
     parser.add_argument("--from-sweep", type=Path, default=None,
                         help="reproduce: take the best schedule of this sweep folder (default: Table 4's)")
     parser.add_argument("--num-samples", type=int, default=None, help="sweep: configurations to draw")
@@ -98,6 +100,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
         task = get_task(args.task)
         budget = get_budget(args.budget)
         overrides = parse_overrides(args.overrides)
+        if args.official_defaults:  # NOTES.md's official-code values, under any explicit --set
+            from algorithms.sac_svg.config import SVGHyperparameters
+
+            overrides = SVGHyperparameters.official_code_defaults() | overrides
     except (UnknownTaskError, UnknownBudgetError, OverrideError) as error:
         raise SweepInputError(str(error)) from error
     for flag in ("num_samples", "max_concurrent"):

@@ -237,3 +237,12 @@ def test_resume_with_a_corrupt_checkpoint_names_the_file_before_ray_starts(tmp_p
     error = capsys.readouterr().err
     assert "cannot resume trial trial_unfinished" in error and str(state) in error
     assert state.read_bytes() == b"truncated"  # nothing touched
+
+
+def test_official_defaults_preset_reaches_the_trials_under_explicit_overrides(tmp_path):
+    argv = ["--task", "Hopper", "--budget", "smoke", "--results", str(tmp_path), "--official-defaults",
+            "--set", "batch_size=32"]
+    plan = sweep.make_plan(sweep.parse_args(argv))
+    assert plan.param_space["hidden_depth"] == 4 and plan.param_space["decoder_depth"] == 0
+    assert plan.param_space["batch_size"] == 32  # an explicit --set wins over the preset
+    assert plan.manifest["overrides"]["actor_loss_per_term"] is True
