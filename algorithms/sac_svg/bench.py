@@ -100,13 +100,12 @@ def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: in
 
 
 def bench_end_to_end(config: SACSVGConfig, env_steps: int) -> float:
-    """Env steps per second of the real algorithm (1 env runner, full updates from the first step)."""
+    """Env steps per second of the real algorithm (1 env runner): one iteration of random steps to fill the
+    replay, then one timed iteration of `env_steps` steps with every update."""
     algo = (config.copy(copy_frozen=False).env_runners(num_env_runners=1, rollout_fragment_length=FRAGMENT)
-            .training(num_random_steps=512, report_interval_steps=512, eval_interval_steps=10**9)
+            .training(num_random_steps=env_steps, report_interval_steps=env_steps, eval_interval_steps=10**9)
             .build_algo())
     algo.train()  # the random phase, no updates
-    algo.config._is_frozen = False
-    algo.config.min_sample_timesteps_per_iteration = env_steps
     start = algo.env_steps()
     begin = time.perf_counter()
     algo.train()
