@@ -1,4 +1,4 @@
-"""Compute budgets (`BUDGET=paper|smoke`) as data.
+"""Compute budgets (`BUDGET=paper|short|smoke`) as data.
 
 A budget says how many trials a sweep runs, how long each trains and how big its networks are. `rllib`
 holds AlgorithmConfig method -> keyword arguments, applied on top of the algorithm's defaults (which are
@@ -18,7 +18,7 @@ class Budget:
     description: str
     num_samples: int | None  # configurations drawn from the search space (None: the space's own, A.2: 20)
     num_seeds: int  # reproduce mode: seeds per schedule (Table 2: 10); also caps a space's seed list
-    train_steps: int | None  # env steps per trial (None: the task's training length)
+    train_steps: int | None  # env steps per trial, at most the task's training length (None: that length)
     eval_interval: int | None  # env steps between evaluations (None: the task's interval)
     max_concurrent_trials: int | None  # None: as many trials at once as the cluster's resources allow
     max_failures: int  # retries of a failed trial (from its last checkpoint)
@@ -41,6 +41,38 @@ PAPER = Budget(
     rllib={
         "training": {"report_interval_steps": 1_000, "eval_episodes": 10},
         "env_runners": {"num_env_runners": 1},
+    },
+)
+
+SHORT = Budget(
+    name="short",
+    description="Learning on a workstation: Table 3's structure at 128 units, batches 256/256, "
+                "at most 25k env steps per trial, two trials at a time on 2 CPU cores.",
+    num_samples=None,
+    num_seeds=10,
+    train_steps=25_000,
+    eval_interval=2_000,
+    max_concurrent_trials=2,
+    max_failures=2,
+    checkpoint_every=5,
+    keep_checkpoints=1,
+    rllib={
+        "training": {
+            "report_interval_steps": 1_000,
+            "eval_episodes": 5,
+            # The paper's 10k-step SAC-actor warm-up is 5% of a 200k POPLIN run and 1% of an MBPO one;
+            # 2.5k keeps a 25k run's warm-up at 10%, between the two.
+            "actor_warmup_steps": 2_500,
+            "hidden_dim": 128,
+            "model_hidden_dim": 128,
+            "gru_hidden_dim": 128,
+            "batch_size": 256,
+            "seq_batch_size": 256,
+        },
+        # Each trial reserves one CPU in all (its learner then uses one thread): two trials fill 2 cores.
+        "env_runners": {"num_env_runners": 1, "num_cpus_per_env_runner": 0.5},
+        "resources": {"num_cpus_for_main_process": 0.5},
+        "learners": {"num_cpus_per_learner": 0.5},
     },
 )
 
@@ -77,7 +109,7 @@ SMOKE = Budget(
     },
 )
 
-BUDGETS: dict[str, Budget] = {budget.name: budget for budget in (PAPER, SMOKE)}
+BUDGETS: dict[str, Budget] = {budget.name: budget for budget in (PAPER, SHORT, SMOKE)}
 
 
 class UnknownBudgetError(ValueError):

@@ -54,7 +54,7 @@ def build_config(
     for method, kwargs in budget.rllib.items():
         getattr(config, method)(**kwargs)
     config.training(
-        total_env_steps=budget.train_steps or task.train_steps,
+        total_env_steps=min(budget.train_steps or task.train_steps, task.train_steps),
         eval_interval_steps=budget.eval_interval or task.eval_interval,
     )
     config.update_from_dict({**schedule, **(overrides or {})})
