@@ -15,7 +15,7 @@ ARGS    ?=
 # Optional overrides passed through to the CLIs (H=2 -> --set horizon=2).
 OVERRIDES := $(if $(H),--set horizon=$(H)) $(if $(SEED),--seed $(SEED))
 
-.PHONY: install test test-deps sweep reproduce train bench tables dashboard clean
+.PHONY: install test test-deps sweep docker-sweep reproduce train bench tables dashboard clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ test: $(STAMP) test-deps
 sweep: $(STAMP)
 	$(BIN)/python -m sweeps.sweep --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
 	$(BIN)/python -m dashboards.tables --results $(RESULTS)
+
+# The same sweep on the docker compose cluster (docker/README.md): the driver runs in the head container
+# and joins the running cluster (RAY_ADDRESS), token from the container's secret; results in results/.
+COMPOSE ?= docker compose -f docker/compose.yaml
+docker-sweep:
+	$(COMPOSE) exec -e RAY_ADDRESS=head:6379 head make sweep TASK=$(TASK) BUDGET=$(BUDGET) RESULTS=results \
+	  $(if $(H),H=$(H)) $(if $(SEED),SEED=$(SEED)) $(if $(ARGS),ARGS="$(ARGS)")
 
 reproduce: $(STAMP)
 	$(BIN)/python -m sweeps.sweep --mode reproduce --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
