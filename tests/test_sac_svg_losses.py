@@ -73,8 +73,9 @@ def test_svg_actor_loss_h2_matches_hand_rollout(nets):
     c2 = c1 * (1 - torch.sigmoid(d1))
     value = (r0 - alpha * lp0) + gamma * (c1 * r1 - alpha * lp1) + gamma**2 * (c2 * critic.min_q(x2, u2) - alpha * lp2)
     assert ours.loss.item() == pytest.approx(-value.mean().item(), rel=1e-5)
+    torch.manual_seed(3)
     scaled = losses.svg_actor_loss(actor, critic, world_model, x0, alpha, gamma, horizon=2, per_term_scale=True)
-    assert scaled.loss.abs().item() < ours.loss.abs().item() * 0.5  # divided by H + 1 = 3 (other noise)
+    assert scaled.loss.item() == pytest.approx(ours.loss.item() / 3, rel=1e-6)  # the official 1 / (H + 1)
 
 
 def test_svg_gradient_flows_through_the_model(nets):
@@ -124,7 +125,7 @@ def test_dynamics_loss_by_hand_and_mask(nets):
     valid = torch.ones(B)
     valid[::2] = 0
     predicted = world_model.dynamics.unroll(states[0], actions)
-    per_sequence = ((predicted - states[1:]) ** 2).sum(dim=(0, 2))
+    per_sequence = ((predicted - states[1:]) ** 2).mean(dim=(0, 2))  # over time and state dimensions
     expected = per_sequence[1::2].mean()
     ours = losses.dynamics_loss(world_model.dynamics, states, actions, valid)
     assert ours.item() == pytest.approx(expected.item(), rel=1e-5)

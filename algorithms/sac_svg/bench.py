@@ -26,7 +26,7 @@ SIZES = {
     "paper": {},  # Table 3
     "small": dict(hidden_dim=64, model_hidden_dim=64, gru_hidden_dim=64, batch_size=128, seq_batch_size=128),
 }
-# Measured on this 2-core machine by the notes (shared/notes/rllib-new-stack.md, shared/paper/NOTES.md).
+# Measured once on the 2-core development machine (the official code run outside this repository).
 REFERENCE_MS_PER_ENV_STEP = {"official SAC-SVG(2), Table 3 sizes": 1400.0, "official SAC (H=0)": 65.0,
                              "RLlib SAC (one update)": 121.0}
 FRAGMENT = 10  # env steps per learner call, the default rollout_fragment_length

@@ -1,8 +1,8 @@
 """SACSVGConfig: every hyper-parameter of SAC-SVG(H) in one typed place.
 
-Defaults are the paper's Table 3 with H = 2; where the paper is silent they follow the official code
-(NOTES.md). `official_code_defaults()` switches to the official implementation's values where they differ
-from the paper.
+Defaults are the paper's Table 3 with H = 2; where the paper is silent they follow the official code.
+`official_code_defaults()` switches to the official implementation's values where they differ from the
+paper. docs/fidelity.md lists every value with its source.
 """
 import types
 import typing
@@ -41,17 +41,17 @@ class SVGHyperparameters:
     target_entropy_final: float | None = None
     target_entropy_beta: float | None = None
     total_env_steps: int = 1_000_000        # T in eq. 14 and the run's length
-    # Options where the paper is silent (NOTES.md).
+    # Options where the paper is silent: the official code's choice (docs/fidelity.md).
     num_random_steps: int = 1_000           # uniform random actions first; updates start then
     actor_warmup_steps: int = 10_000        # plain SAC actor loss (H = 0) before this many env steps
     normalize_obs: bool = True
     obs_std_min: float = 0.1
     obs_std_max: float = 10.0
     dynamics_seq_len: int | None = None     # states per training sequence; None -> H + 1
-    dynamics_grad_clip: float | None = 1.0  # official dx clip_grad_norm
+    dynamics_grad_clip: float | None = 1.0  # official dx clip_grad_norm, on eq. 11 as a mean
     dynamics_detach_feedback: bool = False  # official: True
-    actor_grad_clip: float | None = None    # official: 5.0
-    critic_grad_clip: float | None = None   # official: 5.0
+    actor_grad_clip: float | None = None    # official: none (only dx is clipped)
+    critic_grad_clip: float | None = None   # official: none
     actor_loss_per_term: bool = False       # official divides eq. 10 by H + 1
     termination_balance_classes: bool = False  # official: pos weight #not-done / #done
     # Running the experiment.
@@ -65,10 +65,12 @@ class SVGHyperparameters:
 
     @staticmethod
     def official_code_defaults() -> dict:
-        """NOTES.md: the official implementation's values where they differ from Table 3."""
+        """The official implementation's values where they differ from our defaults (docs/fidelity.md).
+
+        Its only gradient clip is the dynamics' 1.0, already our default: actor and critic stay unclipped.
+        """
         return dict(batch_size=1024, seq_batch_size=512, hidden_depth=4, alpha_lr=1e-4, decoder_depth=0,
-                    dynamics_detach_feedback=True, actor_grad_clip=5.0, critic_grad_clip=5.0,
-                    actor_loss_per_term=True, termination_balance_classes=True)
+                    dynamics_detach_feedback=True, actor_loss_per_term=True, termination_balance_classes=True)
 
 
 SVG_FIELDS = {f.name: f for f in fields(SVGHyperparameters)}
@@ -102,7 +104,7 @@ class SACSVGConfig(AlgorithmConfig):
         return self
 
     def official_code_defaults(self) -> "SACSVGConfig":
-        """The official implementation's hyper-parameters (NOTES.md) instead of the paper's Table 3."""
+        """The official implementation's hyper-parameters instead of the paper's Table 3 (docs/fidelity.md)."""
         return self.training(**SVGHyperparameters.official_code_defaults())
 
     def _sync_rllib_settings(self) -> None:

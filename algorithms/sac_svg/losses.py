@@ -88,7 +88,9 @@ def dynamics_loss(dynamics: GRUDynamics, states: torch.Tensor, actions: torch.Te
     """Eq. 11: E ||f(x_1, u_{1:L-1}) - x_{2:L}||^2 over sequences that never cross an episode end.
 
     `states` is (L, B, obs_dim), `actions` (L-1, B, act_dim); `valid` (B,) masks out any sequence the
-    sampler could not place inside one episode.
+    sampler could not place inside one episode. The expectation is the official code's mean over time, batch
+    and state dimensions (F.mse_loss over the valid sequences), the scale its gradient clip of 1.0 was set
+    for; eq. 11's squared norm is (L-1) obs_dim times this (docs/fidelity.md).
     """
-    error = (dynamics.unroll(states[0], actions) - states[1:]).pow(2).sum(dim=(0, 2))
+    error = (dynamics.unroll(states[0], actions) - states[1:]).pow(2).mean(dim=(0, 2))
     return (error * valid).sum() / valid.sum().clamp(min=1)

@@ -1,4 +1,4 @@
-"""Running observation normalization (NOTES.md): Welford mean/std, std clipped, raw observations stored."""
+"""Running observation normalization (official code; docs/fidelity.md): Welford mean/std, std clipped."""
 import torch
 from torch import nn
 

@@ -37,7 +37,7 @@ class GRUDynamics(nn.Module):
         x, h = x1, None
         predictions = []
         for u in actions:
-            # Optionally feed back a detached prediction; the hidden state keeps its gradient (NOTES.md).
+            # Optionally feed back a detached prediction; the hidden state keeps its gradient (docs/fidelity.md).
             x_in = x.detach() if self.detach_feedback else x
             x, h = self.step(x_in, u, h)
             predictions.append(x)
