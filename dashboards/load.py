@@ -44,7 +44,7 @@ COMPLETE, RUNNING, NO_EVAL, NO_RESULTS, ERROR = (
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """What the dashboards need from the task registry (``sweeps.tasks``)."""
+    """What the dashboards need from the task registry (``tasks``)."""
 
     name: str
     suite: str
@@ -55,9 +55,9 @@ class TaskInfo:
 
 
 def task_info(name: str, suite: str = "") -> TaskInfo:
-    """Look a task up in ``sweeps.tasks``; fall back to the bare name when it is not there."""
+    """Look a task up in ``tasks``; fall back to the bare name when it is not there."""
     try:
-        from sweeps.tasks import get_task
+        from tasks import get_task
 
         task = get_task(name)
     except (ImportError, KeyError, ValueError, LookupError):

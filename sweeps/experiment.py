@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from sweeps.budgets import Budget
-from sweeps.tasks import EntropySchedule, Task, rllib_env_id
+from tasks import EntropySchedule, Task, rllib_env_id
 
 
 class OverrideError(ValueError):

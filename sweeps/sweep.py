@@ -32,7 +32,7 @@ from typing import Any
 from sweeps import search_space as spaces
 from sweeps.budgets import Budget, UnknownBudgetError, get_budget
 from sweeps.experiment import OverrideError, build_config, parse_overrides, schedule_fields
-from sweeps.tasks import Task, UnknownTaskError, get_task
+from tasks import Task, UnknownTaskError, get_task
 
 logger = logging.getLogger(__name__)
 
@@ -307,10 +307,11 @@ def init_ray(dashboard: bool, verbose: bool = False) -> None:
 
     import algorithms
     import sweeps
+    import tasks
 
     # Trials and env runners import our packages: ship them to the cluster (a local one already has them).
     if os.environ.get("RAY_ADDRESS"):
-        context = ray.init(runtime_env={"py_modules": [algorithms, sweeps]}, log_to_driver=verbose)
+        context = ray.init(runtime_env={"py_modules": [algorithms, sweeps, tasks]}, log_to_driver=verbose)
     else:
         host, port = DASHBOARD
         context = ray.init(address="local", include_dashboard=dashboard, dashboard_host=host, dashboard_port=port,

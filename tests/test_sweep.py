@@ -18,7 +18,7 @@ from tests.conftest import REPO, SMOKE_TASK, run_cli
 from sweeps import search_space as ss
 from sweeps import sweep
 from sweeps.budgets import get_budget
-from sweeps.tasks import get_task
+from tasks import get_task
 
 SCHEDULE_KEYS = list(ss.TARGET_ENTROPY_KEYS)
 

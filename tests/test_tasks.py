@@ -1,4 +1,4 @@
-"""The task registry (sweeps/tasks.py) and the rebuilt POPLIN environments (sweeps/envs)."""
+"""The task registry (tasks/registry.py) and the rebuilt POPLIN environments (tasks/envs)."""
 
 import math
 from pathlib import Path
@@ -8,8 +8,9 @@ import mujoco
 import numpy as np
 import pytest
 
-from sweeps import envs, tasks
-from sweeps.tasks import TASKS, EntropySchedule, UnknownTaskError, get_task, make_env, rllib_env_id
+import sweeps
+from tasks import envs
+from tasks import TASKS, EntropySchedule, UnknownTaskError, get_task, make_env, rllib_env_id
 
 MBPO = ["Hopper", "Walker2d", "HalfCheetah", "Ant", "Humanoid"]
 POPLIN = ["poplin-ant", "poplin-hopper", "poplin-swimmer", "poplin-cheetah", "poplin-walker2d",
@@ -282,4 +283,4 @@ def test_rllib_env_id_registers_a_buildable_creator():
 
 
 def test_sweeps_init_stays_empty():
-    assert Path(tasks.__file__).with_name("__init__.py").read_text().strip() == ""
+    assert Path(sweeps.__file__).with_name("__init__.py").read_text().strip() == ""

@@ -1,12 +1,12 @@
 """svglab's environments: POPLIN's tasks rebuilt on gymnasium + MuJoCo, and the [-1, 1] action wrapper.
 
 Importing this package registers the POPLIN environments with gymnasium under "svglab/<Class>-v0";
-`sweeps.tasks` is the user-facing registry (task names, dimensions, schedules).
+`tasks` is the user-facing registry (task names, dimensions, schedules).
 """
 
 import gymnasium as gym
 
-from sweeps.envs.poplin import (
+from tasks.envs.poplin import (
     PoplinAnt,
     PoplinCheetah,
     PoplinEnv,
@@ -15,7 +15,7 @@ from sweeps.envs.poplin import (
     PoplinSwimmer,
     PoplinWalker2d,
 )
-from sweeps.envs.rescale import RescaleActionToUnit
+from tasks.envs.rescale import RescaleActionToUnit
 
 POPLIN_ENVS = (PoplinAnt, PoplinHopper, PoplinSwimmer, PoplinCheetah, PoplinWalker2d, PoplinPetsCheetah)
 

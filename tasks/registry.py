@@ -3,7 +3,7 @@
 Two suites, as in the paper:
 - "mbpo": MBPO's tasks (Table 1 / fig. 3) on gymnasium's MuJoCo v5, with MBPO's truncated observations
   for Ant and Humanoid, standard early termination and a 1,000-step time limit;
-- "poplin": POPLIN's tasks (Table 2), rebuilt in `sweeps.envs.poplin` from NOTES.md "Tasks".
+- "poplin": POPLIN's tasks (Table 2), rebuilt in `tasks.envs.poplin` from NOTES.md "Tasks".
 Training lengths come from Table 2 (POPLIN) and NOTES.md (MBPO); the target-entropy schedules from
 Table 4; evaluation intervals from NOTES.md ("every 10k steps on POPLIN tasks, every 25k on MBPO tasks").
 """
@@ -18,8 +18,8 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 
-from sweeps import envs
-from sweeps.envs import RescaleActionToUnit
+from tasks import envs
+from tasks.envs import RescaleActionToUnit
 
 
 @dataclass(frozen=True)
