@@ -24,7 +24,9 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from dashboards import load, paper_numbers, plots, report, tables
+from dashboards import formats, load, paper_numbers, plots, report, tables, wandb_tables
+from dashboards.stats import welch_p
+from sweeps import wandb_logging
 
 TRAIN_STEPS = 3000
 EVAL_INTERVAL = 1000
@@ -239,7 +241,7 @@ def test_table2_incomplete_cells_show_real_n(generated):
     assert "4 of 10 trials" in svg["note"] and "1 of 4 not at 3k steps" in svg["note"]
     shown = generated.tables.display["table2"]
     cell = shown[(shown["Task"] == "poplin-cheetah (Cheetah)") & (shown["Method"] == "SAC-SVG(H=2)")]["Ours"].item()
-    assert "(n=4)" in cell and cell.endswith(tables.INCOMPLETE)
+    assert "(n=4)" in cell and cell.endswith(formats.INCOMPLETE)
 
 
 def test_table2_falls_back_to_best_sweep_schedule_and_says_so(generated):
@@ -255,8 +257,8 @@ def test_table2_falls_back_to_best_sweep_schedule_and_says_so(generated):
 
 def test_welch_p_undefined_below_two_trials():
     ref = paper_numbers.table2("POPLIN-P", "Ant")
-    assert math.isnan(tables.welch_p(100.0, math.nan, 1, ref))
-    assert math.isnan(tables.welch_p(100.0, 5.0, 3, None))
+    assert math.isnan(welch_p(100.0, math.nan, 1, ref))
+    assert math.isnan(welch_p(100.0, 5.0, 3, None))
 
 
 def test_paper_numbers_are_the_papers():
@@ -275,7 +277,7 @@ def test_table_files_written(generated):
         md = (generated.out / f"{name}.md").read_text()
         tex = (generated.out / f"{name}.tex").read_text()
         csv = pd.read_csv(generated.out / f"{name}.csv")
-        assert md.count("\n|") >= 2 and tables.INCOMPLETE in md
+        assert md.count("\n|") >= 2 and formats.INCOMPLETE in md
         assert r"\toprule" in tex and r"\pm" in tex and r"\dagger" in tex
         pd.testing.assert_frame_equal(
             csv, generated.tables.raw(name).replace("", np.nan), check_dtype=False)
@@ -379,7 +381,7 @@ def test_report_renders_in_chromium(generated):
     dom = check_report(generated)
     assert "<td>SAC-SVG(H=2)</td>" in dom and "<td>SAC (H=0)</td>" in dom
     t2 = row(generated.tables.table2, task="poplin-cheetah", horizon=2.0)
-    assert f"{t2['mean']:.1f} ± {t2['std']:.1f} (n=4) {tables.INCOMPLETE}" in dom
+    assert f"{t2['mean']:.1f} ± {t2['std']:.1f} (n=4) {formats.INCOMPLETE}" in dom
     assert "POPLIN-P: 4235.0 ± 1133.0 (n=4)" in dom
     assert "tensorboard --logdir" in dom
 
@@ -412,12 +414,12 @@ def test_wandb_runs_and_sync_command(tmp_path):
 def test_wandb_online_needs_key_and_mode(monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    monkeypatch.setattr(tables, "wandb_api_key", lambda: None)
-    assert not tables.wandb_online()
-    monkeypatch.setattr(tables, "wandb_api_key", lambda: "x" * 40)
-    assert tables.wandb_online()
+    monkeypatch.setattr(wandb_logging, "wandb_api_key", lambda: None)
+    assert not wandb_logging.wandb_online()
+    monkeypatch.setattr(wandb_logging, "wandb_api_key", lambda: "x" * 40)
+    assert wandb_logging.wandb_online()
     monkeypatch.setenv("WANDB_MODE", "offline")
-    assert not tables.wandb_online()
+    assert not wandb_logging.wandb_online()
 
 
 def test_ray_dashboard_detected_when_it_answers(tmp_path):
@@ -528,10 +530,10 @@ def test_smoke_report_renders_in_chromium(smoke):
 
 def test_wandb_tables_logged(generated, synthetic, tmp_path, monkeypatch):
     """The W&B path end to end, offline (no network): both tables land in the run's files."""
-    monkeypatch.setattr(tables, "wandb_online", lambda: True)
+    monkeypatch.setattr(wandb_tables, "wandb_online", lambda: True)
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
-    tables.log_wandb(generated.tables, [synthetic / "Walker2d-sweep-smoke"])
+    wandb_tables.log_wandb(generated.tables, [synthetic / "Walker2d-sweep-smoke"])
     logged = {p.name.split("_")[0] for p in tmp_path.glob("wandb/offline-run-*/files/media/table/*")}
     assert logged == {"table2", "table4"}

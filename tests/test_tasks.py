@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import sweeps
-from tasks import envs
-from tasks import TASKS, EntropySchedule, UnknownTaskError, get_task, make_env, rllib_env_id
+from tasks import TASKS, EntropySchedule, UnknownTaskError, envs, get_task, make_env, rllib_env_id
 
 MBPO = ["Hopper", "Walker2d", "HalfCheetah", "Ant", "Humanoid"]
 POPLIN = ["poplin-ant", "poplin-hopper", "poplin-swimmer", "poplin-cheetah", "poplin-walker2d",
