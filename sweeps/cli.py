@@ -50,6 +50,7 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
                         help="also print Tune's status tables and the trials' own log lines")
     return parser.parse_args(argv)
 
+
 def main(argv=None, mode: str = "sweep") -> int:
     args = parse_args(argv, mode)
     try:

@@ -19,7 +19,6 @@ from sweeps.results import NoResultsError, best_schedule
 from tasks import Task, UnknownTaskError, get_task
 
 MODES = ("sweep", "reproduce", "train")
-
 BASELINE_HORIZON = 0  # H = 0 is SAC
 
 # Manifest fields that must match for a second run of a command to resume the same experiment.
@@ -28,6 +27,7 @@ RESUME_KEYS = ("task", "mode", "budget", "train_steps", "sweep_seed", "search_sp
 
 class SweepInputError(ValueError):
     pass
+
 
 @dataclass
 class Plan:
@@ -44,6 +44,7 @@ class Plan:
     @property
     def steps_per_trial(self) -> int:
         return self.manifest["train_steps"]
+
 
 def make_plan(args: argparse.Namespace) -> Plan:
     """Validate every input and build every trial's config; raises SweepInputError; writes nothing."""
@@ -90,6 +91,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     manifest = _manifest(task, budget, args, space, overrides, trials, base)
     return Plan(task, budget, args.mode, exp_dir, _param_space(base, trials), trials, manifest)
 
+
 def _from_sweep(sweep_dir: Path) -> dict[str, Any]:
     try:
         return best_schedule(sweep_dir)
@@ -109,8 +111,10 @@ def _load_space(spec: str) -> dict[str, Any]:
         raise SweepInputError(f"search space {spec}: params {unknown} are not algorithm config fields")
     return space
 
+
 def _sweep_seed(args) -> int:
     return 0 if args.seed is None else args.seed
+
 
 def _validated_configs(task, budget, overrides, trials) -> dict[str, Any]:
     """Build and validate every trial's config (so a bad value fails now); return the first as a dict."""
@@ -125,6 +129,7 @@ def _validated_configs(task, budget, overrides, trials) -> dict[str, Any]:
         configs.append(config)
     return configs[0].to_dict()
 
+
 def _param_space(base: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
     """The shared config with each varied key as a categorical over its values: Tune then records the
     trials' values as their resolved parameters (names, TensorBoard hparams), and the fixed list of trials
@@ -136,6 +141,7 @@ def _param_space(base: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str
         values = list(dict.fromkeys(trial[key] for trial in trials))
         space[key] = tune.choice(values)
     return space
+
 
 def _manifest(task, budget, args, space, overrides, trials, base) -> dict[str, Any]:
     return {
@@ -158,8 +164,10 @@ def _manifest(task, budget, args, space, overrides, trials, base) -> dict[str, A
         "svglab_version": _version(),
     }
 
+
 def _config_key(trial: dict[str, Any]) -> tuple:
     return tuple(sorted((k, v) for k, v in trial.items() if k != "seed"))
+
 
 def _version() -> str:
     try:
@@ -169,6 +177,7 @@ def _version() -> str:
 
         pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
         return tomllib.loads(pyproject.read_text())["project"]["version"]
+
 
 def write_manifest(plan: Plan) -> None:
     """Write sweep.json, or check that an existing one came from the same command (resume)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+
 DASHBOARD = ("127.0.0.1", 8265)
 
 

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from algorithms.sac_svg.metrics import ENV_STEPS, EVAL_RETURN
 from sweeps import search_space as spaces
 
 
@@ -27,12 +28,13 @@ def trial_table(exp_dir: Path):
             "horizon", *spaces.TARGET_ENTROPY_KEYS, "seed")}}
         progress = params_file.parent / "progress.csv"
         frame = pd.read_csv(progress) if progress.is_file() and progress.stat().st_size else pd.DataFrame()
-        evals = frame["eval_return"].dropna() if "eval_return" in frame else pd.Series(dtype=float)
-        row["env_steps"] = int(frame["env_steps"].iloc[-1]) if "env_steps" in frame and len(frame) else 0
+        evals = frame[EVAL_RETURN].dropna() if EVAL_RETURN in frame else pd.Series(dtype=float)
+        row[ENV_STEPS] = int(frame[ENV_STEPS].iloc[-1]) if ENV_STEPS in frame and len(frame) else 0
         row["final_eval_return"] = evals.iloc[-1] if len(evals) else math.nan
         row["best_eval_return"] = evals.max() if len(evals) else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
 
 def best_schedule(sweep_dir: Path) -> dict[str, Any]:
     """Table 2's choice: the schedule with the highest mean final evaluation return over its seeds."""
@@ -44,13 +46,16 @@ def best_schedule(sweep_dir: Path) -> dict[str, Any]:
     best = means.idxmax()
     return {key: (None if _isnan(v) else _plain(v)) for key, v in zip(keys, best)}
 
+
 def _plain(value):
     """numpy scalars -> int/float (ints where integral, as in the search space)."""
     value = float(value)
     return int(value) if value.is_integer() else value
 
+
 def _isnan(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
 
 def print_summary(exp_dir: Path) -> None:
     table = trial_table(exp_dir)

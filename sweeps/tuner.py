@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 
+from algorithms.sac_svg.metrics import DONE, ENV_STEPS, EVAL_RETURN
 from sweeps.plan import Plan, SweepInputError, write_manifest
 from sweeps.ray_setup import init_ray
 from sweeps.results import print_summary, trial_table
@@ -19,6 +20,7 @@ def trial_dirname(trial) -> str:
     return (f"{trial.trial_id}_H={c.get('horizon')}_init={c.get('target_entropy_init')}_"
             f"final={c.get('target_entropy_final')}_beta={c.get('target_entropy_beta')}_seed={c.get('seed')}")
 
+
 def callbacks(plan: Plan) -> list:
     """The progress line, W&B, and progress.csv with an eval_return column (Tune adds its result.json and
     TensorBoard loggers)."""
@@ -27,8 +29,9 @@ def callbacks(plan: Plan) -> list:
     return [
         SweepProgress(plan.exp_dir.name, plan.steps_per_trial),
         *wandb_callbacks(plan.exp_dir.name),
-        ProgressCSV(["eval_return"]),
+        ProgressCSV([EVAL_RETURN]),
     ]
+
 
 def make_tuner(plan: Plan, args: argparse.Namespace):
     from ray import tune
@@ -65,18 +68,20 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
         ),
     )
 
+
 def check_resume_checkpoints(plan: Plan) -> None:
     """Before Ray starts: every unfinished trial's latest checkpoint (the one a resume loads) must unpickle."""
     from algorithms.sac_svg.algorithm import unreadable_checkpoint_file
 
     table = trial_table(plan.exp_dir)
-    for trial in table[table["env_steps"] < plan.steps_per_trial]["trial"] if len(table) else []:
+    for trial in table[table[ENV_STEPS] < plan.steps_per_trial]["trial"] if len(table) else []:
         checkpoints = sorted((plan.exp_dir / trial).glob("checkpoint_*"))
         problem = checkpoints and unreadable_checkpoint_file(checkpoints[-1])
         if problem:
             raise SweepInputError(
                 f"cannot resume trial {trial}: {problem}. Nothing was changed: move {checkpoints[-1]} aside to "
                 "resume from the checkpoint before it (or from the start), then run the same command again.")
+
 
 def run(plan: Plan, args: argparse.Namespace) -> int:
     import ray
@@ -100,5 +105,6 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
         return 1
     return 0
 
+
 def _finished(metrics: dict, steps: int) -> bool:
-    return metrics.get("done") is True or metrics.get("env_steps", 0) >= steps
+    return metrics.get(DONE) is True or metrics.get(ENV_STEPS, 0) >= steps

@@ -11,7 +11,6 @@ logger = logging.getLogger(__name__)
 WANDB_PROJECT = "svglab"
 
 
-
 def wandb_api_key() -> str | None:
     """The W&B API key: WANDB_API_KEY, else the one `wandb login` stored (None when neither)."""
     if os.environ.get("WANDB_API_KEY"):
@@ -51,10 +50,12 @@ def wandb_callbacks(group: str) -> list:
     return [SafeWandbLoggerCallback(project=WANDB_PROJECT, group=group, mode=mode, resume="allow",
                                    settings={"silent": True})]
 
+
 try:
     from ray.air.integrations.wandb import WandbLoggerCallback as _WandbLoggerCallback
 except ImportError:  # pragma: no cover
     _WandbLoggerCallback = object
+
 
 class SafeWandbLoggerCallback(_WandbLoggerCallback):
     """WandbLoggerCallback that never fails a sweep: the first W&B error is logged and W&B is switched off
