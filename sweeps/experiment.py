@@ -6,7 +6,8 @@ evaluation interval and Table 4 schedule < the trial's schedule and seed (a swee
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import yaml
 

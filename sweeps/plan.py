@@ -160,7 +160,7 @@ def _manifest(task, budget, args, space, overrides, trials, base) -> dict[str, A
         "from_sweep": str(args.from_sweep) if args.from_sweep else None,
         "trials": trials,
         "command": " ".join(["python -m sweeps.sweep", *sys.argv[1:]]),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "svglab_version": _version(),
     }
 

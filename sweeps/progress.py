@@ -100,7 +100,6 @@ class SweepProgress(Callback):
         print(self.status_line(trials, completed), flush=True)
 
 
-
 class ProgressCSV(CSVLoggerCallback):
     """Tune's progress.csv (one row per iteration), fixed for sweeps: Tune takes a trial's columns from its
     first result, so metrics that only some iterations report (eval_return) get a column with NaN

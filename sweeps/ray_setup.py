@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-
 DASHBOARD = ("127.0.0.1", 8265)
 
 

@@ -468,6 +468,7 @@ def smoke_expected(sweep: Path) -> dict[float, pd.Series]:
     return chosen
 
 
+@pytest.mark.slow
 def test_smoke_table4_selects_best_schedule(smoke):
     sweep, gen = smoke
     meta = json.loads((sweep / "sweep.json").read_text())
@@ -490,6 +491,7 @@ def test_smoke_table4_selects_best_schedule(smoke):
     assert r["configs"] == finals.groupby(["horizon", "init", "final", "beta"]).ngroups
 
 
+@pytest.mark.slow
 def test_smoke_table2_mean_std_match_independent_pandas(smoke):
     sweep, gen = smoke
     expected = smoke_expected(sweep)
@@ -502,6 +504,7 @@ def test_smoke_table2_mean_std_match_independent_pandas(smoke):
         assert r["std"] == pytest.approx(values.std(), nan_ok=True)
 
 
+@pytest.mark.slow
 def test_smoke_incomplete_cells_marked(smoke):
     _, gen = smoke
     for _, r in gen.tables.table2.iterrows():
@@ -513,6 +516,7 @@ def test_smoke_incomplete_cells_marked(smoke):
     assert shown.str.contains(r"\(n=\d+\)").all()
 
 
+@pytest.mark.slow
 def test_smoke_plots_written(smoke):
     _, gen = smoke
     assert any(p.name.endswith("_learning_curves.png") for p in gen.plots)
@@ -521,6 +525,7 @@ def test_smoke_plots_written(smoke):
         assert_png(path)
 
 
+@pytest.mark.slow
 def test_smoke_report_renders_in_chromium(smoke):
     _, gen = smoke
     dom = check_report(gen)

@@ -123,6 +123,7 @@ def test_train_plan_is_one_trial_with_table4_schedule():
 # ---------------------------------------------------------------------------------------- smoke sweep
 
 
+@pytest.mark.slow
 def test_smoke_sweep_writes_the_documented_layout(smoke_sweep):
     manifest = json.loads((smoke_sweep / "sweep.json").read_text())
     assert smoke_sweep.name == f"{SMOKE_TASK}-sweep-smoke"
@@ -142,6 +143,7 @@ def test_smoke_sweep_writes_the_documented_layout(smoke_sweep):
         assert list(trial_dir.glob("events.out.tfevents.*")), "no TensorBoard events"
 
 
+@pytest.mark.slow
 def test_smoke_sweep_trains_and_evaluates(smoke_sweep):
     for trial_dir in trial_dirs(smoke_sweep):
         progress = pd.read_csv(trial_dir / "progress.csv")
@@ -152,6 +154,7 @@ def test_smoke_sweep_trains_and_evaluates(smoke_sweep):
         assert bool(progress["done"].iloc[-1])
 
 
+@pytest.mark.slow
 def test_smoke_sweep_keeps_wandb_offline_runs_in_the_trial_folders(smoke_sweep):
     for trial_dir in trial_dirs(smoke_sweep):
         runs = list((trial_dir / "wandb").glob("offline-run-*"))
@@ -159,6 +162,7 @@ def test_smoke_sweep_keeps_wandb_offline_runs_in_the_trial_folders(smoke_sweep):
         assert list(runs[0].glob("run-*.wandb")), "the offline run has no data file for `wandb sync`"
 
 
+@pytest.mark.slow
 def test_smoke_sweep_prints_progress_and_a_summary(smoke_sweep):
     stdout = (smoke_sweep.parent / "smoke-sweep.stdout").read_text()
     assert "trials 2 done, 0 running, 0 pending, 0 errored" in stdout
@@ -167,6 +171,7 @@ def test_smoke_sweep_prints_progress_and_a_summary(smoke_sweep):
     assert "Final evaluation return per configuration" in stdout
 
 
+@pytest.mark.slow
 def test_best_schedule_of_a_sweep_feeds_reproduce(smoke_sweep):
     table = sweep_results.trial_table(smoke_sweep)
     best = table.loc[table["final_eval_return"].idxmax(), SCHEDULE_KEYS].to_dict()
@@ -175,6 +180,7 @@ def test_best_schedule_of_a_sweep_feeds_reproduce(smoke_sweep):
     assert all({k: t[k] for k in SCHEDULE_KEYS} == sweep_results.best_schedule(smoke_sweep) for t in plan.trials)
 
 
+@pytest.mark.slow
 def test_a_different_command_on_an_existing_folder_fails(smoke_sweep, capsys):
     before = (smoke_sweep / "sweep.json").read_text()
     code = cli.main(["--task", SMOKE_TASK, "--budget", "smoke", "--results", str(smoke_sweep.parent),
@@ -187,6 +193,7 @@ def test_a_different_command_on_an_existing_folder_fails(smoke_sweep, capsys):
 # --------------------------------------------------------------------------------------------- resume
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     """Ctrl-C while the second of two sequential trials runs; the same command then finishes it from its
     checkpoint and leaves the first trial alone."""

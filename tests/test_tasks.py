@@ -122,7 +122,7 @@ def test_mbpo_tasks_keep_early_termination():
     env = make_env("Hopper")
     env.reset(seed=0)
     env.action_space.seed(0)
-    for step in range(1, 1001):
+    for step in range(1, 1001):  # noqa: B007 - step is read after the loop
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
         if terminated or truncated:
             break
