@@ -31,6 +31,7 @@ from algorithms.sac_svg.metrics import (
     TARGET_ENTROPY,
     TRAIN_RETURN,
 )
+from tasks import SCHEDULE_FIELDS
 
 SWEEP_FILE = "sweep.json"
 PARAMS_FILE = "params.json"
@@ -43,13 +44,11 @@ CURVE_COLUMNS = (
 # Configuration columns taken from params.json: our name -> params.json key.
 CONFIG_KEYS = {
     "horizon": "horizon",
-    "h_init": "target_entropy_init",
-    "h_final": "target_entropy_final",
-    "beta": "target_entropy_beta",
+    **{key: key for key in SCHEDULE_FIELDS},  # the config's names (tasks.EntropySchedule)
     "seed": "seed",
     "env": "env",
 }
-SCHEDULE = ("h_init", "h_final", "beta")
+SCHEDULE = SCHEDULE_FIELDS
 # Trial statuses, from best to worst.
 COMPLETE, RUNNING, NO_EVAL, NO_RESULTS, ERROR = (
     "complete", "running", "no evaluation yet", "no results", "error")
@@ -76,7 +75,7 @@ def task_info(name: str, suite: str = "") -> TaskInfo:
     except (ImportError, KeyError, ValueError, LookupError):
         return TaskInfo(name, suite, name, None, None, None)
     sched = getattr(task, "schedule", None)
-    schedule = None if sched is None else (sched.init, sched.final, sched.beta)
+    schedule = None if sched is None else tuple(getattr(sched, key) for key in SCHEDULE_FIELDS)
     return TaskInfo(task.name, task.suite or suite, task.paper_name or task.name,
                     task.train_steps, task.eval_interval, schedule)
 
@@ -227,7 +226,7 @@ _EXPERIMENT_KEYS = ["experiment", "task", "paper_name", "suite", "mode", "budget
 TRIAL_COLUMNS = [*_EXPERIMENT_KEYS, "trial", *CONFIG_KEYS, "iterations", ENV_STEPS,
                  "final_eval", "final_eval_step", "status", "complete"]
 CURVE_IDENT = ["experiment", "task", "mode", "trial", *CONFIG_KEYS]
-_FLOATS = {"horizon": float, "h_init": float, "h_final": float, "beta": float}
+_FLOATS = {"horizon": float, **{key: float for key in SCHEDULE_FIELDS}}
 
 
 def read_results(experiments: list[Path]) -> Results:

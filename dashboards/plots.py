@@ -147,10 +147,11 @@ def entropy_schedules(results: load.Results, experiment: str, out: Path) -> Path
     for i, (index, g) in enumerate(groups.iterrows()):
         is_best = best is not None and index == best.name
         color = "black" if is_best else cmap(i % 20)
-        beta = "-" if pd.isna(g["beta"]) else f"{g['beta']:g}"
-        label = (f"H={g['horizon']:g} init={g['h_init']:g} final={g['h_final']:g} beta={beta}"
+        init, final, beta = (g[key] for key in load.SCHEDULE)
+        beta = "-" if pd.isna(beta) else f"{beta:g}"
+        label = (f"H={g['horizon']:g} init={init:g} final={final:g} beta={beta}"
                  + (" (best)" if is_best else ""))
-        ax.plot(steps, entropy_schedule(steps, total, g["h_init"], g["h_final"], g["beta"]),
+        ax.plot(steps, entropy_schedule(steps, total, *(g[key] for key in load.SCHEDULE)),
                 color=color, linewidth=2.5 if is_best else 1, label=label)
         logged = curves[curves["trial"].isin(members(trials, g)["trial"])]
         ax.scatter(logged[ENV_STEPS], logged[TARGET_ENTROPY], s=6, color=color, alpha=0.6)

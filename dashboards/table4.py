@@ -24,8 +24,7 @@ def table4(results: load.Results) -> pd.DataFrame:
         row = {"task": task, "paper_name": exp["paper_name"], "experiment": exp["experiment"],
                "configs": len(task_groups), "train_steps": exp["train_steps"]}
         if best is None:
-            row.update(horizon=math.nan, h_init=math.nan, h_final=math.nan, beta=math.nan,
-                       mean=math.nan, std=math.nan, n=0,
+            row.update(horizon=math.nan, **dict.fromkeys(load.SCHEDULE, math.nan), mean=math.nan, std=math.nan, n=0,
                        n_trials=int(task_groups["n_trials"].sum()), n_complete=0)
         else:
             row.update({k: best[k] for k in ["horizon", *load.SCHEDULE, "mean", "std", "n",
@@ -42,23 +41,21 @@ def table4(results: load.Results) -> pd.DataFrame:
 
 
 TABLE4_COLUMNS = [
-    "task", "paper_name", "experiment", "horizon", "h_init", "h_final", "beta", "mean", "std",
-    "n", "n_trials", "n_complete", "configs", "train_steps", "paper_h_init", "paper_h_final",
-    "paper_beta", "matches_paper", "incomplete", "note",
+    "task", "paper_name", "experiment", "horizon", *load.SCHEDULE, "mean", "std",
+    "n", "n_trials", "n_complete", "configs", "train_steps", *(f"paper_{key}" for key in load.SCHEDULE),
+    "matches_paper", "incomplete", "note",
 ]
 
 
 def _paper_schedule(paper) -> dict:
     if paper is None or (isinstance(paper, float) and math.isnan(paper)):
-        return {"paper_h_init": math.nan, "paper_h_final": math.nan, "paper_beta": math.nan}
-    init, final, beta = paper
-    return {"paper_h_init": float(init), "paper_h_final": float(final),
-            "paper_beta": math.nan if beta is None else float(beta)}
+        paper = (math.nan,) * len(load.SCHEDULE)
+    return {f"paper_{key}": math.nan if value is None else float(value) for key, value in zip(load.SCHEDULE, paper)}
 
 
 def _same_schedule(row: dict) -> bool | None:
-    ours = [row["h_init"], row["h_final"], row["beta"]]
-    paper = [row["paper_h_init"], row["paper_h_final"], row["paper_beta"]]
+    ours = [row[key] for key in load.SCHEDULE]
+    paper = [row[f"paper_{key}"] for key in load.SCHEDULE]
     if pd.isna(paper[0]) or pd.isna(ours[0]):
         return None
     return all((pd.isna(a) and pd.isna(b)) or a == b for a, b in zip(ours, paper))
@@ -71,11 +68,14 @@ def display_table4(t4: pd.DataFrame) -> pd.DataFrame:
         best = fmt_stat(r["mean"], r["std"], r["n"]) + (f" {INCOMPLETE}" if r["incomplete"] else "")
         rows.append({
             "Task": task_label(r["task"], r["paper_name"]), "H": fmt_num(r["horizon"]),
-            "Ours H_init": fmt_num(r["h_init"]), "Ours H_final": fmt_num(r["h_final"]),
-            "Ours beta": fmt_num(r["beta"]), "Best mean final eval": best,
+            "Ours H_init": fmt_num(r["target_entropy_init"]),
+            "Ours H_final": fmt_num(r["target_entropy_final"]),
+            "Ours beta": fmt_num(r["target_entropy_beta"]), "Best mean final eval": best,
             "Configs": int(r["configs"]),
-            "Paper H_init": fmt_num(r["paper_h_init"]), "Paper H_final": fmt_num(r["paper_h_final"]),
-            "Paper beta": fmt_num(r["paper_beta"]) if not pd.isna(r["paper_h_init"]) else "—",
+            "Paper H_init": fmt_num(r["paper_target_entropy_init"]),
+            "Paper H_final": fmt_num(r["paper_target_entropy_final"]),
+            "Paper beta": (fmt_num(r["paper_target_entropy_beta"]) if not pd.isna(r["paper_target_entropy_init"])
+                           else "—"),
             "Same as paper": {True: "yes", False: "no"}.get(r["matches_paper"], "—"),
             "Notes": r["note"],
         })

@@ -6,6 +6,7 @@ evaluation interval and Table 4 schedule < the trial's schedule and seed (a swee
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -33,11 +34,7 @@ def config_fields() -> dict[str, Any]:
 
 def schedule_fields(schedule: EntropySchedule) -> dict[str, Any]:
     """Eq. 14's parameters as config fields."""
-    return {
-        "target_entropy_init": schedule.init,
-        "target_entropy_final": schedule.final,
-        "target_entropy_beta": schedule.beta,
-    }
+    return dataclasses.asdict(schedule)
 
 
 def build_config(

@@ -6,6 +6,7 @@ The registry's public names are re-exported here: `from tasks import get_task, m
 
 from tasks.registry import (
     EVAL_INTERVAL,
+    SCHEDULE_FIELDS,
     TASKS,
     EntropySchedule,
     Task,
@@ -16,6 +17,6 @@ from tasks.registry import (
 )
 
 __all__ = [
-    "EVAL_INTERVAL", "TASKS", "EntropySchedule", "Task", "UnknownTaskError", "get_task", "make_env",
+    "EVAL_INTERVAL", "SCHEDULE_FIELDS", "TASKS", "EntropySchedule", "Task", "UnknownTaskError", "get_task", "make_env",
     "rllib_env_id",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import gymnasium as gym
@@ -25,11 +25,18 @@ from tasks.envs import RescaleActionToUnit
 @dataclass(frozen=True)
 class EntropySchedule:
     """Table 4's target-entropy schedule, the parameters of eq. 14 (computed in
-    algorithms.sac_svg.temperature.target_entropy)."""
+    algorithms.sac_svg.temperature.target_entropy).
 
-    init: float
-    final: float
-    beta: float | None  # None = constant target entropy (a '-' in Table 4)
+    One vocabulary for the schedule: these fields are named exactly as SACSVGConfig's fields (and so as the
+    search space's params, params.json and the dashboards' columns); only displayed headings use the
+    paper's notation H_init, H_final, beta."""
+
+    target_entropy_init: float  # H_init
+    target_entropy_final: float  # H_final
+    target_entropy_beta: float | None  # beta; None = constant target entropy (a '-' in Table 4)
+
+
+SCHEDULE_FIELDS = tuple(f.name for f in fields(EntropySchedule))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -162,6 +162,11 @@ def row(frame: pd.DataFrame, **match) -> pd.Series:
 # ---------------------------------------------------------------- loading
 
 
+
+def schedule_of(row: pd.Series, prefix: str = "") -> tuple:
+    """A Table 4 row's (target_entropy_init, target_entropy_final, target_entropy_beta), ours or the paper's."""
+    return tuple(row[prefix + key] for key in load.SCHEDULE)
+
 def test_latest_experiment_per_task_and_mode(synthetic):
     chosen = {p.name for p in load.select_experiments(synthetic)}
     assert chosen == {"poplin-cheetah-sweep-smoke", "poplin-cheetah-reproduce-smoke",
@@ -184,12 +189,12 @@ def test_trials_frame_statuses(generated):
 def test_table4_selects_best_schedule(generated, synthetic):
     best = expected_best(synthetic / "poplin-cheetah-sweep-smoke")
     r = row(generated.tables.table4, task="poplin-cheetah")
-    assert (r["h_init"], r["h_final"], r["beta"]) == (best["init"], best["final"], best["beta"])
-    assert (r["h_init"], r["h_final"], r["beta"]) == (0, -3, 0.1)  # by mean, not by max trial
+    assert schedule_of(r) == (best["init"], best["final"], best["beta"])
+    assert schedule_of(r) == (0, -3, 0.1)  # by mean, not by max trial
     assert r["mean"] == pytest.approx(best["mean"]) and r["std"] == pytest.approx(best["std"])
     assert r["n"] == 3 and r["configs"] == 3
     # The paper's Table 4 comes from the task registry: Cheetah (POPLIN) is 0, -3, 0.1.
-    assert (r["paper_h_init"], r["paper_h_final"], r["paper_beta"]) == (0, -3, 0.1)
+    assert schedule_of(r, "paper_") == (0, -3, 0.1)
     assert r["matches_paper"]
     assert r["incomplete"]  # 3 seeds < 10
 
@@ -197,10 +202,10 @@ def test_table4_selects_best_schedule(generated, synthetic):
 def test_table4_ignores_unevaluated_trials_and_marks_them(generated):
     r = row(generated.tables.table4, task="Walker2d")
     # (-2, -3, 64) has mean 400 over two seeds; (1, -5, 2) has only 100 evaluated.
-    assert (r["h_init"], r["h_final"], r["beta"]) == (-2, -3, 64)
+    assert schedule_of(r) == (-2, -3, 64)
     assert r["mean"] == pytest.approx(400.0) and r["n"] == 2
     assert r["configs"] == 2
-    assert r["paper_beta"] == 64 and r["matches_paper"]
+    assert r["paper_target_entropy_beta"] == 64 and r["matches_paper"]
 
 
 # ---------------------------------------------------------------- Table 2
@@ -332,7 +337,7 @@ def test_experiment_without_trials_is_reported(tmp_path):
     t4 = row(gen.tables.table4, task="poplin-swimmer")
     assert t4["configs"] == 0 and t4["n"] == 0 and t4["incomplete"] and t4["note"].startswith(
         "no trials")
-    assert (t4["paper_h_init"], t4["paper_h_final"], t4["paper_beta"]) == (-1, -8, 0.5)
+    assert schedule_of(t4, "paper_") == (-1, -8, 0.5)
     t2 = gen.tables.table2
     assert sorted(t2["method"]) == ["SAC (H=0)", "SAC-SVG(H=2)"] and (t2["n"] == 0).all()
     assert t2["incomplete"].all()
@@ -485,7 +490,8 @@ def test_smoke_table4_selects_best_schedule(smoke):
         return
     best_mean = grouped["mean"].max()
     assert r["mean"] == pytest.approx(best_mean)
-    ours = (r["horizon"], r["h_init"], r["h_final"], -1.0 if pd.isna(r["beta"]) else r["beta"])
+    init, final, beta = schedule_of(r)
+    ours = (r["horizon"], init, final, -1.0 if pd.isna(beta) else beta)
     winners = grouped[np.isclose(grouped["mean"], best_mean)].index
     assert ours in set(winners)
     assert r["configs"] == finals.groupby(["horizon", "init", "final", "beta"]).ngroups

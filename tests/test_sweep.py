@@ -107,8 +107,9 @@ def test_reproduce_plan_runs_the_schedule_and_the_sac_baseline_with_the_same_see
     plan = plan_for("--set", "horizon=3", mode="reproduce")
     task, budget = get_task("Hopper"), get_budget("smoke")
     seeds = list(range(1, budget.num_seeds + 1))
-    schedule = {"target_entropy_init": task.schedule.init, "target_entropy_final": task.schedule.final,
-                "target_entropy_beta": task.schedule.beta}
+    schedule = {"target_entropy_init": task.schedule.target_entropy_init,
+                "target_entropy_final": task.schedule.target_entropy_final,
+                "target_entropy_beta": task.schedule.target_entropy_beta}
     assert plan.trials == [{**schedule, "horizon": h, "seed": s} for h in (3, 0) for s in seeds]
     assert plan.exp_dir.name == "Hopper-reproduce-smoke"
 
