@@ -96,7 +96,7 @@ _TASK_LIST = [
           "1.9; pass xml_file='walker2d.xml' for v2's) and pays the healthy reward only while healthy."),
     _mbpo("HalfCheetah", 17, 6, 2_000_000, _S(-2, -2, None),
           _V5.format(env="HalfCheetah", mj=_MJ) + "; same observation and reward terms.",
-          paper_name="Cheetah"),
+          paper_name="Cheetah", xml_file=envs.HALF_CHEETAH_XML),  # same model, no deprecated settotalmass
     _mbpo("Ant", 27, 8, 2_000_000, _S(2, -4, 1),
           _V5.format(env="Ant", mj=_MJ) + " (MBPO's AntTruncatedObs); contact forces dropped with "
           "include_cfrc_ext_in_observation=False, while the v5 reward still subtracts the contact cost "

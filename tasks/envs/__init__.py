@@ -7,6 +7,7 @@ Importing this package registers the POPLIN environments with gymnasium under "s
 import gymnasium as gym
 
 from tasks.envs.poplin import (
+    HALF_CHEETAH_XML,
     PoplinAnt,
     PoplinCheetah,
     PoplinEnv,
@@ -28,4 +29,6 @@ for _env_class in POPLIN_ENVS:
     if gym_id(_env_class) not in gym.registry:
         gym.register(gym_id(_env_class), entry_point=_env_class)
 
-__all__ = ["POPLIN_ENVS", "PoplinEnv", "RescaleActionToUnit", "gym_id", *[c.__name__ for c in POPLIN_ENVS]]
+__all__ = [
+    "HALF_CHEETAH_XML", "POPLIN_ENVS", "PoplinEnv", "RescaleActionToUnit", "gym_id", *[c.__name__ for c in POPLIN_ENVS],
+]

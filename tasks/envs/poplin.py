@@ -19,6 +19,8 @@ from gymnasium.envs.mujoco import MujocoEnv
 from gymnasium.spaces import Box
 
 FIXED_SWIMMER_XML = str(Path(__file__).resolve().parent / "fixed_swimmer.xml")
+# gymnasium's half_cheetah.xml without MuJoCo 4's deprecated `settotalmass` (same masses; see the file).
+HALF_CHEETAH_XML = str(Path(__file__).resolve().parent / "half_cheetah.xml")
 
 
 def ctrl_cost(action: np.ndarray, weight: float) -> float:
@@ -88,7 +90,7 @@ class PoplinEnv(MujocoEnv, utils.EzPickle):
 class PoplinCheetah(PoplinEnv):
     """gym_cheetah: obs = qpos[1:] ++ qvel (17-d); r = obs[8] - 0.1 |a|^2."""
 
-    xml_file, frame_skip = "half_cheetah.xml", 5
+    xml_file, frame_skip = HALF_CHEETAH_XML, 5
     qpos_noise, qvel_noise = ("uniform", 0.1), ("normal", 0.1)
 
     def _get_obs(self):
@@ -164,7 +166,7 @@ class PoplinPetsCheetah(PoplinEnv):
     obs = [(qpos[0] - previous qpos[0]) / dt] ++ qpos[1:] ++ qvel (18-d, 0 velocity after reset);
     r = next_obs[0] - 0.1 |a|^2 (the velocity of the state *after* the step)."""
 
-    xml_file, frame_skip = "half_cheetah.xml", 5
+    xml_file, frame_skip = HALF_CHEETAH_XML, 5
     qpos_noise, qvel_noise = ("normal", 0.001), ("normal", 0.001)
 
     def _get_obs(self):
