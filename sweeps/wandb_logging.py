@@ -73,6 +73,23 @@ class SafeWandbLoggerCallback(_WandbLoggerCallback):
             logger.warning("W&B logging switched off after an error: %s", error)
             return None
 
+    def _start_logging_actor(self, trial, exclude_results, **wandb_init_kwargs):
+        # Ray builds each trial's logging actor with max_restarts=-1 and the trial's Queue (an actor handle,
+        # so an object-store reference) as a constructor argument: Ray's core worker then logs an error
+        # line, since a restart could not rebuild the actor once that reference is gone (ray#53727). Build
+        # the same actor without restarts instead: a crashed logging actor ends that trial's W&B run, as
+        # any other W&B error does here.
+        if not self._remote_logger_class:
+            import ray
+            from ray.air.integrations.wandb import WANDB_ENV_VAR
+            from ray.air.util.node import _force_on_current_node
+
+            env_vars = {WANDB_ENV_VAR: os.environ[WANDB_ENV_VAR]} if WANDB_ENV_VAR in os.environ else {}
+            self._remote_logger_class = ray.remote(
+                num_cpus=0, **_force_on_current_node(), runtime_env={"env_vars": env_vars}, max_restarts=0,
+            )(self._logger_actor_cls)
+        return super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs)
+
     def setup(self, *args, **kwargs):
         self._broken = False
         return self._safely(super().setup, *args, **kwargs)

@@ -173,6 +173,14 @@ def test_smoke_sweep_prints_progress_and_a_summary(smoke_sweep):
 
 
 @pytest.mark.slow
+def test_smoke_sweep_terminal_has_no_wandb_actor_restart_error(smoke_sweep):
+    """Ray's W&B logging actors are built without restarts, so Ray's core worker does not log that their
+    constructor arguments (the trial's queue) could be lost on a restart (ray#53727)."""
+    stderr = (smoke_sweep.parent / "smoke-sweep.stderr").read_text()
+    assert "has constructor arguments in the object store" not in stderr
+
+
+@pytest.mark.slow
 def test_best_schedule_of_a_sweep_feeds_reproduce(smoke_sweep):
     table = sweep_results.trial_table(smoke_sweep)
     best = table.loc[table["final_eval_return"].idxmax(), SCHEDULE_KEYS].to_dict()
