@@ -87,7 +87,7 @@ def generate(results_dir: Path, sweeps: list[Path] | None = None, out: Path | No
     tables = Tables.build(results)
     files = write_tables(tables, out)
     images = plots.write_plots(results, out / "plots")
-    url = log_wandb(tables, experiments) if use_wandb else None
+    url = log_wandb({name: tables.raw(name) for name in TITLES}, experiments) if use_wandb else None
     return Generated(out, experiments, results, tables, files, images, url)
 
 

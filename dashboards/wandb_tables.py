@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from sweeps.wandb_logging import WANDB_PROJECT, wandb_online
 
-if TYPE_CHECKING:
-    from dashboards.tables import Tables
 
-
-def log_wandb(tables: Tables, experiments: list[Path]) -> str | None:
-    """Log both tables (raw columns) as W&B tables to project ``$WANDB_PROJECT`` (svglab), in the
+def log_wandb(raw_tables: dict[str, pd.DataFrame], experiments: list[Path]) -> str | None:
+    """Log the tables (name -> raw columns) as W&B tables to project ``$WANDB_PROJECT`` (svglab), in the
     experiment's group when there is one experiment; returns the run URL, None when offline or
     when W&B fails (a warning is printed: tables never fail over W&B)."""
     if not wandb_online():
@@ -26,8 +24,7 @@ def log_wandb(tables: Tables, experiments: list[Path]) -> str | None:
         run = wandb.init(project=os.environ.get("WANDB_PROJECT", WANDB_PROJECT), group=group,
                          job_type="tables", name=f"tables-{group}")
         with run:
-            for name in ("table2", "table4"):
-                raw = tables.raw(name)
+            for name, raw in raw_tables.items():
                 run.log({name: wandb.Table(dataframe=raw.astype(object).where(raw.notna(), None))})
             return run.url
     except Exception as error:  # noqa: BLE001 - any W&B problem

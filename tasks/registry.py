@@ -18,7 +18,7 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 
-from tasks import envs
+import tasks.envs as envs
 from tasks.envs import RescaleActionToUnit
 
 
