@@ -15,7 +15,7 @@ ARGS    ?=
 # Optional overrides passed through to the CLIs (H=2 -> --set horizon=2).
 OVERRIDES := $(if $(H),--set horizon=$(H)) $(if $(SEED),--seed $(SEED))
 
-.PHONY: install test test-deps sweep docker-sweep reproduce train bench tables dashboard clean
+.PHONY: install lint test test-fast test-deps sweep docker-sweep reproduce train bench tables dashboard clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,16 @@ test-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; the HTML report test will fail"; }
 
-test: $(STAMP) test-deps
+# ruff's checks (pyproject.toml [tool.ruff]); `make test` runs them first, so CI enforces them.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint test-deps
 	$(BIN)/python -m pytest -q tests
+
+# The quick loop: everything but the end-to-end Ray runs marked @pytest.mark.slow.
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 # A finished sweep (or reproduce run) refreshes the tables and plots of everything under $(RESULTS).
 sweep: $(STAMP)

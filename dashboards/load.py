@@ -19,24 +19,36 @@ from pathlib import Path
 
 import pandas as pd
 
+from algorithms.sac_svg.metrics import (
+    ALPHA,
+    DONE,
+    ENV_STEPS,
+    EVAL_RETURN,
+    LOSS_ACTOR,
+    LOSS_CRITIC,
+    LOSS_DYNAMICS,
+    MODEL_ERROR,
+    TARGET_ENTROPY,
+    TRAIN_RETURN,
+)
+from tasks import SCHEDULE_FIELDS
+
 SWEEP_FILE = "sweep.json"
 PARAMS_FILE = "params.json"
 
 # Per-iteration result columns the dashboards use (the sweeps' contract).
 CURVE_COLUMNS = (
-    "training_iteration", "env_steps", "eval_return", "train_return", "target_entropy",
-    "alpha", "model_error", "loss_actor", "loss_critic", "loss_dynamics", "done",
+    "training_iteration", ENV_STEPS, EVAL_RETURN, TRAIN_RETURN, TARGET_ENTROPY,
+    ALPHA, MODEL_ERROR, LOSS_ACTOR, LOSS_CRITIC, LOSS_DYNAMICS, DONE,
 )
 # Configuration columns taken from params.json: our name -> params.json key.
 CONFIG_KEYS = {
     "horizon": "horizon",
-    "h_init": "target_entropy_init",
-    "h_final": "target_entropy_final",
-    "beta": "target_entropy_beta",
+    **{key: key for key in SCHEDULE_FIELDS},  # the config's names (tasks.EntropySchedule)
     "seed": "seed",
     "env": "env",
 }
-SCHEDULE = ("h_init", "h_final", "beta")
+SCHEDULE = SCHEDULE_FIELDS
 # Trial statuses, from best to worst.
 COMPLETE, RUNNING, NO_EVAL, NO_RESULTS, ERROR = (
     "complete", "running", "no evaluation yet", "no results", "error")
@@ -44,7 +56,7 @@ COMPLETE, RUNNING, NO_EVAL, NO_RESULTS, ERROR = (
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """What the dashboards need from the task registry (``sweeps.tasks``)."""
+    """What the dashboards need from the task registry (``tasks``)."""
 
     name: str
     suite: str
@@ -55,15 +67,15 @@ class TaskInfo:
 
 
 def task_info(name: str, suite: str = "") -> TaskInfo:
-    """Look a task up in ``sweeps.tasks``; fall back to the bare name when it is not there."""
+    """Look a task up in ``tasks``; fall back to the bare name when it is not there."""
     try:
-        from sweeps.tasks import get_task
+        from tasks import get_task
 
         task = get_task(name)
     except (ImportError, KeyError, ValueError, LookupError):
         return TaskInfo(name, suite, name, None, None, None)
     sched = getattr(task, "schedule", None)
-    schedule = None if sched is None else (sched.init, sched.final, sched.beta)
+    schedule = None if sched is None else tuple(getattr(sched, key) for key in SCHEDULE_FIELDS)
     return TaskInfo(task.name, task.suite or suite, task.paper_name or task.name,
                     task.train_steps, task.eval_interval, schedule)
 
@@ -138,30 +150,30 @@ def read_progress(trial: Path) -> pd.DataFrame:
     for col in CURVE_COLUMNS:
         if col not in frame:
             frame[col] = math.nan
-    numeric = [c for c in CURVE_COLUMNS if c != "done"]
+    numeric = [c for c in CURVE_COLUMNS if c != DONE]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
     return frame[list(CURVE_COLUMNS)]
 
 
 def final_eval(progress: pd.DataFrame) -> tuple[float, float]:
     """(last evaluation return, env steps at that evaluation); NaNs when never evaluated."""
-    evals = progress.dropna(subset=["eval_return"])
+    evals = progress.dropna(subset=[EVAL_RETURN])
     if evals.empty:
         return math.nan, math.nan
     last = evals.iloc[-1]
-    return float(last["eval_return"]), float(last["env_steps"])
+    return float(last[EVAL_RETURN]), float(last[ENV_STEPS])
 
 
 def trial_status(trial: Path, progress: pd.DataFrame, train_steps: int | None) -> str:
     """complete / running / no evaluation yet / no results / error."""
-    steps = progress["env_steps"].max() if len(progress) else math.nan
-    if train_steps and steps >= train_steps and progress["eval_return"].notna().any():
+    steps = progress[ENV_STEPS].max() if len(progress) else math.nan
+    if train_steps and steps >= train_steps and progress[EVAL_RETURN].notna().any():
         return COMPLETE
     if (Path(trial) / "error.txt").exists():
         return ERROR
     if progress.empty:
         return NO_RESULTS
-    if progress["eval_return"].isna().all():
+    if progress[EVAL_RETURN].isna().all():
         return NO_EVAL
     return RUNNING
 
@@ -202,7 +214,7 @@ def trial_row(trial: Path, exp: dict, progress: pd.DataFrame) -> dict:
         "trial": Path(trial).name,
         **read_params(trial),
         "iterations": len(progress),
-        "env_steps": progress["env_steps"].max() if len(progress) else math.nan,
+        ENV_STEPS: progress[ENV_STEPS].max() if len(progress) else math.nan,
         "final_eval": value,
         "final_eval_step": at,
         "status": status,
@@ -211,10 +223,10 @@ def trial_row(trial: Path, exp: dict, progress: pd.DataFrame) -> dict:
 
 
 _EXPERIMENT_KEYS = ["experiment", "task", "paper_name", "suite", "mode", "budget", "train_steps"]
-TRIAL_COLUMNS = [*_EXPERIMENT_KEYS, "trial", *CONFIG_KEYS, "iterations", "env_steps",
+TRIAL_COLUMNS = [*_EXPERIMENT_KEYS, "trial", *CONFIG_KEYS, "iterations", ENV_STEPS,
                  "final_eval", "final_eval_step", "status", "complete"]
 CURVE_IDENT = ["experiment", "task", "mode", "trial", *CONFIG_KEYS]
-_FLOATS = {"horizon": float, "h_init": float, "h_final": float, "beta": float}
+_FLOATS = {"horizon": float, **{key: float for key in SCHEDULE_FIELDS}}
 
 
 def read_results(experiments: list[Path]) -> Results:

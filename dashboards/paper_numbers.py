@@ -2,7 +2,7 @@
 
 These are *references*, never our results: tables put them in columns named "paper" or
 "POPLIN (reported)" beside "ours (n=...)". Table 4's schedules are not here: they live with the
-task registry (``sweeps.tasks``, ``Task.schedule``).
+task registry (``tasks``, ``Task.schedule``).
 
 Sources
 -------

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from algorithms.sac_svg.metrics import ENV_STEPS, EVAL_RETURN, MODEL_ERROR, TARGET_ENTROPY
 from algorithms.sac_svg.temperature import target_entropy
 from dashboards import load, paper_numbers
 from dashboards.select import (
@@ -49,12 +50,12 @@ def aggregate(curves: pd.DataFrame, column: str, step: float) -> pd.DataFrame:
 
     Each trial contributes its mean within a bin once, so seeds count equally.
     """
-    data = curves.dropna(subset=[column, "env_steps"])
+    data = curves.dropna(subset=[column, ENV_STEPS])
     if data.empty:
-        return pd.DataFrame(columns=["env_steps", "mean", "std", "n"])
-    binned = data.assign(env_steps=(data["env_steps"] / step).round() * step)
-    per_trial = binned.groupby(["trial", "env_steps"])[column].mean().reset_index()
-    stats = per_trial.groupby("env_steps")[column].agg(["mean", "std", "count"])
+        return pd.DataFrame(columns=[ENV_STEPS, "mean", "std", "n"])
+    binned = data.assign(env_steps=(data[ENV_STEPS] / step).round() * step)
+    per_trial = binned.groupby(["trial", ENV_STEPS])[column].mean().reset_index()
+    stats = per_trial.groupby(ENV_STEPS)[column].agg(["mean", "std", "count"])
     return stats.rename(columns={"count": "n"}).reset_index()
 
 
@@ -65,12 +66,12 @@ def _filename(text: str) -> str:
 def _bin_size(curves: pd.DataFrame, interval) -> float:
     if interval and not pd.isna(interval) and interval > 0:
         return float(interval)
-    top = curves["env_steps"].max()
+    top = curves[ENV_STEPS].max()
     return max(1.0, math.ceil(top / POINTS)) if not pd.isna(top) else 1.0
 
 
 def _band(ax, stats: pd.DataFrame, label: str, color) -> None:
-    x, mean, std = stats["env_steps"], stats["mean"], stats["std"].fillna(0.0)
+    x, mean, std = stats[ENV_STEPS], stats["mean"], stats["std"].fillna(0.0)
     ax.plot(x, mean, color=color, label=label, marker="o" if len(x) < 3 else None)
     ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
 
@@ -101,7 +102,7 @@ def learning_curves(results: load.Results, task: str, out: Path) -> Path:
     for i, horizon in enumerate(by_h):
         color = colors[i % len(colors)]
         trials = by_h[horizon]
-        stats = aggregate(_curves_of(curves, trials), "eval_return", _bin_size(curves, exp["eval_interval"]))
+        stats = aggregate(_curves_of(curves, trials), EVAL_RETURN, _bin_size(curves, exp["eval_interval"]))
         if len(stats):
             _band(ax, stats, f"ours: {method_name(horizon)} (n={len(trials)})", color)
             drawn = True
@@ -146,13 +147,14 @@ def entropy_schedules(results: load.Results, experiment: str, out: Path) -> Path
     for i, (index, g) in enumerate(groups.iterrows()):
         is_best = best is not None and index == best.name
         color = "black" if is_best else cmap(i % 20)
-        beta = "-" if pd.isna(g["beta"]) else f"{g['beta']:g}"
-        label = (f"H={g['horizon']:g} init={g['h_init']:g} final={g['h_final']:g} beta={beta}"
+        init, final, beta = (g[key] for key in load.SCHEDULE)
+        beta = "-" if pd.isna(beta) else f"{beta:g}"
+        label = (f"H={g['horizon']:g} init={init:g} final={final:g} beta={beta}"
                  + (" (best)" if is_best else ""))
-        ax.plot(steps, entropy_schedule(steps, total, g["h_init"], g["h_final"], g["beta"]),
+        ax.plot(steps, entropy_schedule(steps, total, *(g[key] for key in load.SCHEDULE)),
                 color=color, linewidth=2.5 if is_best else 1, label=label)
         logged = curves[curves["trial"].isin(members(trials, g)["trial"])]
-        ax.scatter(logged["env_steps"], logged["target_entropy"], s=6, color=color, alpha=0.6)
+        ax.scatter(logged[ENV_STEPS], logged[TARGET_ENTROPY], s=6, color=color, alpha=0.6)
     paper = exp["paper_schedule"]
     if isinstance(paper, tuple):
         ax.plot(steps, entropy_schedule(steps, total, *paper), color="red", linestyle="--",
@@ -176,7 +178,7 @@ def model_error(results: load.Results, task: str, out: Path) -> Path:
     for i, horizon in enumerate(by_h):
         trials = by_h[horizon]
         subset = _curves_of(curves, trials)
-        stats = aggregate(subset, "model_error", _bin_size(subset, None))
+        stats = aggregate(subset, MODEL_ERROR, _bin_size(subset, None))
         if len(stats):
             _band(ax, stats, f"{method_name(horizon)} (n={len(trials)})", colors[i % len(colors)])
             positive &= bool((stats["mean"] > 0).all())

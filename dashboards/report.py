@@ -27,9 +27,11 @@ from pathlib import Path
 import pandas as pd
 
 from dashboards import tables as tables_mod
-from dashboards.tables import DESCRIPTIONS, LEGEND, TITLES, Generated
+from dashboards.formats import DESCRIPTIONS, LEGEND, TITLES
+from dashboards.tables import Generated
+from sweeps.ray_setup import dashboard_url
 
-RAY_DASHBOARD = os.environ.get("RAY_DASHBOARD_URL", "http://127.0.0.1:8265")
+RAY_DASHBOARD = dashboard_url()
 _WANDB_URL = re.compile(r"https://[\w.-]*wandb\.(?:ai|com)/[^\s\"']+/runs/[\w-]+")
 
 

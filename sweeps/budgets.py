@@ -8,8 +8,9 @@ Table 3's values), so the paper budget only adds what Table 3 does not fix.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ evaluation interval and Table 4 schedule < the trial's schedule and seed (a swee
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import yaml
 
 from sweeps.budgets import Budget
-from sweeps.tasks import EntropySchedule, Task, rllib_env_id
+from tasks import EntropySchedule, Task, rllib_env_id
 
 
 class OverrideError(ValueError):
@@ -32,11 +34,7 @@ def config_fields() -> dict[str, Any]:
 
 def schedule_fields(schedule: EntropySchedule) -> dict[str, Any]:
     """Eq. 14's parameters as config fields."""
-    return {
-        "target_entropy_init": schedule.init,
-        "target_entropy_final": schedule.final,
-        "target_entropy_beta": schedule.beta,
-    }
+    return dataclasses.asdict(schedule)
 
 
 def build_config(

@@ -19,8 +19,7 @@ from ray.tune import Callback
 from ray.tune.logger import CSVLoggerCallback
 from ray.tune.result import EXPR_PROGRESS_FILE
 
-EVAL_METRIC = "eval_return"
-STEPS_METRIC = "env_steps"
+from algorithms.sac_svg.metrics import ENV_STEPS, EVAL_RETURN
 
 
 def _human(n: float) -> str:
@@ -40,7 +39,7 @@ def best_eval(trials) -> tuple[float | None, str | None]:
     """The highest evaluation return any trial has reported so far, and that trial's id."""
     best, best_id = None, None
     for trial in trials:
-        value = trial.run_metadata.metric_analysis.get(EVAL_METRIC, {}).get("max")
+        value = trial.run_metadata.metric_analysis.get(EVAL_RETURN, {}).get("max")
         if value is not None and math.isfinite(value) and (best is None or value > best):
             best, best_id = value, trial.trial_id
     return best, best_id
@@ -49,7 +48,7 @@ def best_eval(trials) -> tuple[float | None, str | None]:
 def steps_done(trial, steps_per_trial: int) -> int:
     if trial.status == "TERMINATED":
         return steps_per_trial
-    return min(int((trial.last_result or {}).get(STEPS_METRIC, 0) or 0), steps_per_trial)
+    return min(int((trial.last_result or {}).get(ENV_STEPS, 0) or 0), steps_per_trial)
 
 
 class SweepProgress(Callback):
@@ -99,7 +98,6 @@ class SweepProgress(Callback):
     def report(self, trials, completed=None):
         self._last_print = time.time()
         print(self.status_line(trials, completed), flush=True)
-
 
 
 class ProgressCSV(CSVLoggerCallback):

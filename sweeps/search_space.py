@@ -29,7 +29,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-TARGET_ENTROPY_KEYS = ("target_entropy_init", "target_entropy_final", "target_entropy_beta")
+from tasks import SCHEDULE_FIELDS
+
+TARGET_ENTROPY_KEYS = SCHEDULE_FIELDS  # eq. 14's parameters, named as the config fields
 
 # Appendix A.2: 20 samples, each with its own seed.
 PAPER_SPACE: dict[str, Any] = {

@@ -31,4 +31,5 @@ def smoke_sweep(tmp_path_factory) -> Path:
     exp_dir = results / f"{SMOKE_TASK}-sweep-smoke"
     assert process.returncode == 0, f"smoke sweep failed:\n{process.stdout[-5000:]}\n{process.stderr[-5000:]}"
     (results / "smoke-sweep.stdout").write_text(process.stdout)  # for tests of the terminal output
+    (results / "smoke-sweep.stderr").write_text(process.stderr)
     return exp_dir

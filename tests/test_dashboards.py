@@ -24,7 +24,9 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from dashboards import load, paper_numbers, plots, report, tables
+from dashboards import formats, load, paper_numbers, plots, report, tables, wandb_tables
+from dashboards.stats import welch_p
+from sweeps import wandb_logging
 
 TRAIN_STEPS = 3000
 EVAL_INTERVAL = 1000
@@ -160,6 +162,11 @@ def row(frame: pd.DataFrame, **match) -> pd.Series:
 # ---------------------------------------------------------------- loading
 
 
+
+def schedule_of(row: pd.Series, prefix: str = "") -> tuple:
+    """A Table 4 row's (target_entropy_init, target_entropy_final, target_entropy_beta), ours or the paper's."""
+    return tuple(row[prefix + key] for key in load.SCHEDULE)
+
 def test_latest_experiment_per_task_and_mode(synthetic):
     chosen = {p.name for p in load.select_experiments(synthetic)}
     assert chosen == {"poplin-cheetah-sweep-smoke", "poplin-cheetah-reproduce-smoke",
@@ -182,12 +189,12 @@ def test_trials_frame_statuses(generated):
 def test_table4_selects_best_schedule(generated, synthetic):
     best = expected_best(synthetic / "poplin-cheetah-sweep-smoke")
     r = row(generated.tables.table4, task="poplin-cheetah")
-    assert (r["h_init"], r["h_final"], r["beta"]) == (best["init"], best["final"], best["beta"])
-    assert (r["h_init"], r["h_final"], r["beta"]) == (0, -3, 0.1)  # by mean, not by max trial
+    assert schedule_of(r) == (best["init"], best["final"], best["beta"])
+    assert schedule_of(r) == (0, -3, 0.1)  # by mean, not by max trial
     assert r["mean"] == pytest.approx(best["mean"]) and r["std"] == pytest.approx(best["std"])
     assert r["n"] == 3 and r["configs"] == 3
     # The paper's Table 4 comes from the task registry: Cheetah (POPLIN) is 0, -3, 0.1.
-    assert (r["paper_h_init"], r["paper_h_final"], r["paper_beta"]) == (0, -3, 0.1)
+    assert schedule_of(r, "paper_") == (0, -3, 0.1)
     assert r["matches_paper"]
     assert r["incomplete"]  # 3 seeds < 10
 
@@ -195,10 +202,10 @@ def test_table4_selects_best_schedule(generated, synthetic):
 def test_table4_ignores_unevaluated_trials_and_marks_them(generated):
     r = row(generated.tables.table4, task="Walker2d")
     # (-2, -3, 64) has mean 400 over two seeds; (1, -5, 2) has only 100 evaluated.
-    assert (r["h_init"], r["h_final"], r["beta"]) == (-2, -3, 64)
+    assert schedule_of(r) == (-2, -3, 64)
     assert r["mean"] == pytest.approx(400.0) and r["n"] == 2
     assert r["configs"] == 2
-    assert r["paper_beta"] == 64 and r["matches_paper"]
+    assert r["paper_target_entropy_beta"] == 64 and r["matches_paper"]
 
 
 # ---------------------------------------------------------------- Table 2
@@ -239,7 +246,7 @@ def test_table2_incomplete_cells_show_real_n(generated):
     assert "4 of 10 trials" in svg["note"] and "1 of 4 not at 3k steps" in svg["note"]
     shown = generated.tables.display["table2"]
     cell = shown[(shown["Task"] == "poplin-cheetah (Cheetah)") & (shown["Method"] == "SAC-SVG(H=2)")]["Ours"].item()
-    assert "(n=4)" in cell and cell.endswith(tables.INCOMPLETE)
+    assert "(n=4)" in cell and cell.endswith(formats.INCOMPLETE)
 
 
 def test_table2_falls_back_to_best_sweep_schedule_and_says_so(generated):
@@ -255,8 +262,8 @@ def test_table2_falls_back_to_best_sweep_schedule_and_says_so(generated):
 
 def test_welch_p_undefined_below_two_trials():
     ref = paper_numbers.table2("POPLIN-P", "Ant")
-    assert math.isnan(tables.welch_p(100.0, math.nan, 1, ref))
-    assert math.isnan(tables.welch_p(100.0, 5.0, 3, None))
+    assert math.isnan(welch_p(100.0, math.nan, 1, ref))
+    assert math.isnan(welch_p(100.0, 5.0, 3, None))
 
 
 def test_paper_numbers_are_the_papers():
@@ -275,7 +282,7 @@ def test_table_files_written(generated):
         md = (generated.out / f"{name}.md").read_text()
         tex = (generated.out / f"{name}.tex").read_text()
         csv = pd.read_csv(generated.out / f"{name}.csv")
-        assert md.count("\n|") >= 2 and tables.INCOMPLETE in md
+        assert md.count("\n|") >= 2 and formats.INCOMPLETE in md
         assert r"\toprule" in tex and r"\pm" in tex and r"\dagger" in tex
         pd.testing.assert_frame_equal(
             csv, generated.tables.raw(name).replace("", np.nan), check_dtype=False)
@@ -330,7 +337,7 @@ def test_experiment_without_trials_is_reported(tmp_path):
     t4 = row(gen.tables.table4, task="poplin-swimmer")
     assert t4["configs"] == 0 and t4["n"] == 0 and t4["incomplete"] and t4["note"].startswith(
         "no trials")
-    assert (t4["paper_h_init"], t4["paper_h_final"], t4["paper_beta"]) == (-1, -8, 0.5)
+    assert schedule_of(t4, "paper_") == (-1, -8, 0.5)
     t2 = gen.tables.table2
     assert sorted(t2["method"]) == ["SAC (H=0)", "SAC-SVG(H=2)"] and (t2["n"] == 0).all()
     assert t2["incomplete"].all()
@@ -379,7 +386,7 @@ def test_report_renders_in_chromium(generated):
     dom = check_report(generated)
     assert "<td>SAC-SVG(H=2)</td>" in dom and "<td>SAC (H=0)</td>" in dom
     t2 = row(generated.tables.table2, task="poplin-cheetah", horizon=2.0)
-    assert f"{t2['mean']:.1f} ± {t2['std']:.1f} (n=4) {tables.INCOMPLETE}" in dom
+    assert f"{t2['mean']:.1f} ± {t2['std']:.1f} (n=4) {formats.INCOMPLETE}" in dom
     assert "POPLIN-P: 4235.0 ± 1133.0 (n=4)" in dom
     assert "tensorboard --logdir" in dom
 
@@ -412,12 +419,12 @@ def test_wandb_runs_and_sync_command(tmp_path):
 def test_wandb_online_needs_key_and_mode(monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    monkeypatch.setattr(tables, "wandb_api_key", lambda: None)
-    assert not tables.wandb_online()
-    monkeypatch.setattr(tables, "wandb_api_key", lambda: "x" * 40)
-    assert tables.wandb_online()
+    monkeypatch.setattr(wandb_logging, "wandb_api_key", lambda: None)
+    assert not wandb_logging.wandb_online()
+    monkeypatch.setattr(wandb_logging, "wandb_api_key", lambda: "x" * 40)
+    assert wandb_logging.wandb_online()
     monkeypatch.setenv("WANDB_MODE", "offline")
-    assert not tables.wandb_online()
+    assert not wandb_logging.wandb_online()
 
 
 def test_ray_dashboard_detected_when_it_answers(tmp_path):
@@ -466,6 +473,7 @@ def smoke_expected(sweep: Path) -> dict[float, pd.Series]:
     return chosen
 
 
+@pytest.mark.slow
 def test_smoke_table4_selects_best_schedule(smoke):
     sweep, gen = smoke
     meta = json.loads((sweep / "sweep.json").read_text())
@@ -482,12 +490,14 @@ def test_smoke_table4_selects_best_schedule(smoke):
         return
     best_mean = grouped["mean"].max()
     assert r["mean"] == pytest.approx(best_mean)
-    ours = (r["horizon"], r["h_init"], r["h_final"], -1.0 if pd.isna(r["beta"]) else r["beta"])
+    init, final, beta = schedule_of(r)
+    ours = (r["horizon"], init, final, -1.0 if pd.isna(beta) else beta)
     winners = grouped[np.isclose(grouped["mean"], best_mean)].index
     assert ours in set(winners)
     assert r["configs"] == finals.groupby(["horizon", "init", "final", "beta"]).ngroups
 
 
+@pytest.mark.slow
 def test_smoke_table2_mean_std_match_independent_pandas(smoke):
     sweep, gen = smoke
     expected = smoke_expected(sweep)
@@ -500,6 +510,7 @@ def test_smoke_table2_mean_std_match_independent_pandas(smoke):
         assert r["std"] == pytest.approx(values.std(), nan_ok=True)
 
 
+@pytest.mark.slow
 def test_smoke_incomplete_cells_marked(smoke):
     _, gen = smoke
     for _, r in gen.tables.table2.iterrows():
@@ -511,6 +522,7 @@ def test_smoke_incomplete_cells_marked(smoke):
     assert shown.str.contains(r"\(n=\d+\)").all()
 
 
+@pytest.mark.slow
 def test_smoke_plots_written(smoke):
     _, gen = smoke
     assert any(p.name.endswith("_learning_curves.png") for p in gen.plots)
@@ -519,6 +531,7 @@ def test_smoke_plots_written(smoke):
         assert_png(path)
 
 
+@pytest.mark.slow
 def test_smoke_report_renders_in_chromium(smoke):
     _, gen = smoke
     dom = check_report(gen)
@@ -528,10 +541,11 @@ def test_smoke_report_renders_in_chromium(smoke):
 
 def test_wandb_tables_logged(generated, synthetic, tmp_path, monkeypatch):
     """The W&B path end to end, offline (no network): both tables land in the run's files."""
-    monkeypatch.setattr(tables, "wandb_online", lambda: True)
+    monkeypatch.setattr(wandb_tables, "wandb_online", lambda: True)
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
-    tables.log_wandb(generated.tables, [synthetic / "Walker2d-sweep-smoke"])
+    raw_tables = {name: generated.tables.raw(name) for name in formats.TITLES}
+    wandb_tables.log_wandb(raw_tables, [synthetic / "Walker2d-sweep-smoke"])
     logged = {p.name.split("_")[0] for p in tmp_path.glob("wandb/offline-run-*/files/media/table/*")}
     assert logged == {"table2", "table4"}

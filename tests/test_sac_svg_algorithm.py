@@ -5,9 +5,8 @@ import pytest
 import ray
 import torch
 
-from algorithms.sac_svg import SACSVGConfig
+from algorithms.sac_svg import SACSVGConfig, bench, losses
 from algorithms.sac_svg.algorithm import CheckpointError
-from algorithms.sac_svg import bench, losses
 
 TASK = "InvertedPendulum-v5"
 

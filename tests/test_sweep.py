@@ -13,12 +13,14 @@ import time
 
 import pandas as pd
 import pytest
-from tests.conftest import REPO, SMOKE_TASK, run_cli
 
+from sweeps import cli
+from sweeps import plan as plans
+from sweeps import results as sweep_results
 from sweeps import search_space as ss
-from sweeps import sweep
 from sweeps.budgets import get_budget
-from sweeps.tasks import get_task
+from tasks import get_task
+from tests.conftest import REPO, SMOKE_TASK, run_cli
 
 SCHEDULE_KEYS = list(ss.TARGET_ENTROPY_KEYS)
 
@@ -57,7 +59,7 @@ def test_unknown_task_exits_before_ray_and_writes_nothing(tmp_path):
 ])
 def test_bad_inputs_fail_with_their_message_and_write_nothing(tmp_path, capsys, args, message):
     results = tmp_path / "results"
-    code = sweep.main(["--task", "Hopper", "--budget", "smoke", "--results", str(results), *args])
+    code = cli.main(["--task", "Hopper", "--budget", "smoke", "--results", str(results), *args])
     assert code == 2
     assert message in capsys.readouterr().err
     assert not results.exists()
@@ -72,7 +74,7 @@ def test_malformed_space_file_fails_and_writes_nothing(tmp_path, capsys, text, m
     space = tmp_path / "space.yaml"
     space.write_text(text)
     results = tmp_path / "results"
-    assert sweep.main(["--task", "Hopper", "--budget", "smoke", "--results", str(results),
+    assert cli.main(["--task", "Hopper", "--budget", "smoke", "--results", str(results),
                        "--space", str(space)]) == 2
     assert message in capsys.readouterr().err
     assert not results.exists()
@@ -82,7 +84,7 @@ def test_malformed_space_file_fails_and_writes_nothing(tmp_path, capsys, text, m
 
 
 def plan_for(*argv, mode="sweep"):
-    return sweep.make_plan(sweep.parse_args(["--task", "Hopper", "--budget", "smoke", *argv], mode))
+    return plans.make_plan(cli.parse_args(["--task", "Hopper", "--budget", "smoke", *argv], mode))
 
 
 def test_sweep_plan_is_the_seeded_draw_at_horizon_2(tmp_path):
@@ -105,8 +107,9 @@ def test_reproduce_plan_runs_the_schedule_and_the_sac_baseline_with_the_same_see
     plan = plan_for("--set", "horizon=3", mode="reproduce")
     task, budget = get_task("Hopper"), get_budget("smoke")
     seeds = list(range(1, budget.num_seeds + 1))
-    schedule = {"target_entropy_init": task.schedule.init, "target_entropy_final": task.schedule.final,
-                "target_entropy_beta": task.schedule.beta}
+    schedule = {"target_entropy_init": task.schedule.target_entropy_init,
+                "target_entropy_final": task.schedule.target_entropy_final,
+                "target_entropy_beta": task.schedule.target_entropy_beta}
     assert plan.trials == [{**schedule, "horizon": h, "seed": s} for h in (3, 0) for s in seeds]
     assert plan.exp_dir.name == "Hopper-reproduce-smoke"
 
@@ -121,6 +124,7 @@ def test_train_plan_is_one_trial_with_table4_schedule():
 # ---------------------------------------------------------------------------------------- smoke sweep
 
 
+@pytest.mark.slow
 def test_smoke_sweep_writes_the_documented_layout(smoke_sweep):
     manifest = json.loads((smoke_sweep / "sweep.json").read_text())
     assert smoke_sweep.name == f"{SMOKE_TASK}-sweep-smoke"
@@ -140,6 +144,7 @@ def test_smoke_sweep_writes_the_documented_layout(smoke_sweep):
         assert list(trial_dir.glob("events.out.tfevents.*")), "no TensorBoard events"
 
 
+@pytest.mark.slow
 def test_smoke_sweep_trains_and_evaluates(smoke_sweep):
     for trial_dir in trial_dirs(smoke_sweep):
         progress = pd.read_csv(trial_dir / "progress.csv")
@@ -150,6 +155,7 @@ def test_smoke_sweep_trains_and_evaluates(smoke_sweep):
         assert bool(progress["done"].iloc[-1])
 
 
+@pytest.mark.slow
 def test_smoke_sweep_keeps_wandb_offline_runs_in_the_trial_folders(smoke_sweep):
     for trial_dir in trial_dirs(smoke_sweep):
         runs = list((trial_dir / "wandb").glob("offline-run-*"))
@@ -157,6 +163,7 @@ def test_smoke_sweep_keeps_wandb_offline_runs_in_the_trial_folders(smoke_sweep):
         assert list(runs[0].glob("run-*.wandb")), "the offline run has no data file for `wandb sync`"
 
 
+@pytest.mark.slow
 def test_smoke_sweep_prints_progress_and_a_summary(smoke_sweep):
     stdout = (smoke_sweep.parent / "smoke-sweep.stdout").read_text()
     assert "trials 2 done, 0 running, 0 pending, 0 errored" in stdout
@@ -165,17 +172,27 @@ def test_smoke_sweep_prints_progress_and_a_summary(smoke_sweep):
     assert "Final evaluation return per configuration" in stdout
 
 
+@pytest.mark.slow
+def test_smoke_sweep_terminal_has_no_wandb_actor_restart_error(smoke_sweep):
+    """Ray's W&B logging actors are built without restarts, so Ray's core worker does not log that their
+    constructor arguments (the trial's queue) could be lost on a restart (ray#53727)."""
+    stderr = (smoke_sweep.parent / "smoke-sweep.stderr").read_text()
+    assert "has constructor arguments in the object store" not in stderr
+
+
+@pytest.mark.slow
 def test_best_schedule_of_a_sweep_feeds_reproduce(smoke_sweep):
-    table = sweep.trial_table(smoke_sweep)
+    table = sweep_results.trial_table(smoke_sweep)
     best = table.loc[table["final_eval_return"].idxmax(), SCHEDULE_KEYS].to_dict()
-    assert sweep.best_schedule(smoke_sweep) == {k: int(v) for k, v in best.items()}
+    assert sweep_results.best_schedule(smoke_sweep) == {k: int(v) for k, v in best.items()}
     plan = plan_for("--from-sweep", str(smoke_sweep), mode="reproduce")
-    assert all({k: t[k] for k in SCHEDULE_KEYS} == sweep.best_schedule(smoke_sweep) for t in plan.trials)
+    assert all({k: t[k] for k in SCHEDULE_KEYS} == sweep_results.best_schedule(smoke_sweep) for t in plan.trials)
 
 
+@pytest.mark.slow
 def test_a_different_command_on_an_existing_folder_fails(smoke_sweep, capsys):
     before = (smoke_sweep / "sweep.json").read_text()
-    code = sweep.main(["--task", SMOKE_TASK, "--budget", "smoke", "--results", str(smoke_sweep.parent),
+    code = cli.main(["--task", SMOKE_TASK, "--budget", "smoke", "--results", str(smoke_sweep.parent),
                        "--set", "horizon=3", "--no-dashboard"])
     assert code == 2
     assert "differs in: overrides" in capsys.readouterr().err
@@ -185,6 +202,7 @@ def test_a_different_command_on_an_existing_folder_fails(smoke_sweep, capsys):
 # --------------------------------------------------------------------------------------------- resume
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     """Ctrl-C while the second of two sequential trials runs; the same command then finishes it from its
     checkpoint and leaves the first trial alone."""
@@ -226,14 +244,14 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
 
 def test_resume_with_a_corrupt_checkpoint_names_the_file_before_ray_starts(tmp_path, capsys):
     argv = ["--task", "Hopper", "--budget", "smoke", "--results", str(tmp_path), "--no-dashboard"]
-    plan = sweep.make_plan(sweep.parse_args(argv))
+    plan = plans.make_plan(cli.parse_args(argv))
     trial = plan.exp_dir / "trial_unfinished"
     state = trial / "checkpoint_000001" / "learner_group" / "learner" / "state.pkl"
     state.parent.mkdir(parents=True)
     state.write_bytes(b"truncated")
     (trial / "params.json").write_text(json.dumps({"horizon": 2, "seed": 1}))
     (trial / "progress.csv").write_text("env_steps,eval_return\n250,\n")
-    assert sweep.main(argv) == 2
+    assert cli.main(argv) == 2
     error = capsys.readouterr().err
     assert "cannot resume trial trial_unfinished" in error and str(state) in error
     assert state.read_bytes() == b"truncated"  # nothing touched
@@ -242,7 +260,7 @@ def test_resume_with_a_corrupt_checkpoint_names_the_file_before_ray_starts(tmp_p
 def test_official_defaults_preset_reaches_the_trials_under_explicit_overrides(tmp_path):
     argv = ["--task", "Hopper", "--budget", "smoke", "--results", str(tmp_path), "--official-defaults",
             "--set", "batch_size=32"]
-    plan = sweep.make_plan(sweep.parse_args(argv))
+    plan = plans.make_plan(cli.parse_args(argv))
     assert plan.param_space["hidden_depth"] == 4 and plan.param_space["decoder_depth"] == 0
     assert plan.param_space["batch_size"] == 32  # an explicit --set wins over the preset
     assert plan.manifest["overrides"]["actor_loss_per_term"] is True

@@ -1,4 +1,4 @@
-"""The task registry (sweeps/tasks.py) and the rebuilt POPLIN environments (sweeps/envs)."""
+"""The task registry (tasks/registry.py) and the rebuilt POPLIN environments (tasks/envs)."""
 
 import math
 from pathlib import Path
@@ -8,8 +8,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from sweeps import envs, tasks
-from sweeps.tasks import TASKS, EntropySchedule, UnknownTaskError, get_task, make_env, rllib_env_id
+import sweeps
+from tasks import TASKS, EntropySchedule, UnknownTaskError, envs, get_task, make_env, rllib_env_id
 
 MBPO = ["Hopper", "Walker2d", "HalfCheetah", "Ant", "Humanoid"]
 POPLIN = ["poplin-ant", "poplin-hopper", "poplin-swimmer", "poplin-cheetah", "poplin-walker2d",
@@ -122,7 +122,7 @@ def test_mbpo_tasks_keep_early_termination():
     env = make_env("Hopper")
     env.reset(seed=0)
     env.action_space.seed(0)
-    for step in range(1, 1001):
+    for step in range(1, 1001):  # noqa: B007 - step is read after the loop
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
         if terminated or truncated:
             break
@@ -282,4 +282,27 @@ def test_rllib_env_id_registers_a_buildable_creator():
 
 
 def test_sweeps_init_stays_empty():
-    assert Path(tasks.__file__).with_name("__init__.py").read_text().strip() == ""
+    assert Path(sweeps.__file__).with_name("__init__.py").read_text().strip() == ""
+
+
+# --- the cheetah model without MuJoCo 4's deprecated settotalmass --------------------------------------
+
+@pytest.mark.parametrize("name", ["HalfCheetah", "poplin-cheetah", "poplin-pets-cheetah"])
+def test_cheetah_step_leaves_no_mujoco_log(name, tmp_path):
+    env = make_env(name)  # the working directory is tmp_path (autouse fixture)
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    env.close()
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+
+
+def test_our_half_cheetah_is_gymnasiums_model():
+    gym_xml = Path(gym.envs.mujoco.__file__).parent / "assets" / "half_cheetah.xml"
+    assert 'settotalmass="14"' in gym_xml.read_text() and "settotalmass" not in Path(
+        envs.HALF_CHEETAH_XML).read_text().split("-->", 1)[1]
+    theirs, ours = mujoco.MjModel.from_xml_path(str(gym_xml)), mujoco.MjModel.from_xml_path(envs.HALF_CHEETAH_XML)
+    assert ours.body_mass.sum() == pytest.approx(14.0, rel=1e-12)
+    arrays = [name for name in dir(theirs) if isinstance(getattr(theirs, name), np.ndarray)]
+    assert "body_inertia" in arrays and "dof_invweight0" in arrays
+    for name in arrays:
+        np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), rtol=1e-12, atol=1e-12, err_msg=name)

@@ -10,7 +10,7 @@ import json
 import platform as py_platform
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import gymnasium as gym
@@ -146,7 +146,7 @@ def main() -> None:
                 print(f"  measured {size} H={horizon} {dtype}: {row['learner_ms_per_env_step']:.1f} ms per env step",
                       flush=True)
     ray.shutdown()
-    report = {"created": datetime.now(timezone.utc).isoformat(), "env": ENV, "torch": torch.__version__,
+    report = {"created": datetime.now(UTC).isoformat(), "env": ENV, "torch": torch.__version__,
               "threads": args.threads, "overrides": overrides,
               "machine": py_platform.processor() or py_platform.machine(),
               "reference_ms_per_env_step": REFERENCE_MS_PER_ENV_STEP, "rows": rows}

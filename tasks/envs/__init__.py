@@ -1,12 +1,13 @@
 """svglab's environments: POPLIN's tasks rebuilt on gymnasium + MuJoCo, and the [-1, 1] action wrapper.
 
 Importing this package registers the POPLIN environments with gymnasium under "svglab/<Class>-v0";
-`sweeps.tasks` is the user-facing registry (task names, dimensions, schedules).
+`tasks` is the user-facing registry (task names, dimensions, schedules).
 """
 
 import gymnasium as gym
 
-from sweeps.envs.poplin import (
+from tasks.envs.poplin import (
+    HALF_CHEETAH_XML,
     PoplinAnt,
     PoplinCheetah,
     PoplinEnv,
@@ -15,7 +16,7 @@ from sweeps.envs.poplin import (
     PoplinSwimmer,
     PoplinWalker2d,
 )
-from sweeps.envs.rescale import RescaleActionToUnit
+from tasks.envs.rescale import RescaleActionToUnit
 
 POPLIN_ENVS = (PoplinAnt, PoplinHopper, PoplinSwimmer, PoplinCheetah, PoplinWalker2d, PoplinPetsCheetah)
 
@@ -28,4 +29,6 @@ for _env_class in POPLIN_ENVS:
     if gym_id(_env_class) not in gym.registry:
         gym.register(gym_id(_env_class), entry_point=_env_class)
 
-__all__ = ["POPLIN_ENVS", "PoplinEnv", "RescaleActionToUnit", "gym_id", *[c.__name__ for c in POPLIN_ENVS]]
+__all__ = [
+    "HALF_CHEETAH_XML", "POPLIN_ENVS", "PoplinEnv", "RescaleActionToUnit", "gym_id", *[c.__name__ for c in POPLIN_ENVS],
+]

@@ -3,7 +3,7 @@
 Two suites, as in the paper:
 - "mbpo": MBPO's tasks (Table 1 / fig. 3) on gymnasium's MuJoCo v5, with MBPO's truncated observations
   for Ant and Humanoid, standard early termination and a 1,000-step time limit;
-- "poplin": POPLIN's tasks (Table 2), rebuilt in `sweeps.envs.poplin` from NOTES.md "Tasks".
+- "poplin": POPLIN's tasks (Table 2), rebuilt in `tasks.envs.poplin` from NOTES.md "Tasks".
 Training lengths come from Table 2 (POPLIN) and NOTES.md (MBPO); the target-entropy schedules from
 Table 4; evaluation intervals from NOTES.md ("every 10k steps on POPLIN tasks, every 25k on MBPO tasks").
 """
@@ -12,24 +12,31 @@ from __future__ import annotations
 
 import difflib
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import gymnasium as gym
 import mujoco
 
-from sweeps import envs
-from sweeps.envs import RescaleActionToUnit
+import tasks.envs as envs
+from tasks.envs import RescaleActionToUnit
 
 
 @dataclass(frozen=True)
 class EntropySchedule:
     """Table 4's target-entropy schedule, the parameters of eq. 14 (computed in
-    algorithms.sac_svg.temperature.target_entropy)."""
+    algorithms.sac_svg.temperature.target_entropy).
 
-    init: float
-    final: float
-    beta: float | None  # None = constant target entropy (a '-' in Table 4)
+    One vocabulary for the schedule: these fields are named exactly as SACSVGConfig's fields (and so as the
+    search space's params, params.json and the dashboards' columns); only displayed headings use the
+    paper's notation H_init, H_final, beta."""
+
+    target_entropy_init: float  # H_init
+    target_entropy_final: float  # H_final
+    target_entropy_beta: float | None  # beta; None = constant target entropy (a '-' in Table 4)
+
+
+SCHEDULE_FIELDS = tuple(f.name for f in fields(EntropySchedule))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +96,7 @@ _TASK_LIST = [
           "1.9; pass xml_file='walker2d.xml' for v2's) and pays the healthy reward only while healthy."),
     _mbpo("HalfCheetah", 17, 6, 2_000_000, _S(-2, -2, None),
           _V5.format(env="HalfCheetah", mj=_MJ) + "; same observation and reward terms.",
-          paper_name="Cheetah"),
+          paper_name="Cheetah", xml_file=envs.HALF_CHEETAH_XML),  # same model, no deprecated settotalmass
     _mbpo("Ant", 27, 8, 2_000_000, _S(2, -4, 1),
           _V5.format(env="Ant", mj=_MJ) + " (MBPO's AntTruncatedObs); contact forces dropped with "
           "include_cfrc_ext_in_observation=False, while the v5 reward still subtracts the contact cost "

@@ -2,7 +2,7 @@
 
 They come from the model-based RL benchmark of Wang et al. (2019, "MBBL"); NOTES.md "Tasks" specifies
 each one. Common to all: the episode ends only at the 1,000-step time limit (the TimeLimit wrapper added
-by `sweeps.tasks.make_env`; `terminated` is always False here), and the reward is a function of the
+by `tasks.make_env`; `terminated` is always False here), and the reward is a function of the
 observation *before* the step and the action, r(x_t, u_t) -- except PETS Cheetah, which rewards the
 forward velocity in the observation *after* the step.
 
@@ -19,6 +19,8 @@ from gymnasium.envs.mujoco import MujocoEnv
 from gymnasium.spaces import Box
 
 FIXED_SWIMMER_XML = str(Path(__file__).resolve().parent / "fixed_swimmer.xml")
+# gymnasium's half_cheetah.xml without MuJoCo 4's deprecated `settotalmass` (same masses; see the file).
+HALF_CHEETAH_XML = str(Path(__file__).resolve().parent / "half_cheetah.xml")
 
 
 def ctrl_cost(action: np.ndarray, weight: float) -> float:
@@ -88,7 +90,7 @@ class PoplinEnv(MujocoEnv, utils.EzPickle):
 class PoplinCheetah(PoplinEnv):
     """gym_cheetah: obs = qpos[1:] ++ qvel (17-d); r = obs[8] - 0.1 |a|^2."""
 
-    xml_file, frame_skip = "half_cheetah.xml", 5
+    xml_file, frame_skip = HALF_CHEETAH_XML, 5
     qpos_noise, qvel_noise = ("uniform", 0.1), ("normal", 0.1)
 
     def _get_obs(self):
@@ -164,7 +166,7 @@ class PoplinPetsCheetah(PoplinEnv):
     obs = [(qpos[0] - previous qpos[0]) / dt] ++ qpos[1:] ++ qvel (18-d, 0 velocity after reset);
     r = next_obs[0] - 0.1 |a|^2 (the velocity of the state *after* the step)."""
 
-    xml_file, frame_skip = "half_cheetah.xml", 5
+    xml_file, frame_skip = HALF_CHEETAH_XML, 5
     qpos_noise, qvel_noise = ("normal", 0.001), ("normal", 0.001)
 
     def _get_obs(self):

@@ -1,0 +1,24 @@
+"""The names of the metrics SAC-SVG(H) reports: flat top-level keys of each training iteration's result
+(progress.csv, W&B, TensorBoard). The sweeps' progress line and the dashboards' loader read them from here."""
+
+# Per iteration (algorithm.py).
+ENV_STEPS = "env_steps"  # env steps so far; the sweeps' stop criterion
+ENV_STEPS_PER_S = "env_steps_per_s"
+TRAIN_RETURN = "train_return"  # mean return of the iteration's training episodes
+EVAL_RETURN = "eval_return"  # mean return of the evaluation episodes, on evaluation iterations only
+DONE = "done"  # the run reached total_env_steps
+
+# Per update, averaged over the iteration (learner.py).
+LOSS_ACTOR = "loss_actor"  # eq. 10 (eq. 8 during the SAC-actor warm-up)
+LOSS_ALPHA = "loss_alpha"  # eq. 9
+LOSS_CRITIC = "loss_critic"  # eq. 5
+LOSS_REWARD = "loss_reward"  # eq. 12
+LOSS_TERMINATION = "loss_termination"  # eq. 13
+LOSS_DYNAMICS = "loss_dynamics"  # eq. 11
+ALPHA = "alpha"  # the temperature
+POLICY_ENTROPY = "policy_entropy"  # -E[log pi(u|x)]
+TARGET_ENTROPY = "target_entropy"  # eq. 14 at the current env step
+MODEL_ERROR = "model_error"  # the dynamics' multi-step squared error on the newest transitions
+LEARNER_MS_PER_UPDATE = "learner_ms_per_update"
+NUM_UPDATES = "num_updates"
+REPLAY_SIZE = "replay_size"

@@ -1,0 +1,84 @@
+"""Table 4, regenerated: per task, the sweep's best target-entropy schedule beside the paper's."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from dashboards import load
+from dashboards.formats import INCOMPLETE, fmt_num, fmt_stat, task_label
+from dashboards.select import best_group, experiment_of, schedule_groups, tasks
+from dashboards.stats import completeness_note, incomplete, length_note
+
+
+def table4(results: load.Results) -> pd.DataFrame:
+    """Per task with a sweep: the best schedule (ours) beside the paper's Table 4 schedule."""
+    groups = schedule_groups(results.trials)
+    rows = []
+    for task in tasks(results, "sweep"):
+        exp = experiment_of(results, task, "sweep")
+        task_groups = groups[groups["task"] == task]
+        best = best_group(task_groups)
+        paper = exp["paper_schedule"]
+        row = {"task": task, "paper_name": exp["paper_name"], "experiment": exp["experiment"],
+               "configs": len(task_groups), "train_steps": exp["train_steps"]}
+        if best is None:
+            row.update(horizon=math.nan, **dict.fromkeys(load.SCHEDULE, math.nan), mean=math.nan, std=math.nan, n=0,
+                       n_trials=int(task_groups["n_trials"].sum()), n_complete=0)
+        else:
+            row.update({k: best[k] for k in ["horizon", *load.SCHEDULE, "mean", "std", "n",
+                                             "n_trials", "n_complete"]})
+        row.update(_paper_schedule(paper))
+        row["matches_paper"] = _same_schedule(row)
+        row["incomplete"] = incomplete(row["n"], row["n_trials"], row["n_complete"])
+        notes = [completeness_note(row["n"], row["n_trials"], row["n_complete"],
+                                    row["train_steps"]),
+                 length_note(row["train_steps"], exp["registry_train_steps"])]
+        row["note"] = "; ".join(x for x in notes if x)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=TABLE4_COLUMNS)
+
+
+TABLE4_COLUMNS = [
+    "task", "paper_name", "experiment", "horizon", *load.SCHEDULE, "mean", "std",
+    "n", "n_trials", "n_complete", "configs", "train_steps", *(f"paper_{key}" for key in load.SCHEDULE),
+    "matches_paper", "incomplete", "note",
+]
+
+
+def _paper_schedule(paper) -> dict:
+    if paper is None or (isinstance(paper, float) and math.isnan(paper)):
+        paper = (math.nan,) * len(load.SCHEDULE)
+    return {f"paper_{key}": math.nan if value is None else float(value) for key, value in zip(load.SCHEDULE, paper)}
+
+
+def _same_schedule(row: dict) -> bool | None:
+    ours = [row[key] for key in load.SCHEDULE]
+    paper = [row[f"paper_{key}"] for key in load.SCHEDULE]
+    if pd.isna(paper[0]) or pd.isna(ours[0]):
+        return None
+    return all((pd.isna(a) and pd.isna(b)) or a == b for a, b in zip(ours, paper))
+
+
+def display_table4(t4: pd.DataFrame) -> pd.DataFrame:
+    """Table 4 as printed: our best schedule beside the paper's."""
+    rows = []
+    for _, r in t4.iterrows():
+        best = fmt_stat(r["mean"], r["std"], r["n"]) + (f" {INCOMPLETE}" if r["incomplete"] else "")
+        rows.append({
+            "Task": task_label(r["task"], r["paper_name"]), "H": fmt_num(r["horizon"]),
+            "Ours H_init": fmt_num(r["target_entropy_init"]),
+            "Ours H_final": fmt_num(r["target_entropy_final"]),
+            "Ours beta": fmt_num(r["target_entropy_beta"]), "Best mean final eval": best,
+            "Configs": int(r["configs"]),
+            "Paper H_init": fmt_num(r["paper_target_entropy_init"]),
+            "Paper H_final": fmt_num(r["paper_target_entropy_final"]),
+            "Paper beta": (fmt_num(r["paper_target_entropy_beta"]) if not pd.isna(r["paper_target_entropy_init"])
+                           else "—"),
+            "Same as paper": {True: "yes", False: "no"}.get(r["matches_paper"], "—"),
+            "Notes": r["note"],
+        })
+    return pd.DataFrame(rows, columns=["Task", "H", "Ours H_init", "Ours H_final", "Ours beta",
+                                       "Best mean final eval", "Configs", "Paper H_init",
+                                       "Paper H_final", "Paper beta", "Same as paper", "Notes"])

@@ -1,0 +1,196 @@
+"""The run plan: every input validated and every trial's config built before Ray starts (`make_plan`), and
+the experiment folder's `sweep.json` manifest, whose RESUME_KEYS decide whether a rerun resumes it."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sweeps import search_space as spaces
+from sweeps.budgets import Budget, UnknownBudgetError, get_budget
+from sweeps.experiment import OverrideError, build_config, parse_overrides, schedule_fields
+from sweeps.results import NoResultsError, best_schedule
+from tasks import Task, UnknownTaskError, get_task
+
+MODES = ("sweep", "reproduce", "train")
+BASELINE_HORIZON = 0  # H = 0 is SAC
+
+# Manifest fields that must match for a second run of a command to resume the same experiment.
+RESUME_KEYS = ("task", "mode", "budget", "train_steps", "sweep_seed", "search_space", "overrides", "trials")
+
+
+class SweepInputError(ValueError):
+    pass
+
+
+@dataclass
+class Plan:
+    """Everything a run needs, decided before Ray starts."""
+
+    task: Task
+    budget: Budget
+    mode: str
+    exp_dir: Path
+    param_space: dict[str, Any]  # the shared config; the keys the trials vary are tune.choice domains
+    trials: list[dict[str, Any]]  # each trial's varied config fields, in trial order
+    manifest: dict[str, Any]
+
+    @property
+    def steps_per_trial(self) -> int:
+        return self.manifest["train_steps"]
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    """Validate every input and build every trial's config; raises SweepInputError; writes nothing."""
+    try:
+        task = get_task(args.task)
+        budget = get_budget(args.budget)
+        overrides = parse_overrides(args.overrides)
+        if args.official_defaults:  # NOTES.md's official-code values, under any explicit --set
+            from algorithms.sac_svg.config import SVGHyperparameters
+
+            overrides = SVGHyperparameters.official_code_defaults() | overrides
+    except (UnknownTaskError, UnknownBudgetError, OverrideError) as error:
+        raise SweepInputError(str(error)) from error
+    for flag in ("num_samples", "max_concurrent"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise SweepInputError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+
+    space = None
+    if args.mode == "sweep":
+        space = _load_space(args.space)
+        trials = spaces.sample_configs(space, _sweep_seed(args), args.num_samples or budget.num_samples,
+                                       max_seeds=budget.num_seeds)
+    elif args.mode == "reproduce":
+        horizon = overrides.pop("horizon", build_config(task, budget).horizon)
+        schedule = _from_sweep(args.from_sweep) if args.from_sweep else schedule_fields(task.schedule)
+        first_seed = 1 if args.seed is None else args.seed
+        seeds = range(first_seed, first_seed + budget.num_seeds)
+        trials = [{**schedule, "horizon": h, "seed": s} for h in (horizon, BASELINE_HORIZON) for s in seeds]
+    else:
+        trials = [{**schedule_fields(task.schedule), "seed": 1 if args.seed is None else args.seed}]
+
+    # Per-trial fields cannot also be --set; outside a sweep, --set target_entropy_*=... edits the schedule.
+    varied = {key for trial in trials for key in trial}
+    editable = set(spaces.TARGET_ENTROPY_KEYS) if args.mode != "sweep" else set()
+    clash = sorted(set(overrides) & varied - editable)
+    if clash:
+        raise SweepInputError(f"--set {', '.join(clash)}: set per trial by the {args.mode}; drop the --set "
+                              "(use --seed for seeds, or a search space file to search other values)")
+    trials = [{**trial, **{k: v for k, v in overrides.items() if k in trial}} for trial in trials]
+    overrides = {k: v for k, v in overrides.items() if k not in varied}
+
+    base = _validated_configs(task, budget, overrides, trials)
+    exp_dir = Path(args.results).resolve() / f"{task.name}-{args.mode}-{budget.name}"
+    manifest = _manifest(task, budget, args, space, overrides, trials, base)
+    return Plan(task, budget, args.mode, exp_dir, _param_space(base, trials), trials, manifest)
+
+
+def _from_sweep(sweep_dir: Path) -> dict[str, Any]:
+    try:
+        return best_schedule(sweep_dir)
+    except NoResultsError as error:
+        raise SweepInputError(f"--from-sweep {error}") from error
+
+
+def _load_space(spec: str) -> dict[str, Any]:
+    try:
+        space = spaces.load_space(spec)
+    except spaces.SearchSpaceError as error:
+        raise SweepInputError(str(error)) from error
+    from sweeps.experiment import config_fields
+
+    unknown = [key for key in space["params"] if key not in config_fields()]
+    if unknown:
+        raise SweepInputError(f"search space {spec}: params {unknown} are not algorithm config fields")
+    return space
+
+
+def _sweep_seed(args) -> int:
+    return 0 if args.seed is None else args.seed
+
+
+def _validated_configs(task, budget, overrides, trials) -> dict[str, Any]:
+    """Build and validate every trial's config (so a bad value fails now); return the first as a dict."""
+    configs = []
+    for trial in trials:
+        schedule = {k: v for k, v in trial.items() if k != "seed"}
+        config = build_config(task, budget, overrides, seed=trial["seed"], schedule=schedule)
+        try:
+            config.validate()
+        except ValueError as error:
+            raise SweepInputError(f"trial {trial}: {error}") from error
+        configs.append(config)
+    return configs[0].to_dict()
+
+
+def _param_space(base: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """The shared config with each varied key as a categorical over its values: Tune then records the
+    trials' values as their resolved parameters (names, TensorBoard hparams), and the fixed list of trials
+    goes in as `points_to_evaluate`."""
+    from ray import tune
+
+    space = dict(base)
+    for key in trials[0]:
+        values = list(dict.fromkeys(trial[key] for trial in trials))
+        space[key] = tune.choice(values)
+    return space
+
+
+def _manifest(task, budget, args, space, overrides, trials, base) -> dict[str, Any]:
+    return {
+        "task": task.name,
+        "suite": task.suite,
+        "mode": args.mode,
+        "budget": budget.name,
+        "train_steps": base["total_env_steps"],
+        "eval_interval": base["eval_interval_steps"],
+        "num_samples": len(trials) if space is None else len({_config_key(t) for t in trials}),
+        "seeds": sorted({trial["seed"] for trial in trials}),
+        "sweep_seed": _sweep_seed(args) if args.mode == "sweep" else None,
+        "search_space": space or {},
+        "overrides": overrides,
+        "horizon": base["horizon"],
+        "from_sweep": str(args.from_sweep) if args.from_sweep else None,
+        "trials": trials,
+        "command": " ".join(["python -m sweeps.sweep", *sys.argv[1:]]),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "svglab_version": _version(),
+    }
+
+
+def _config_key(trial: dict[str, Any]) -> tuple:
+    return tuple(sorted((k, v) for k, v in trial.items() if k != "seed"))
+
+
+def _version() -> str:
+    try:
+        return metadata.version("svglab")
+    except metadata.PackageNotFoundError:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        return tomllib.loads(pyproject.read_text())["project"]["version"]
+
+
+def write_manifest(plan: Plan) -> None:
+    """Write sweep.json, or check that an existing one came from the same command (resume)."""
+    path = plan.exp_dir / "sweep.json"
+    new = json.loads(json.dumps(plan.manifest))
+    if path.is_file():
+        old = json.loads(path.read_text())
+        differs = [key for key in RESUME_KEYS if old.get(key) != new.get(key)]
+        if differs:
+            raise SweepInputError(
+                f"{plan.exp_dir} holds an experiment from a different command (differs in: "
+                f"{', '.join(differs)}). Rerun the same command to resume it, or pick another --results."
+            )
+        return
+    plan.exp_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(new, indent=2) + "\n")

@@ -1,0 +1,110 @@
+"""The Tune side of a run: the Tuner over the plan's fixed list of trials (or a restored one when the
+experiment folder holds one), its callbacks, the resume checks, and the run itself."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from algorithms.sac_svg.metrics import DONE, ENV_STEPS, EVAL_RETURN
+from sweeps.plan import Plan, SweepInputError, write_manifest
+from sweeps.ray_setup import init_ray
+from sweeps.results import print_summary, trial_table
+from sweeps.wandb_logging import wandb_callbacks
+
+
+def trial_dirname(trial) -> str:
+    """Readable trial folders: <id>_H=2_init=0_final=-8_beta=4_seed=3."""
+    c = trial.config
+    return (f"{trial.trial_id}_H={c.get('horizon')}_init={c.get('target_entropy_init')}_"
+            f"final={c.get('target_entropy_final')}_beta={c.get('target_entropy_beta')}_seed={c.get('seed')}")
+
+
+def callbacks(plan: Plan) -> list:
+    """The progress line, W&B, and progress.csv with an eval_return column (Tune adds its result.json and
+    TensorBoard loggers)."""
+    from sweeps.progress import ProgressCSV, SweepProgress
+
+    return [
+        SweepProgress(plan.exp_dir.name, plan.steps_per_trial),
+        *wandb_callbacks(plan.exp_dir.name),
+        ProgressCSV([EVAL_RETURN]),
+    ]
+
+
+def make_tuner(plan: Plan, args: argparse.Namespace):
+    from ray import tune
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from algorithms.sac_svg import SACSVG
+    if tune.Tuner.can_restore(plan.exp_dir):
+        print(f"Resuming {plan.exp_dir} (finished trials are kept, unfinished ones continue "
+              "from their last checkpoint)", flush=True)
+        return tune.Tuner.restore(str(plan.exp_dir), trainable=SACSVG, resume_errored=True)
+    budget = plan.budget
+    return tune.Tuner(
+        SACSVG,
+        param_space=plan.param_space,
+        tune_config=tune.TuneConfig(
+            num_samples=len(plan.trials),
+            search_alg=BasicVariantGenerator(
+                points_to_evaluate=plan.trials, max_concurrent=args.max_concurrent or budget.max_concurrent_trials or 0
+            ),
+            trial_dirname_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=plan.exp_dir.name,
+            storage_path=str(plan.exp_dir.parent),
+            stop={"env_steps": plan.steps_per_trial},
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=budget.keep_checkpoints,
+                checkpoint_frequency=budget.checkpoint_every,
+                checkpoint_at_end=True,
+            ),
+            failure_config=tune.FailureConfig(max_failures=budget.max_failures),
+            callbacks=callbacks(plan),
+            verbose=1 if args.verbose else 0,
+        ),
+    )
+
+
+def check_resume_checkpoints(plan: Plan) -> None:
+    """Before Ray starts: every unfinished trial's latest checkpoint (the one a resume loads) must unpickle."""
+    from algorithms.sac_svg.algorithm import unreadable_checkpoint_file
+
+    table = trial_table(plan.exp_dir)
+    for trial in table[table[ENV_STEPS] < plan.steps_per_trial]["trial"] if len(table) else []:
+        checkpoints = sorted((plan.exp_dir / trial).glob("checkpoint_*"))
+        problem = checkpoints and unreadable_checkpoint_file(checkpoints[-1])
+        if problem:
+            raise SweepInputError(
+                f"cannot resume trial {trial}: {problem}. Nothing was changed: move {checkpoints[-1]} aside to "
+                "resume from the checkpoint before it (or from the start), then run the same command again.")
+
+
+def run(plan: Plan, args: argparse.Namespace) -> int:
+    import ray
+
+    write_manifest(plan)
+    check_resume_checkpoints(plan)
+    print(f"{plan.mode} {plan.exp_dir.name}: {len(plan.trials)} trials x {plan.steps_per_trial:,} env steps "
+          f"-> {plan.exp_dir}", flush=True)
+    init_ray(dashboard=not args.no_dashboard, verbose=args.verbose)
+    # Checkpoints (and so experiment snapshots) come as often as the budget asks: no warning about it.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    try:
+        results = make_tuner(plan, args).fit()
+    finally:
+        ray.shutdown()
+    print_summary(plan.exp_dir)
+    unfinished = [r for r in results if r.metrics is None or not _finished(r.metrics, plan.steps_per_trial)]
+    if results.errors or unfinished:
+        print(f"{len(results.errors)} trial(s) failed, {len(unfinished)} unfinished: run the same command "
+              "again to resume.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _finished(metrics: dict, steps: int) -> bool:
+    return metrics.get(DONE) is True or metrics.get(ENV_STEPS, 0) >= steps

@@ -1,0 +1,114 @@
+"""W&B for sweeps and tables: the one decision of the W&B mode (online, offline, disabled), and Ray's W&B
+callback made safe (a W&B problem never fails a sweep)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+
+WANDB_PROJECT = "svglab"
+
+
+def wandb_api_key() -> str | None:
+    """The W&B API key: WANDB_API_KEY, else the one `wandb login` stored (None when neither)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return os.environ["WANDB_API_KEY"]
+    try:
+        import wandb
+
+        return wandb.api.api_key
+    except Exception:  # noqa: BLE001 - no wandb or unreadable settings: offline
+        return None
+
+
+def wandb_mode() -> str:
+    """WANDB_MODE if the user set it; else online when logged in (WANDB_API_KEY or `wandb login`), else
+    offline: runs stay on disk, syncable later with `wandb sync`."""
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"].lower()
+    return "online" if wandb_api_key() else "offline"
+
+
+def wandb_online() -> bool:
+    """W&B is online: an API key is present and the mode is online (not offline, dryrun or disabled)."""
+    return wandb_mode() == "online" and bool(wandb_api_key())
+
+
+def wandb_callbacks(group: str) -> list:
+    """Ray's WandbLoggerCallback: project "svglab", the experiment folder's name as group, one run per
+    trial (in the trial's folder, under wandb/). Empty when wandb is missing or WANDB_MODE=disabled."""
+    if _WandbLoggerCallback is object:
+        logger.warning("wandb is not installed: no W&B logging")
+        return []
+    mode = wandb_mode()
+    os.environ["WANDB_MODE"] = mode  # the driver-side check for an API key reads this
+    if mode == "disabled":
+        return []
+    print(f"W&B: project {WANDB_PROJECT!r}, group {group!r}, {mode}", flush=True)
+    return [SafeWandbLoggerCallback(project=WANDB_PROJECT, group=group, mode=mode, resume="allow",
+                                   settings={"silent": True})]
+
+
+try:
+    from ray.air.integrations.wandb import WandbLoggerCallback as _WandbLoggerCallback
+except ImportError:  # pragma: no cover
+    _WandbLoggerCallback = object
+
+
+class SafeWandbLoggerCallback(_WandbLoggerCallback):
+    """WandbLoggerCallback that never fails a sweep: the first W&B error is logged and W&B is switched off
+    for the rest of the run."""
+
+    _broken = False
+
+    def _safely(self, method, *args, **kwargs):
+        if self._broken:
+            return None
+        try:
+            return method(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - any W&B problem
+            self._broken = True
+            logger.warning("W&B logging switched off after an error: %s", error)
+            return None
+
+    def _start_logging_actor(self, trial, exclude_results, **wandb_init_kwargs):
+        # Ray builds each trial's logging actor with max_restarts=-1 and the trial's Queue (an actor handle,
+        # so an object-store reference) as a constructor argument: Ray's core worker then logs an error
+        # line, since a restart could not rebuild the actor once that reference is gone (ray#53727). Build
+        # the same actor without restarts instead: a crashed logging actor ends that trial's W&B run, as
+        # any other W&B error does here.
+        if not self._remote_logger_class:
+            import ray
+            from ray.air.integrations.wandb import WANDB_ENV_VAR
+            from ray.air.util.node import _force_on_current_node
+
+            env_vars = {WANDB_ENV_VAR: os.environ[WANDB_ENV_VAR]} if WANDB_ENV_VAR in os.environ else {}
+            self._remote_logger_class = ray.remote(
+                num_cpus=0, **_force_on_current_node(), runtime_env={"env_vars": env_vars}, max_restarts=0,
+            )(self._logger_actor_cls)
+        return super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs)
+
+    def setup(self, *args, **kwargs):
+        self._broken = False
+        return self._safely(super().setup, *args, **kwargs)
+
+    def log_trial_start(self, trial):
+        return self._safely(super().log_trial_start, trial)
+
+    def log_trial_result(self, iteration, trial, result):
+        return self._safely(super().log_trial_result, iteration, trial, result)
+
+    def log_trial_save(self, trial):
+        return self._safely(super().log_trial_save, trial)
+
+    def log_trial_end(self, trial, failed=False):
+        return self._safely(super().log_trial_end, trial, failed)
+
+    def on_experiment_end(self, trials, **info):
+        # Trials cut short by Ctrl-C never get log_trial_end: end their runs too, or Ray's callback waits
+        # `upload_timeout` (30 min) for them.
+        for trial in list(getattr(self, "_trial_queues", {})):
+            self._safely(self._signal_logging_actor_stop, trial)
+        return self._safely(super().on_experiment_end, trials, **info)
