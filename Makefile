@@ -10,10 +10,13 @@ RESULTS ?= results
 H       ?=
 SEED    ?=
 SWEEP   ?=
+SEEDS   ?=
+SAMPLES ?=
 ARGS    ?=
 
-# Optional overrides passed through to the CLIs (H=2 -> --set horizon=2).
-OVERRIDES := $(if $(H),--set horizon=$(H)) $(if $(SEED),--seed $(SEED))
+# Optional overrides passed through to the CLIs (H=2 -> --set horizon=2, SEEDS=2 -> --num-seeds 2).
+OVERRIDES := $(if $(H),--set horizon=$(H)) $(if $(SEED),--seed $(SEED)) \
+             $(if $(SEEDS),--num-seeds $(SEEDS)) $(if $(SAMPLES),--num-samples $(SAMPLES))
 
 .PHONY: install lint test test-fast test-deps sweep docker-sweep reproduce train bench tables dashboard clean
 

@@ -2,12 +2,12 @@
 
     python -m sweeps.sweep --task Walker2d [--budget paper|smoke] [--results results]
         [--mode sweep|reproduce|train] [--space paper|official|FILE] [--seed N] [--set key=value ...]
-        [--from-sweep DIR] [--num-samples N] [--max-concurrent N] [--no-dashboard] [--verbose]
+        [--from-sweep DIR] [--num-samples N] [--num-seeds N] [--max-concurrent N] [--no-dashboard] [--verbose]
 
 - sweep: appendix A.2's random search over the target-entropy schedule, SAC-SVG(H = 2) by default; the
   trials are drawn up front from the sweep seed (sweeps.search_space) and handed to Tune as a fixed list.
 - reproduce: Table 2's runs: one schedule (the best of `--from-sweep DIR`, else Table 4's) for
-  `budget.num_seeds` seeds with SAC-SVG(H) and, with the same seeds, the H = 0 SAC baseline.
+  `--num-seeds` (default: the budget's) seeds with SAC-SVG(H) and, with the same seeds, the H = 0 SAC baseline.
 - train: one trial with the task's Table 4 schedule (`make train`).
 
 Everything lands in `<results>/<Task>-<mode>-<budget>/`, Tune's experiment folder (docs/sweeps.md), with a
@@ -21,6 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sweeps.budgets import BUDGETS
 from sweeps.plan import MODES, SweepInputError, make_plan
 from sweeps.tuner import run
 
@@ -29,7 +30,7 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=f"python -m sweeps.{'train' if mode == 'train' else 'sweep'}",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", required=True, help="task name, e.g. Walker2d, poplin-cheetah")
-    parser.add_argument("--budget", default="paper", help="paper (default) or smoke")
+    parser.add_argument("--budget", default="paper", help=f"one of {', '.join(BUDGETS)} (default: paper)")
     parser.add_argument("--results", default="results", help="results folder (default: results)")
     parser.add_argument("--mode", default=mode, choices=MODES)
     parser.add_argument("--space", default="paper",
@@ -43,7 +44,11 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
                         help="the official code's hyper-parameters where they differ from Table 3 (NOTES.md)")
     parser.add_argument("--from-sweep", type=Path, default=None,
                         help="reproduce: take the best schedule of this sweep folder (default: Table 4's)")
-    parser.add_argument("--num-samples", type=int, default=None, help="sweep: configurations to draw")
+    parser.add_argument("--num-samples", type=int, default=None,
+                        help="sweep: configurations to draw (make: SAMPLES=N; default: the space's or budget's)")
+    parser.add_argument("--num-seeds", type=int, default=None,
+                        help="reproduce: seeds per schedule; sweep: at most this many seeds per configuration "
+                             "(make: SEEDS=N; default: the budget's)")
     parser.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: budget's)")
     parser.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
     parser.add_argument("--verbose", action="store_true",

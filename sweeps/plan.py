@@ -58,7 +58,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
             overrides = SVGHyperparameters.official_code_defaults() | overrides
     except (UnknownTaskError, UnknownBudgetError, OverrideError) as error:
         raise SweepInputError(str(error)) from error
-    for flag in ("num_samples", "max_concurrent"):
+    for flag, modes in _MODE_FLAGS.items():
+        if getattr(args, flag) is not None and args.mode not in modes:
+            raise SweepInputError(f"--{flag.replace('_', '-')} applies to {' and '.join(modes)}, not {args.mode}")
+    for flag in ("num_samples", "num_seeds", "max_concurrent"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise SweepInputError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
 
@@ -66,12 +69,12 @@ def make_plan(args: argparse.Namespace) -> Plan:
     if args.mode == "sweep":
         space = _load_space(args.space)
         trials = spaces.sample_configs(space, _sweep_seed(args), args.num_samples or budget.num_samples,
-                                       max_seeds=budget.num_seeds)
+                                       max_seeds=_num_seeds(args, budget))
     elif args.mode == "reproduce":
         horizon = overrides.pop("horizon", build_config(task, budget).horizon)
         schedule = _from_sweep(args.from_sweep) if args.from_sweep else schedule_fields(task.schedule)
         first_seed = 1 if args.seed is None else args.seed
-        seeds = range(first_seed, first_seed + budget.num_seeds)
+        seeds = range(first_seed, first_seed + _num_seeds(args, budget))
         trials = [{**schedule, "horizon": h, "seed": s} for h in (horizon, BASELINE_HORIZON) for s in seeds]
     else:
         trials = [{**schedule_fields(task.schedule), "seed": 1 if args.seed is None else args.seed}]
@@ -97,6 +100,15 @@ def _from_sweep(sweep_dir: Path) -> dict[str, Any]:
         return best_schedule(sweep_dir)
     except NoResultsError as error:
         raise SweepInputError(f"--from-sweep {error}") from error
+
+
+# Flags that only some modes use: given to another mode they would be silently ignored.
+_MODE_FLAGS = {"num_samples": ("sweep",), "num_seeds": ("sweep", "reproduce"), "from_sweep": ("reproduce",)}
+
+
+def _num_seeds(args, budget: Budget) -> int:
+    """Seeds per schedule: `--num-seeds` (`make ... SEEDS=N`), else the budget's."""
+    return args.num_seeds or budget.num_seeds
 
 
 def _load_space(spec: str) -> dict[str, Any]:

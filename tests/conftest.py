@@ -22,6 +22,16 @@ def run_cli(*args: str, module: str = "sweeps.sweep", timeout: float = 600, env:
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.fixture(scope="module")
+def local_ray():
+    """An embedded Ray for the tests of one module that build algorithms with env runner processes."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def smoke_sweep(tmp_path_factory) -> Path:
     """The experiment folder of a real `--budget smoke` sweep of Hopper: 2 trials x 1,500 env steps,

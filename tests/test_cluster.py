@@ -109,7 +109,8 @@ class Cluster:
     def state(self, what: str) -> list[dict]:
         """ray.util.state.<what>() against this cluster, from a separate process holding the token."""
         code = (f"import json, ray.util.state as s; print(json.dumps([dict(x.__dict__) if hasattr(x, '__dict__') "
-                f"else x for x in s.{what}(address={self.dashboard!r}, detail=True, limit=10000, raise_on_missing_output=False)], default=str))")
+                f"else x for x in s.{what}(address={self.dashboard!r}, detail=True, limit=10000, "
+                f"raise_on_missing_output=False)], default=str))")
         out = subprocess.run([sys.executable, "-c", code], env=self.env(), capture_output=True, text=True,
                              timeout=60, check=True).stdout
         return json.loads(out.strip().splitlines()[-1])

@@ -13,7 +13,7 @@ from algorithms.sac_svg.config import SVGHyperparameters
 from algorithms.sac_svg.critic import DoubleQCritic
 from algorithms.sac_svg.normalizer import RunningNormalizer
 from algorithms.sac_svg.world_model import WorldModel
-from tests.test_sac_svg_algorithm import local_ray, small_config  # noqa: F401 (fixture)
+from tests.test_sac_svg_algorithm import small_config
 
 OBS, ACT, B = 5, 2, 64
 torch.set_num_threads(1)

@@ -4,7 +4,6 @@ token auth is on everywhere, dashboards are bound to loopback, and no secret sit
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml

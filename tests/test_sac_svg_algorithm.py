@@ -2,7 +2,6 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-import ray
 import torch
 
 from algorithms.sac_svg import SACSVGConfig, bench, losses
@@ -17,13 +16,6 @@ def small_config(**training) -> SACSVGConfig:
                  report_interval_steps=500, eval_interval_steps=1000, eval_episodes=2, total_env_steps=4000)
     return (SACSVGConfig().environment(TASK).env_runners(num_env_runners=0)
             .training(**(sizes | training)).debugging(seed=0))
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
-    yield
-    ray.shutdown()
 
 
 def random_transitions(n: int) -> dict[str, np.ndarray]:

@@ -4,6 +4,7 @@ reproduce/train plans, and resume after Ctrl-C without rerunning finished trials
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from sweeps import plan as plans
 from sweeps import results as sweep_results
 from sweeps import search_space as ss
 from sweeps.budgets import get_budget
+from sweeps.experiment import build_config
 from tasks import get_task
 from tests.conftest import REPO, SMOKE_TASK, run_cli
 
@@ -46,7 +48,7 @@ def test_unknown_task_exits_before_ray_and_writes_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--budget", "huge"], "Unknown budget 'huge'. Valid budgets: paper, smoke."),
+    (["--budget", "huge"], "Unknown budget 'huge'. Valid budgets: paper, short, smoke."),
     (["--budget", "smok"], "Did you mean 'smoke'?"),
     (["--set", "nosuchfield=1"], "unknown config field 'nosuchfield'"),
     (["--set", "horizon=abc"], "--set horizon=abc: horizon takes int values"),
@@ -55,6 +57,10 @@ def test_unknown_task_exits_before_ray_and_writes_nothing(tmp_path):
     (["--set", "seed=3"], "--set seed: set per trial by the sweep"),
     (["--set", "target_entropy_beta=2"], "--set target_entropy_beta: set per trial by the sweep"),
     (["--space", "nosuchspace"], "neither a built-in space"),
+    (["--mode", "reproduce", "--num-seeds", "0"], "--num-seeds must be >= 1, got 0"),
+    (["--num-samples", "-1"], "--num-samples must be >= 1, got -1"),
+    (["--mode", "train", "--num-seeds", "2"], "--num-seeds applies to sweep and reproduce, not train"),
+    (["--mode", "reproduce", "--num-samples", "2"], "--num-samples applies to sweep, not reproduce"),
     (["--mode", "reproduce", "--from-sweep", "/nonexistent"], "no trial with an evaluation return"),
 ])
 def test_bad_inputs_fail_with_their_message_and_write_nothing(tmp_path, capsys, args, message):
@@ -112,6 +118,29 @@ def test_reproduce_plan_runs_the_schedule_and_the_sac_baseline_with_the_same_see
                 "target_entropy_beta": task.schedule.target_entropy_beta}
     assert plan.trials == [{**schedule, "horizon": h, "seed": s} for h in (3, 0) for s in seeds]
     assert plan.exp_dir.name == "Hopper-reproduce-smoke"
+
+
+def test_num_seeds_sets_the_seeds_of_reproduce_and_caps_a_sweep_space():
+    plan = plan_for("--num-seeds", "3", "--seed", "4", mode="reproduce")
+    assert [(t["horizon"], t["seed"]) for t in plan.trials] == [(h, s) for h in (2, 0) for s in (4, 5, 6)]
+    official = plan_for("--space", "official", "--num-samples", "2", "--num-seeds", "3")
+    assert sorted({t["seed"] for t in official.trials}) == [1, 2, 3] and len(official.trials) == 2 * 3
+
+
+def test_short_budget_is_table3_structure_at_reduced_cost():
+    """BUDGET=short: 128 units, batches 256/256, 25k steps (at most the task's), one CPU per trial."""
+    config = build_config(get_task("poplin-pets-cheetah"), get_budget("short"))
+    assert (config.hidden_dim, config.model_hidden_dim, config.gru_hidden_dim) == (128, 128, 128)
+    assert (config.batch_size, config.seq_batch_size, config.num_seq_updates) == (256, 256, 4)
+    assert config.horizon == 2 and config.total_env_steps == 25_000 and config.eval_interval_steps == 2_000
+    assert config.eval_episodes == 5 and config.actor_warmup_steps == 2_500
+    assert config.learner_cpu_threads == 1 and get_budget("short").max_concurrent_trials == 2
+    config.validate()
+
+
+def test_a_budget_never_trains_longer_than_the_task():
+    long_budget = dataclasses.replace(get_budget("short"), train_steps=10_000_000)
+    assert build_config(get_task("poplin-swimmer"), long_budget).total_env_steps == 50_000
 
 
 def test_train_plan_is_one_trial_with_table4_schedule():
