@@ -9,7 +9,7 @@ import sys
 
 from algorithms.sac_svg.metrics import DONE, ENV_STEPS, EVAL_RETURN
 from sweeps.plan import Plan, SweepInputError, write_manifest
-from sweeps.ray_setup import init_ray
+from sweeps.ray_setup import init_ray, require_shared_storage
 from sweeps.results import print_summary, trial_table
 from sweeps.wandb_logging import wandb_callbacks
 
@@ -38,7 +38,7 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from algorithms.sac_svg import SACSVG
-    if tune.Tuner.can_restore(plan.exp_dir):
+    if tune.Tuner.can_restore(str(plan.exp_dir)):
         print(f"Resuming {plan.exp_dir} (finished trials are kept, unfinished ones continue "
               "from their last checkpoint)", flush=True)
         return tune.Tuner.restore(str(plan.exp_dir), trainable=SACSVG, resume_errored=True)
@@ -55,7 +55,7 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
         ),
         run_config=tune.RunConfig(
             name=plan.exp_dir.name,
-            storage_path=str(plan.exp_dir.parent),
+            storage_path=str(plan.exp_dir.parent),  # a URI as given: Tune stores through pyarrow.fs too
             stop={"env_steps": plan.steps_per_trial},
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=budget.keep_checkpoints,
@@ -74,10 +74,15 @@ def check_resume_checkpoints(plan: Plan) -> None:
     from algorithms.sac_svg.algorithm import unreadable_checkpoint_file
 
     table = trial_table(plan.exp_dir)
-    for trial in table[table[ENV_STEPS] < plan.steps_per_trial]["trial"] if len(table) else []:
-        checkpoints = sorted((plan.exp_dir / trial).glob("checkpoint_*"))
-        problem = checkpoints and unreadable_checkpoint_file(checkpoints[-1])
+    unfinished = ~(table[ENV_STEPS] >= plan.steps_per_trial)  # NaN: no results yet
+    for trial in table[unfinished]["trial"]:
+        checkpoints = (plan.exp_dir / trial).glob("checkpoint_*")
+        if not checkpoints:
+            continue
+        with checkpoints[-1].as_local() as local:  # a URI's checkpoint: a temporary local copy
+            problem = unreadable_checkpoint_file(local)
         if problem:
+            problem = problem.replace(str(local), str(checkpoints[-1]))
             raise SweepInputError(
                 f"cannot resume trial {trial}: {problem}. Nothing was changed: move {checkpoints[-1]} aside to "
                 "resume from the checkpoint before it (or from the start), then run the same command again.")
@@ -94,6 +99,7 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
     # Checkpoints (and so experiment snapshots) come as often as the budget asks: no warning about it.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     try:
+        require_shared_storage(plan.exp_dir / "sweep.json")
         results = make_tuner(plan, args).fit()
     finally:
         ray.shutdown()
