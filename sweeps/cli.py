@@ -2,7 +2,8 @@
 
     python -m sweeps.sweep --task Walker2d [--budget paper|smoke] [--results results]
         [--mode sweep|reproduce|train] [--space paper|official|FILE] [--seed N] [--set key=value ...]
-        [--from-sweep DIR] [--num-samples N] [--num-seeds N] [--max-concurrent N] [--no-dashboard] [--verbose]
+        [--from-sweep DIR] [--num-samples N] [--num-seeds N] [--gpus-per-trial F|auto] [--max-concurrent N]
+        [--no-dashboard] [--verbose]
 
 - sweep: appendix A.2's random search over the target-entropy schedule, SAC-SVG(H = 2) by default; the
   trials are drawn up front from the sweep seed (sweeps.search_space) and handed to Tune as a fixed list.
@@ -49,6 +50,10 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
     parser.add_argument("--num-seeds", type=int, default=None,
                         help="reproduce: seeds per schedule; sweep: at most this many seeds per configuration "
                              "(make: SEEDS=N; default: the budget's)")
+    parser.add_argument("--gpus-per-trial", default=None, metavar="F|auto",
+                        help="fraction of a GPU for each trial's learner, env runners stay on CPUs (make: "
+                             "GPUS_PER_TRIAL=F; default: the budget's: paper 'auto' = the cluster's GPUs shared "
+                             "by the trials running at once, short/smoke 0)")
     parser.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: budget's)")
     parser.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
     parser.add_argument("--verbose", action="store_true",

@@ -15,6 +15,7 @@ from typing import Any
 from sweeps import search_space as spaces
 from sweeps.budgets import Budget, UnknownBudgetError, get_budget
 from sweeps.experiment import OverrideError, build_config, parse_overrides, schedule_fields
+from sweeps.placement import AUTO, GPU_FIELD, PlacementError, parse_gpus_per_trial
 from sweeps.results import NoResultsError, best_schedule
 from tasks import Task, UnknownTaskError, get_task
 
@@ -40,6 +41,7 @@ class Plan:
     param_space: dict[str, Any]  # the shared config; the keys the trials vary are tune.choice domains
     trials: list[dict[str, Any]]  # each trial's varied config fields, in trial order
     manifest: dict[str, Any]
+    gpus_per_trial: float | str = 0  # each learner's GPU, or "auto": decided after Ray starts (sweeps.placement)
 
     @property
     def steps_per_trial(self) -> int:
@@ -56,7 +58,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
             from algorithms.sac_svg.config import SVGHyperparameters
 
             overrides = SVGHyperparameters.official_code_defaults() | overrides
-    except (UnknownTaskError, UnknownBudgetError, OverrideError) as error:
+        gpus_per_trial = _gpus_per_trial(args, budget, overrides)
+    except (UnknownTaskError, UnknownBudgetError, OverrideError, PlacementError) as error:
         raise SweepInputError(str(error)) from error
     for flag, modes in _MODE_FLAGS.items():
         if getattr(args, flag) is not None and args.mode not in modes:
@@ -92,7 +95,20 @@ def make_plan(args: argparse.Namespace) -> Plan:
     base = _validated_configs(task, budget, overrides, trials)
     exp_dir = Path(args.results).resolve() / f"{task.name}-{args.mode}-{budget.name}"
     manifest = _manifest(task, budget, args, space, overrides, trials, base)
-    return Plan(task, budget, args.mode, exp_dir, _param_space(base, trials), trials, manifest)
+    return Plan(task, budget, args.mode, exp_dir, _param_space(base, trials), trials, manifest, gpus_per_trial)
+
+
+def _gpus_per_trial(args, budget: Budget, overrides: dict[str, Any]) -> float | str:
+    """`--gpus-per-trial`, else `--set num_gpus_per_learner`, else the budget's; a number goes to `overrides`."""
+    if args.gpus_per_trial is None:
+        requested = overrides.get(GPU_FIELD, budget.gpus_per_trial)
+    elif GPU_FIELD in overrides:
+        raise PlacementError(f"--gpus-per-trial and --set {GPU_FIELD} set the same thing: give one of them")
+    else:
+        requested = parse_gpus_per_trial(args.gpus_per_trial)
+    if requested != AUTO and requested:
+        overrides[GPU_FIELD] = requested
+    return requested
 
 
 def _from_sweep(sweep_dir: Path) -> dict[str, Any]:
