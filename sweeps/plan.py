@@ -17,7 +17,7 @@ from sweeps.budgets import Budget, UnknownBudgetError, get_budget
 from sweeps.experiment import OverrideError, build_config, parse_overrides, schedule_fields
 from sweeps.placement import AUTO, GPU_FIELD, PlacementError, parse_gpus_per_trial
 from sweeps.results import NoResultsError, best_schedule
-from tasks import Task, UnknownTaskError, get_task
+from tasks import Task, UnknownScheduleError, UnknownTaskError, get_task
 
 MODES = ("sweep", "reproduce", "train")
 BASELINE_HORIZON = 0  # H = 0 is SAC
@@ -64,6 +64,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
     for flag, modes in _MODE_FLAGS.items():
         if getattr(args, flag) is not None and args.mode not in modes:
             raise SweepInputError(f"--{flag.replace('_', '-')} applies to {' and '.join(modes)}, not {args.mode}")
+    if args.schedules and args.from_sweep:
+        raise SweepInputError("--schedules and --from-sweep both choose the schedule: give one of them")
     for flag in ("num_samples", "num_seeds", "max_concurrent"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise SweepInputError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
@@ -71,16 +73,15 @@ def make_plan(args: argparse.Namespace) -> Plan:
     space = None
     if args.mode == "sweep":
         space = _load_space(args.space)
-        trials = spaces.sample_configs(space, _sweep_seed(args), args.num_samples or budget.num_samples,
-                                       max_seeds=_num_seeds(args, budget))
+        trials = _sample(space, args, budget, task)
     elif args.mode == "reproduce":
         horizon = overrides.pop("horizon", build_config(task, budget).horizon)
-        schedule = _from_sweep(args.from_sweep) if args.from_sweep else schedule_fields(task.schedule)
+        schedule = _from_sweep(args.from_sweep) if args.from_sweep else _preset_schedule(task, args)
         first_seed = 1 if args.seed is None else args.seed
         seeds = range(first_seed, first_seed + _num_seeds(args, budget))
         trials = [{**schedule, "horizon": h, "seed": s} for h in (horizon, BASELINE_HORIZON) for s in seeds]
     else:
-        trials = [{**schedule_fields(task.schedule), "seed": 1 if args.seed is None else args.seed}]
+        trials = [{**_preset_schedule(task, args), "seed": 1 if args.seed is None else args.seed}]
 
     # Per-trial fields cannot also be --set; outside a sweep, --set target_entropy_*=... edits the schedule.
     varied = {key for trial in trials for key in trial}
@@ -118,8 +119,17 @@ def _from_sweep(sweep_dir: Path) -> dict[str, Any]:
         raise SweepInputError(f"--from-sweep {error}") from error
 
 
+def _preset_schedule(task: Task, args) -> dict[str, Any]:
+    """`--schedules table4|official` (make: SCHEDULES=): the task's schedule from that preset."""
+    try:
+        return schedule_fields(task.schedule_for(args.schedules or "table4"))
+    except UnknownScheduleError as error:
+        raise SweepInputError(str(error)) from error
+
+
 # Flags that only some modes use: given to another mode they would be silently ignored.
-_MODE_FLAGS = {"num_samples": ("sweep",), "num_seeds": ("sweep", "reproduce"), "from_sweep": ("reproduce",)}
+_MODE_FLAGS = {"num_samples": ("sweep",), "num_seeds": ("sweep", "reproduce"), "from_sweep": ("reproduce",),
+               "schedules": ("reproduce", "train")}
 
 
 def _num_seeds(args, budget: Budget) -> int:
@@ -138,6 +148,14 @@ def _load_space(spec: str) -> dict[str, Any]:
     if unknown:
         raise SweepInputError(f"search space {spec}: params {unknown} are not algorithm config fields")
     return space
+
+
+def _sample(space, args, budget: Budget, task: Task) -> list[dict[str, Any]]:
+    try:
+        return spaces.sample_configs(space, _sweep_seed(args), args.num_samples or budget.num_samples,
+                                     max_seeds=_num_seeds(args, budget), suite=task.suite)
+    except spaces.SearchSpaceError as error:
+        raise SweepInputError(str(error)) from error
 
 
 def _sweep_seed(args) -> int:
