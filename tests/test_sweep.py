@@ -188,6 +188,25 @@ def test_official_space_sweep_varies_h_from_the_tasks_suite():
 
 
 @pytest.mark.slow
+def test_smoke_sweep_target_entropy_follows_eq14_for_each_trials_schedule(smoke_sweep):
+    """progress.csv's target_entropy at each iteration's env step t is eq. 14 for the trial's own
+    (H_init, H_final, beta) and T = total_env_steps, written here independently of the learner's code."""
+    trials = trial_dirs(smoke_sweep)
+    assert len(trials) == 2
+    for trial in trials:
+        params = json.loads((trial / "params.json").read_text())
+        init, final, beta = (params[k] for k in SCHEDULE_KEYS)
+        total = params["total_env_steps"]
+        assert init != final and total == 1500  # a schedule that moves, over the smoke budget's length
+        progress = pd.read_csv(trial / "progress.csv")
+        t = progress["env_steps"].to_numpy(dtype=float)
+        expected = (init - final) * (1 - t / total) ** beta + final
+        assert len(progress) == 6 and t[-1] == total
+        assert progress["target_entropy"].to_numpy() == pytest.approx(expected, abs=1e-6), trial.name
+        assert progress["target_entropy"].iloc[-1] == pytest.approx(final)
+
+
+@pytest.mark.slow
 def test_smoke_sweep_writes_the_documented_layout(smoke_sweep):
     manifest = json.loads((smoke_sweep / "sweep.json").read_text())
     assert smoke_sweep.name == f"{SMOKE_TASK}-sweep-smoke"
