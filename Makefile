@@ -12,11 +12,15 @@ SEED    ?=
 SWEEP   ?=
 SEEDS   ?=
 SAMPLES ?=
+GPUS_PER_TRIAL ?=
+SCHEDULES ?=
 ARGS    ?=
 
-# Optional overrides passed through to the CLIs (H=2 -> --set horizon=2, SEEDS=2 -> --num-seeds 2).
+# Optional overrides passed through to the CLIs (H=2 -> --set horizon=2, SEEDS=2 -> --num-seeds 2,
+# GPUS_PER_TRIAL=0.25 -> --gpus-per-trial 0.25, SCHEDULES=official -> --schedules official).
 OVERRIDES := $(if $(H),--set horizon=$(H)) $(if $(SEED),--seed $(SEED)) \
-             $(if $(SEEDS),--num-seeds $(SEEDS)) $(if $(SAMPLES),--num-samples $(SAMPLES))
+             $(if $(SEEDS),--num-seeds $(SEEDS)) $(if $(SAMPLES),--num-samples $(SAMPLES)) \
+             $(if $(GPUS_PER_TRIAL),--gpus-per-trial $(GPUS_PER_TRIAL)) $(if $(SCHEDULES),--schedules $(SCHEDULES))
 
 .PHONY: install lint test test-fast test-deps sweep docker-sweep reproduce train bench tables dashboard clean
 

@@ -1,5 +1,6 @@
 """Table 4, regenerated: per task, the sweep's best target-entropy schedule (sweeps.results.best_group, the
-rule `make reproduce --from-sweep` follows) beside the paper's."""
+rule `make reproduce --from-sweep` follows) beside the paper's Table 4 and the official code's per-task
+schedule ("—" for a task the official code has no config for)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sweeps.results import best_group
 
 
 def table4(results: load.Results) -> pd.DataFrame:
-    """Per task with a sweep: the best schedule (ours) beside the paper's Table 4 schedule."""
+    """Per task with a sweep: the best schedule (ours) beside the paper's Table 4 schedule and the official one."""
     groups = schedule_groups(results.trials)
     rows = []
     for task in tasks(results, "sweep"):
@@ -32,7 +33,9 @@ def table4(results: load.Results) -> pd.DataFrame:
             row.update({k: best[k] for k in ["horizon", *load.SCHEDULE, "mean", "std", "n",
                                              "n_trials", "n_complete"]})
         row.update(_paper_schedule(paper))
+        row.update(_paper_schedule(_official_schedule(task), prefix="official_"))
         row["matches_paper"] = _same_schedule(row)
+        row["matches_official"] = _same_schedule(row, "official_")
         row["incomplete"] = incomplete(row["n"], row["n_trials"], row["n_complete"])
         notes = [completeness_note(row["n"], row["n_trials"], row["n_complete"],
                                     row["train_steps"]),
@@ -45,19 +48,30 @@ def table4(results: load.Results) -> pd.DataFrame:
 TABLE4_COLUMNS = [
     "task", "paper_name", "experiment", "horizon", *load.SCHEDULE, "mean", "std",
     "n", "n_trials", "n_complete", "configs", "train_steps", *(f"paper_{key}" for key in load.SCHEDULE),
-    "matches_paper", "incomplete", "note",
+    *(f"official_{key}" for key in load.SCHEDULE), "matches_paper", "matches_official", "incomplete", "note",
 ]
 
 
-def _paper_schedule(paper) -> dict:
+def _official_schedule(task: str) -> tuple | None:
+    """The official code's schedule of the task (tasks registry), None when it has none."""
+    try:
+        from tasks import get_task
+
+        schedule = get_task(task).official_schedule
+    except (ImportError, LookupError, ValueError):
+        return None
+    return None if schedule is None else tuple(getattr(schedule, key) for key in load.SCHEDULE)
+
+
+def _paper_schedule(paper, prefix: str = "paper_") -> dict:
     if paper is None or (isinstance(paper, float) and math.isnan(paper)):
         paper = (math.nan,) * len(load.SCHEDULE)
-    return {f"paper_{key}": math.nan if value is None else float(value) for key, value in zip(load.SCHEDULE, paper)}
+    return {f"{prefix}{key}": math.nan if value is None else float(value) for key, value in zip(load.SCHEDULE, paper)}
 
 
-def _same_schedule(row: dict) -> bool | None:
+def _same_schedule(row: dict, prefix: str = "paper_") -> bool | None:
     ours = [row[key] for key in load.SCHEDULE]
-    paper = [row[f"paper_{key}"] for key in load.SCHEDULE]
+    paper = [row[f"{prefix}{key}"] for key in load.SCHEDULE]
     if pd.isna(paper[0]) or pd.isna(ours[0]):
         return None
     return all((pd.isna(a) and pd.isna(b)) or a == b for a, b in zip(ours, paper))
@@ -74,13 +88,22 @@ def display_table4(t4: pd.DataFrame) -> pd.DataFrame:
             "Ours H_final": fmt_num(r["target_entropy_final"]),
             "Ours beta": fmt_num(r["target_entropy_beta"]), "Best mean final eval": best,
             "Configs": int(r["configs"]),
-            "Paper H_init": fmt_num(r["paper_target_entropy_init"]),
-            "Paper H_final": fmt_num(r["paper_target_entropy_final"]),
-            "Paper beta": (fmt_num(r["paper_target_entropy_beta"]) if not pd.isna(r["paper_target_entropy_init"])
-                           else "—"),
+            **_displayed_schedule(r, "paper_", "Paper"),
             "Same as paper": {True: "yes", False: "no"}.get(r["matches_paper"], "—"),
+            **_displayed_schedule(r, "official_", "Official"),
+            "Same as official": {True: "yes", False: "no"}.get(r["matches_official"], "—"),
             "Notes": r["note"],
         })
     return pd.DataFrame(rows, columns=["Task", "H", "Ours H_init", "Ours H_final", "Ours beta",
                                        "Best mean final eval", "Configs", "Paper H_init",
-                                       "Paper H_final", "Paper beta", "Same as paper", "Notes"])
+                                       "Paper H_final", "Paper beta", "Same as paper", "Official H_init",
+                                       "Official H_final", "Official beta", "Same as official", "Notes"])
+
+
+def _displayed_schedule(r, prefix: str, heading: str) -> dict:
+    """H_init, H_final, beta under `heading`; "—" throughout when there is no such schedule."""
+    if pd.isna(r[f"{prefix}target_entropy_init"]):
+        return dict.fromkeys((f"{heading} H_init", f"{heading} H_final", f"{heading} beta"), "—")
+    return {f"{heading} H_init": fmt_num(r[f"{prefix}target_entropy_init"]),
+            f"{heading} H_final": fmt_num(r[f"{prefix}target_entropy_final"]),
+            f"{heading} beta": fmt_num(r[f"{prefix}target_entropy_beta"])}

@@ -25,6 +25,8 @@ class Budget:
     max_failures: int  # retries of a failed trial (from its last checkpoint)
     checkpoint_every: int  # training iterations between checkpoints
     keep_checkpoints: int  # checkpoints kept per trial
+    # GPU per trial's learner: a fraction of one, or "auto" (decided from the cluster, sweeps.placement)
+    gpus_per_trial: float | str = 0
     rllib: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # AlgorithmConfig method -> kwargs
 
 
@@ -39,6 +41,7 @@ PAPER = Budget(
     max_failures=3,
     checkpoint_every=10,  # 10 iterations of 1,000 env steps
     keep_checkpoints=1,  # a paper-size checkpoint holds the replay buffer (hundreds of MB)
+    gpus_per_trial="auto",  # the cluster's GPUs shared by the trials' learners; none: all on CPUs
     rllib={
         "training": {"report_interval_steps": 1_000, "eval_episodes": 10},
         "env_runners": {"num_env_runners": 1},

@@ -2,13 +2,16 @@
 
     python -m sweeps.sweep --task Walker2d [--budget paper|smoke] [--results results]
         [--mode sweep|reproduce|train] [--space paper|official|FILE] [--seed N] [--set key=value ...]
-        [--from-sweep DIR] [--num-samples N] [--num-seeds N] [--max-concurrent N] [--no-dashboard] [--verbose]
+        [--schedules table4|official] [--from-sweep DIR] [--num-samples N] [--num-seeds N]
+        [--gpus-per-trial F|auto] [--max-concurrent N] [--no-dashboard] [--verbose]
 
 - sweep: appendix A.2's random search over the target-entropy schedule, SAC-SVG(H = 2) by default; the
   trials are drawn up front from the sweep seed (sweeps.search_space) and handed to Tune as a fixed list.
 - reproduce: Table 2's runs: one schedule (the best of `--from-sweep DIR`, else Table 4's) for
   `--num-seeds` (default: the budget's) seeds with SAC-SVG(H) and, with the same seeds, the H = 0 SAC baseline.
 - train: one trial with the task's Table 4 schedule (`make train`).
+`--schedules official` (make: SCHEDULES=official) takes the official code's per-task schedule instead of
+Table 4's in reproduce and train.
 
 Everything lands in `<results>/<Task>-<mode>-<budget>/`, Tune's experiment folder (docs/sweeps.md), with a
 `sweep.json` manifest. Running the same command again resumes the experiment. Bad input fails here,
@@ -42,6 +45,9 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
                         help="override an algorithm config field, e.g. --set horizon=3 (repeatable)")
     parser.add_argument("--official-defaults", action="store_true",
                         help="the official code's hyper-parameters where they differ from Table 3 (NOTES.md)")
+    parser.add_argument("--schedules", default=None, metavar="table4|official",
+                        help="reproduce/train: the task's target-entropy schedule from the paper's Table 4 "
+                             "(default) or the official code's per-task config (make: SCHEDULES=official)")
     parser.add_argument("--from-sweep", default=None,
                         help="reproduce: take the best schedule (and H) of this sweep folder or URI, as Table 4 "
                              "prints it (default: the paper's Table 4)")
@@ -50,6 +56,10 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
     parser.add_argument("--num-seeds", type=int, default=None,
                         help="reproduce: seeds per schedule; sweep: at most this many seeds per configuration "
                              "(make: SEEDS=N; default: the budget's)")
+    parser.add_argument("--gpus-per-trial", default=None, metavar="F|auto",
+                        help="fraction of a GPU for each trial's learner, env runners stay on CPUs (make: "
+                             "GPUS_PER_TRIAL=F; default: the budget's: paper 'auto' = the cluster's GPUs shared "
+                             "by the trials running at once, short/smoke 0)")
     parser.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: budget's)")
     parser.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
     parser.add_argument("--verbose", action="store_true",

@@ -80,7 +80,12 @@ def parse_overrides(items: Iterable[str], fields: Mapping[str, Any] | None = Non
 
 def parse_value(key: str, text: str, default: Any) -> Any:
     """`text` as the type of `default` (bool, int, float, str, list, dict); any YAML scalar when the
-    default is None (the algorithm's validate() checks those)."""
+    default is None (the algorithm's validate() checks those); a resource amount (a number, or a word RLlib
+    allows such as "auto") for RLlib's resource fields, whose defaults (0, "auto") do not tell the type."""
+    from algorithms.sac_svg.config import RESOURCE_FIELDS
+
+    if key in RESOURCE_FIELDS:
+        return _resource_amount(key, text)
     kind = type(default)
     if default is None or text.lower() in ("none", "null"):
         return yaml.safe_load(text)
@@ -102,6 +107,21 @@ def parse_value(key: str, text: str, default: Any) -> Any:
     except (ValueError, KeyError, yaml.YAMLError):
         pass
     raise OverrideError(f"--set {key}={text}: {key} takes {kind.__name__} values (default {default!r}), got {text!r}")
+
+
+def _resource_amount(key: str, text: str) -> int | float | str:
+    """"0.25" -> 0.25, "2" -> 2, "auto" -> "auto" (where RLlib allows it); a clear OverrideError otherwise."""
+    from algorithms.sac_svg.config import RESOURCE_FIELDS, resource_error
+
+    try:
+        number = float(text)
+        value = int(number) if number.is_integer() else number
+    except ValueError:
+        value = text
+    error = resource_error(key, value, RESOURCE_FIELDS[key])
+    if error:
+        raise OverrideError(f"--set {error}")
+    return value
 
 
 def _did_you_mean(key: str, fields: Iterable[str]) -> str:

@@ -15,9 +15,10 @@ from typing import Any
 from sweeps import search_space as spaces
 from sweeps.budgets import Budget, UnknownBudgetError, get_budget
 from sweeps.experiment import OverrideError, build_config, parse_overrides, schedule_fields
+from sweeps.placement import AUTO, GPU_FIELD, PlacementError, parse_gpus_per_trial
 from sweeps.results import NoResultsError, best_schedule
 from sweeps.storage import Location
-from tasks import Task, UnknownTaskError, get_task
+from tasks import Task, UnknownScheduleError, UnknownTaskError, get_task
 
 MODES = ("sweep", "reproduce", "train")
 BASELINE_HORIZON = 0  # H = 0 is SAC
@@ -41,6 +42,7 @@ class Plan:
     param_space: dict[str, Any]  # the shared config; the keys the trials vary are tune.choice domains
     trials: list[dict[str, Any]]  # each trial's varied config fields, in trial order
     manifest: dict[str, Any]
+    gpus_per_trial: float | str = 0  # each learner's GPU, or "auto": decided after Ray starts (sweeps.placement)
 
     @property
     def steps_per_trial(self) -> int:
@@ -57,11 +59,14 @@ def make_plan(args: argparse.Namespace) -> Plan:
             from algorithms.sac_svg.config import SVGHyperparameters
 
             overrides = SVGHyperparameters.official_code_defaults() | overrides
-    except (UnknownTaskError, UnknownBudgetError, OverrideError) as error:
+        gpus_per_trial = _gpus_per_trial(args, budget, overrides)
+    except (UnknownTaskError, UnknownBudgetError, OverrideError, PlacementError) as error:
         raise SweepInputError(str(error)) from error
     for flag, modes in _MODE_FLAGS.items():
         if getattr(args, flag) is not None and args.mode not in modes:
             raise SweepInputError(f"--{flag.replace('_', '-')} applies to {' and '.join(modes)}, not {args.mode}")
+    if args.schedules and args.from_sweep:
+        raise SweepInputError("--schedules and --from-sweep both choose the schedule: give one of them")
     for flag in ("num_samples", "num_seeds", "max_concurrent"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise SweepInputError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
@@ -69,17 +74,16 @@ def make_plan(args: argparse.Namespace) -> Plan:
     space = None
     if args.mode == "sweep":
         space = _load_space(args.space)
-        trials = spaces.sample_configs(space, _sweep_seed(args), args.num_samples or budget.num_samples,
-                                       max_seeds=_num_seeds(args, budget))
+        trials = _sample(space, args, budget, task)
     elif args.mode == "reproduce":
-        schedule = _from_sweep(args.from_sweep) if args.from_sweep else schedule_fields(task.schedule)
+        schedule = _from_sweep(args.from_sweep) if args.from_sweep else _preset_schedule(task, args)
         swept_horizon = schedule.pop("horizon", None)  # the best group's H (an H = 0 group: the default H)
         horizon = overrides.pop("horizon", swept_horizon or build_config(task, budget).horizon)
         first_seed = 1 if args.seed is None else args.seed
         seeds = range(first_seed, first_seed + _num_seeds(args, budget))
         trials = [{**schedule, "horizon": h, "seed": s} for h in (horizon, BASELINE_HORIZON) for s in seeds]
     else:
-        trials = [{**schedule_fields(task.schedule), "seed": 1 if args.seed is None else args.seed}]
+        trials = [{**_preset_schedule(task, args), "seed": 1 if args.seed is None else args.seed}]
 
     # Per-trial fields cannot also be --set; outside a sweep, --set target_entropy_*=... edits the schedule.
     varied = {key for trial in trials for key in trial}
@@ -94,7 +98,20 @@ def make_plan(args: argparse.Namespace) -> Plan:
     base = _validated_configs(task, budget, overrides, trials)
     exp_dir = _results(args.results) / f"{task.name}-{args.mode}-{budget.name}"
     manifest = _manifest(task, budget, args, space, overrides, trials, base)
-    return Plan(task, budget, args.mode, exp_dir, _param_space(base, trials), trials, manifest)
+    return Plan(task, budget, args.mode, exp_dir, _param_space(base, trials), trials, manifest, gpus_per_trial)
+
+
+def _gpus_per_trial(args, budget: Budget, overrides: dict[str, Any]) -> float | str:
+    """`--gpus-per-trial`, else `--set num_gpus_per_learner`, else the budget's; a number goes to `overrides`."""
+    if args.gpus_per_trial is None:
+        requested = overrides.get(GPU_FIELD, budget.gpus_per_trial)
+    elif GPU_FIELD in overrides:
+        raise PlacementError(f"--gpus-per-trial and --set {GPU_FIELD} set the same thing: give one of them")
+    else:
+        requested = parse_gpus_per_trial(args.gpus_per_trial)
+    if requested != AUTO and requested:
+        overrides[GPU_FIELD] = requested
+    return requested
 
 
 def _results(where: str) -> Location:
@@ -113,8 +130,17 @@ def _from_sweep(sweep_dir: str) -> dict[str, Any]:
         raise SweepInputError(f"--from-sweep {error}") from error
 
 
+def _preset_schedule(task: Task, args) -> dict[str, Any]:
+    """`--schedules table4|official` (make: SCHEDULES=): the task's schedule from that preset."""
+    try:
+        return schedule_fields(task.schedule_for(args.schedules or "table4"))
+    except UnknownScheduleError as error:
+        raise SweepInputError(str(error)) from error
+
+
 # Flags that only some modes use: given to another mode they would be silently ignored.
-_MODE_FLAGS = {"num_samples": ("sweep",), "num_seeds": ("sweep", "reproduce"), "from_sweep": ("reproduce",)}
+_MODE_FLAGS = {"num_samples": ("sweep",), "num_seeds": ("sweep", "reproduce"), "from_sweep": ("reproduce",),
+               "schedules": ("reproduce", "train")}
 
 
 def _num_seeds(args, budget: Budget) -> int:
@@ -133,6 +159,14 @@ def _load_space(spec: str) -> dict[str, Any]:
     if unknown:
         raise SweepInputError(f"search space {spec}: params {unknown} are not algorithm config fields")
     return space
+
+
+def _sample(space, args, budget: Budget, task: Task) -> list[dict[str, Any]]:
+    try:
+        return spaces.sample_configs(space, _sweep_seed(args), args.num_samples or budget.num_samples,
+                                     max_seeds=_num_seeds(args, budget), suite=task.suite)
+    except spaces.SearchSpaceError as error:
+        raise SweepInputError(str(error)) from error
 
 
 def _sweep_seed(args) -> int:

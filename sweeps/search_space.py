@@ -12,11 +12,17 @@ A search space is a plain dict (or a JSON/YAML file with the same shape):
       target_entropy_beta: [1, 2, 4, 8, 16, 32, 64]
 
 A category written "$name" stands for the value already drawn for the parameter `name` (listed earlier),
-which makes a draw conditional: above, H_final ~ Cat({H_init, -5} U {-2^i}). Categories are a set, so a
-value that appears twice (H_init = -2 and the -2 of -2^1) counts once.
+which makes a draw conditional: above, H_final ~ Cat({H_init, -5} U {-2^i}). "$name..N" stands for every
+integer step from that value to N: the official sweeper's H_final ~ Cat({H_init, H_init - 1, ..., -4} U
+{-8, -16, -32}) is ["$target_entropy_init..-4", -8, -16, -32]. Categories are a set, so a value that
+appears twice (H_init = -2 and the -2 of -2^1) counts once.
 
-`sample_configs(space, sweep_seed)` draws every sample up front with numpy's Generator seeded by the sweep
-seed, so the same seed gives the same list (and a smaller `num_samples` gives a prefix of it).
+A parameter whose categories depend on the task's suite maps each suite to its list:
+
+      horizon: {poplin: [0, 1, 2, 3, 4, 5, 10], mbpo: [0, 1, 2, 3]}
+
+`sample_configs(space, sweep_seed, suite=...)` draws every sample up front with numpy's Generator seeded by
+the sweep seed, so the same seed gives the same list (and a smaller `num_samples` gives a prefix of it).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from tasks import SCHEDULE_FIELDS
+from tasks import SCHEDULE_FIELDS, SUITES
 
 TARGET_ENTROPY_KEYS = SCHEDULE_FIELDS  # eq. 14's parameters, named as the config fields
 
@@ -46,13 +52,21 @@ PAPER_SPACE: dict[str, Any] = {
     },
 }
 
-# NOTES.md: the official sweeper drew configurations from A.2's space and ran each with seeds 1..10
-# (it does not say how many configurations; we draw as many as the paper's 20).
+# NOTES.md "Sweeps and tables": the official sweeper. 50 configurations per task, each trained with seeds
+# 1..10. H in model steps (the official horizon h is H = h - 1 model steps; h = 0 is SAC, H = 0): POPLIN
+# tasks h ~ Cat{0, 2, 3, 4, 5, 6, 11}, MBPO tasks h ~ Cat{0, 2, 3, 4}.
 OFFICIAL_SPACE: dict[str, Any] = {
-    **copy.deepcopy(PAPER_SPACE),
     "name": "official",
-    "description": "The official code's sweeper: A.2's space, each configuration trained with seeds 1..10.",
+    "description": "The official code's sweeper: 50 configurations, each trained with seeds 1..10; H from the "
+                   "suite's set; beta also below 1.",
+    "num_samples": 50,
     "seeds": list(range(1, 11)),
+    "params": {
+        "horizon": {"poplin": [0, 1, 2, 3, 4, 5, 10], "mbpo": [0, 1, 2, 3]},
+        "target_entropy_init": [1, 0, -1, -2],
+        "target_entropy_final": ["$target_entropy_init..-4", -8, -16, -32],
+        "target_entropy_beta": [2.0**i for i in range(-6, 0)] + [2**i for i in range(7)],
+    },
 }
 
 BUILTIN_SPACES = {"paper": PAPER_SPACE, "official": OFFICIAL_SPACE}
@@ -108,29 +122,77 @@ def validate_space(space: dict[str, Any], source: str = "search space") -> None:
     if not isinstance(params, dict) or not params:
         fail("params must be a non-empty mapping of config field -> list of categories")
     for position, (key, categories) in enumerate(params.items()):
-        if not isinstance(categories, list) or not categories:
-            fail(f"params.{key} must be a non-empty list of categories, got {categories!r}")
-        earlier = list(params)[:position]
-        for value in categories:
-            if isinstance(value, str) and value.startswith("$") and value[1:] not in earlier:
-                fail(f"params.{key}: {value!r} must name a parameter listed before {key!r} ({earlier or 'none'})")
-            if not isinstance(value, (int, float, str, bool)) and value is not None:
-                fail(f"params.{key}: category {value!r} must be a number, string, boolean or null")
+        per_suite = categories if isinstance(categories, dict) else {None: categories}
+        unknown_suites = set(per_suite) - {None, *SUITES}
+        if unknown_suites:
+            fail(f"params.{key}: unknown suites {sorted(unknown_suites)}; suites are {', '.join(SUITES)}")
+        for suite, values in per_suite.items():
+            where = f"params.{key}" + (f".{suite}" if suite else "")
+            if not isinstance(values, list) or not values:
+                fail(f"{where} must be a non-empty list of categories (or a mapping suite -> list), got {values!r}")
+            _validate_categories(values, list(params)[:position], key, where, fail)
+
+
+def _validate_categories(values: list, earlier: list[str], key: str, where: str, fail) -> None:
+    for value in values:
+        if isinstance(value, str) and value.startswith("$"):
+            name, dots, stop = value[1:].partition("..")
+            if name not in earlier:
+                fail(f"{where}: {value!r} must name a parameter listed before {key!r} ({earlier or 'none'})")
+            if dots and not _is_integer_text(stop):
+                fail(f"{where}: {value!r}: after '..' comes the integer the range ends at, e.g. '${name}..-4'")
+        if not isinstance(value, (int, float, str, bool)) and value is not None:
+            fail(f"{where}: category {value!r} must be a number, string, boolean or null")
+
+
+def _is_integer_text(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _categories(values: list, drawn: dict[str, Any]) -> list:
-    """The categories with "$name" references replaced by drawn values, duplicates removed (a set)."""
-    resolved = [drawn[v[1:]] if isinstance(v, str) and v.startswith("$") else v for v in values]
+    """The categories with "$name" and "$name..N" references replaced by drawn values, duplicates removed
+    (a set)."""
+    resolved = []
+    for value in values:
+        if isinstance(value, str) and value.startswith("$"):
+            name, _, stop = value[1:].partition("..")
+            resolved += _steps(drawn[name], int(stop)) if stop else [drawn[name]]
+        else:
+            resolved.append(value)
     return list(dict.fromkeys(resolved))
 
 
-def draw(space: dict[str, Any], num_samples: int, sweep_seed: int) -> list[dict[str, Any]]:
-    """`num_samples` draws of the space's params, reproducible from the sweep seed."""
+def _steps(start, stop: int) -> list:
+    """start, start -+ 1, ..., stop (toward stop, both included)."""
+    step = 1 if stop >= start else -1
+    return [start + step * i for i in range(int(abs(stop - start)) + 1)]
+
+
+def suite_params(space: dict[str, Any], suite: str | None) -> dict[str, list]:
+    """The space's params for the task's suite: a per-suite mapping becomes that suite's list."""
+    params = {}
+    for key, categories in space["params"].items():
+        if isinstance(categories, dict):
+            if suite not in categories:
+                raise SearchSpaceError(f"search space {space.get('name')}: params.{key} has no categories for "
+                                       f"the {suite!r} suite (it has {', '.join(categories)})")
+            categories = categories[suite]
+        params[key] = categories
+    return params
+
+
+def draw(space: dict[str, Any], num_samples: int, sweep_seed: int, suite: str | None = None) -> list[dict[str, Any]]:
+    """`num_samples` draws of the space's params (for the task's suite), reproducible from the sweep seed."""
     rng = np.random.default_rng(sweep_seed)
+    params = suite_params(space, suite)
     samples = []
     for _ in range(num_samples):
         drawn: dict[str, Any] = {}
-        for key, values in space["params"].items():
+        for key, values in params.items():
             options = _categories(values, drawn)
             drawn[key] = options[int(rng.integers(len(options)))]
         samples.append(drawn)
@@ -138,14 +200,24 @@ def draw(space: dict[str, Any], num_samples: int, sweep_seed: int) -> list[dict[
 
 
 def sample_configs(
-    space: dict[str, Any], sweep_seed: int, num_samples: int | None = None, max_seeds: int | None = None
+    space: dict[str, Any], sweep_seed: int, num_samples: int | None = None, max_seeds: int | None = None,
+    suite: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The sweep's trials: one dict of config fields (params + `seed`) per trial, in trial order.
-
-    `num_samples` / `max_seeds` (from the budget) shrink the space's own counts."""
+    """The sweep's trials for a task of `suite`: one dict of config fields (params + `seed`) per trial, in
+    trial order. `num_samples` / `max_seeds` (from the budget) shrink the space's own counts."""
     num_samples = num_samples or space["num_samples"]
-    samples = draw(space, num_samples, sweep_seed)
+    samples = draw(space, num_samples, sweep_seed, suite)
     if space["seeds"] == "per_sample":
         return [{**sample, "seed": index + 1} for index, sample in enumerate(samples)]
     seeds = space["seeds"][:max_seeds] if max_seeds else space["seeds"]
     return [{**sample, "seed": seed} for sample in samples for seed in seeds]
+
+
+def can_produce(space: dict[str, Any], fields: dict[str, Any], suite: str | None = None) -> bool:
+    """Whether some draw of the space gives `fields` (a subset of its params; the others are free), e.g.
+    whether the space can find one of Table 4's schedules."""
+    params = suite_params(space, suite)
+    for key, value in fields.items():
+        if key not in params or value not in _categories(params[key], fields):
+            return False
+    return True

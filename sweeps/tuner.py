@@ -8,6 +8,7 @@ import os
 import sys
 
 from algorithms.sac_svg.metrics import DONE, ENV_STEPS, EVAL_RETURN
+from sweeps.placement import place_learners
 from sweeps.plan import Plan, SweepInputError, write_manifest
 from sweeps.ray_setup import init_ray, require_shared_storage
 from sweeps.results import print_summary, trial_table
@@ -96,6 +97,8 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
     print(f"{plan.mode} {plan.exp_dir.name}: {len(plan.trials)} trials x {plan.steps_per_trial:,} env steps "
           f"-> {plan.exp_dir}", flush=True)
     init_ray(dashboard=not args.no_dashboard, verbose=args.verbose)
+    place_learners(plan.param_space, plan.gpus_per_trial, plan.trials,
+                   args.max_concurrent or plan.budget.max_concurrent_trials)
     # Checkpoints (and so experiment snapshots) come as often as the budget asks: no warning about it.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     try:

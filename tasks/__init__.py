@@ -7,9 +7,12 @@ The registry's public names are re-exported here: `from tasks import get_task, m
 from tasks.registry import (
     EVAL_INTERVAL,
     SCHEDULE_FIELDS,
+    SCHEDULE_PRESETS,
+    SUITES,
     TASKS,
     EntropySchedule,
     Task,
+    UnknownScheduleError,
     UnknownTaskError,
     get_task,
     make_env,
@@ -17,6 +20,6 @@ from tasks.registry import (
 )
 
 __all__ = [
-    "EVAL_INTERVAL", "SCHEDULE_FIELDS", "TASKS", "EntropySchedule", "Task", "UnknownTaskError", "get_task", "make_env",
-    "rllib_env_id",
+    "EVAL_INTERVAL", "SCHEDULE_FIELDS", "SCHEDULE_PRESETS", "SUITES", "TASKS", "EntropySchedule", "Task",
+    "UnknownScheduleError", "UnknownTaskError", "get_task", "make_env", "rllib_env_id",
 ]

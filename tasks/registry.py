@@ -48,18 +48,41 @@ class Task:
     act_dim: int
     train_steps: int
     eval_interval: int
-    schedule: EntropySchedule
+    schedule: EntropySchedule  # Table 4's (the default)
+    official_schedule: EntropySchedule | None = None  # the official code's config/env file (NOTES.md), if any
     max_episode_steps: int = 1000
     differs_from_paper: str  # one sentence: how our env differs from the paper's gym v1/v2 version
     gym_id: str  # what make_env builds: a gymnasium id ...
     gym_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)  # ... and its kwargs
 
 
+    def schedule_for(self, preset: str = "table4") -> EntropySchedule:
+        """The task's schedule from `preset`: "table4" (the paper's Table 4, the default) or "official" (the
+        official code's per-task config files, NOTES.md "Sweeps and tables")."""
+        if preset not in SCHEDULE_PRESETS:
+            raise UnknownScheduleError(f"Unknown schedules {preset!r}: choose one of {', '.join(SCHEDULE_PRESETS)}.")
+        schedule = self.schedule if preset == "table4" else self.official_schedule
+        if schedule is None:
+            with_official = [t.name for t in TASKS.values() if t.official_schedule is not None]
+            raise UnknownScheduleError(
+                f"Task {self.name!r} has no official schedule (the official code has no config file for it); "
+                f"use --schedules table4, or one of {', '.join(with_official)}.")
+        return schedule
+
+
+SCHEDULE_PRESETS = ("table4", "official")
+
+
 class UnknownTaskError(ValueError):
     pass
 
 
+class UnknownScheduleError(ValueError):
+    pass
+
+
 EVAL_INTERVAL = {"mbpo": 25_000, "poplin": 10_000}  # NOTES.md "Evaluation"
+SUITES = tuple(EVAL_INTERVAL)
 
 _V5 = "Gymnasium {env}-v5 (mujoco {mj} bindings) instead of gym {env}-v2 on mujoco-py 1.50"
 _REBUILT = (
@@ -68,32 +91,35 @@ _REBUILT = (
 )
 
 
-def _mbpo(name, obs_dim, act_dim, train_steps, schedule, differs, paper_name=None, **gym_kwargs) -> Task:
+def _mbpo(name, obs_dim, act_dim, train_steps, schedule, differs, paper_name=None, official=None,
+          **gym_kwargs) -> Task:
     return Task(
         name=name, suite="mbpo", paper_name=paper_name or name, obs_dim=obs_dim, act_dim=act_dim,
         train_steps=train_steps, eval_interval=EVAL_INTERVAL["mbpo"], schedule=schedule,
-        differs_from_paper=differs, gym_id=f"{name}-v5", gym_kwargs=gym_kwargs,
+        official_schedule=official, differs_from_paper=differs, gym_id=f"{name}-v5", gym_kwargs=gym_kwargs,
     )
 
 
-def _poplin(name, paper_name, env_class, obs_dim, act_dim, train_steps, schedule, differs) -> Task:
+def _poplin(name, paper_name, env_class, obs_dim, act_dim, train_steps, schedule, differs, official) -> Task:
     return Task(
         name=name, suite="poplin", paper_name=paper_name, obs_dim=obs_dim, act_dim=act_dim,
         train_steps=train_steps, eval_interval=EVAL_INTERVAL["poplin"], schedule=schedule,
-        differs_from_paper=differs, gym_id=envs.gym_id(env_class),
+        official_schedule=official, differs_from_paper=differs, gym_id=envs.gym_id(env_class),
     )
 
 
 _S = EntropySchedule
 _MJ = mujoco.__version__
 _TASK_LIST = [
-    # MBPO tasks. Train steps: NOTES.md (official runs); schedules: Table 4, right ("Cheetah" = HalfCheetah).
+    # MBPO tasks. Train steps: NOTES.md (official runs); schedules: Table 4, right ("Cheetah" = HalfCheetah);
+    # official schedules: NOTES.md (the official code has config files for Hopper and Walker2d only).
     _mbpo("Hopper", 11, 3, 1_000_000, _S(0, -1, 0.5),
           _V5.format(env="Hopper", mj=_MJ) + "; v5 pays the healthy reward only while healthy "
-          "(not on the terminating step)."),
+          "(not on the terminating step).", official=_S(0, -2, 1 / 32)),
     _mbpo("Walker2d", 17, 6, 2_000_000, _S(-2, -3, 64),
           _V5.format(env="Walker2d", mj=_MJ) + "; v5's model gives both feet friction 1.9 (v2: 0.9 and "
-          "1.9; pass xml_file='walker2d.xml' for v2's) and pays the healthy reward only while healthy."),
+          "1.9; pass xml_file='walker2d.xml' for v2's) and pays the healthy reward only while healthy.",
+          official=_S(-2, -8, 1 / 16)),
     _mbpo("HalfCheetah", 17, 6, 2_000_000, _S(-2, -2, None),
           _V5.format(env="HalfCheetah", mj=_MJ) + "; same observation and reward terms.",
           paper_name="Cheetah", xml_file=envs.HALF_CHEETAH_XML),  # same model, no deprecated settotalmass
@@ -108,24 +134,26 @@ _TASK_LIST = [
           "the contact cost and pays the healthy reward only while healthy.",
           include_cinert_in_observation=False, include_cvel_in_observation=False,
           include_qfrc_actuator_in_observation=False, include_cfrc_ext_in_observation=False),
-    # POPLIN tasks. Train steps: Table 2; schedules: Table 4, left.
+    # POPLIN tasks. Train steps: Table 2; schedules: Table 4, left; official schedules: NOTES.md.
     _poplin("poplin-ant", "Ant", envs.PoplinAnt, 27, 8, 200_000, _S(0, 0, None),
-            _REBUILT.format(xml="gymnasium's ant.xml", gym_env="Ant") + "."),
+            _REBUILT.format(xml="gymnasium's ant.xml", gym_env="Ant") + ".", official=_S(1, -3, 0.5)),
     _poplin("poplin-hopper", "Hopper", envs.PoplinHopper, 11, 3, 200_000, _S(0, 0, None),
-            _REBUILT.format(xml="gymnasium's hopper.xml", gym_env="Hopper") + "."),
+            _REBUILT.format(xml="gymnasium's hopper.xml", gym_env="Hopper") + ".", official=_S(1, 0, 32)),
     _poplin("poplin-swimmer", "Swimmer", envs.PoplinSwimmer, 9, 2, 50_000, _S(-1, -8, 0.5),
             "Rebuilt from NOTES.md as a gymnasium MujocoEnv on our fixed_swimmer.xml and today's MuJoCo "
             "instead of MBBL's fixed-swimmer env (its own XML, gym 0.7.4/0.9.4), with contacts disabled by "
             "contype/conaffinity 0 since MuJoCo dropped collision='predefined', and the tip velocity "
-            "taken from kinematics recomputed at the current qpos."),
+            "taken from kinematics recomputed at the current qpos.", official=_S(-2, -32, 0.125)),
     _poplin("poplin-cheetah", "Cheetah", envs.PoplinCheetah, 17, 6, 200_000, _S(0, -3, 0.1),
-            _REBUILT.format(xml="gymnasium's half_cheetah.xml", gym_env="HalfCheetah") + "."),
+            _REBUILT.format(xml="gymnasium's half_cheetah.xml", gym_env="HalfCheetah") + ".",
+            official=_S(-1, -4, 1)),
     _poplin("poplin-walker2d", "Walker2d", envs.PoplinWalker2d, 17, 6, 200_000, _S(4, -8, 0.5),
             _REBUILT.format(xml="gymnasium's walker2d.xml (the pre-v5 model, feet friction 0.9/1.9)",
-                            gym_env="Walker2d") + "."),
+                            gym_env="Walker2d") + ".", official=_S(-2, -16, 1 / 64)),
     _poplin("poplin-pets-cheetah", "PETS Cheetah", envs.PoplinPetsCheetah, 18, 6, 50_000, _S(0, -3, 0.1),
             "Rebuilt from NOTES.md as a gymnasium MujocoEnv on gymnasium's half_cheetah.xml and today's "
-            "MuJoCo instead of MBBL's copy of the PETS half-cheetah (its own XML asset, mujoco-py)."),
+            "MuJoCo instead of MBBL's copy of the PETS half-cheetah (its own XML asset, mujoco-py).",
+            official=_S(0, 0, 0)),  # beta 0 with H_init = H_final: a constant 0
 ]
 TASKS: dict[str, Task] = {task.name: task for task in _TASK_LIST}
 _BY_LOWER_NAME = {name.lower(): task for name, task in TASKS.items()}

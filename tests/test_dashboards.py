@@ -208,6 +208,24 @@ def test_table4_ignores_unevaluated_trials_and_marks_them(generated):
     assert r["paper_target_entropy_beta"] == 64 and r["matches_paper"]
 
 
+def test_table4_shows_the_official_schedule_beside_the_papers(generated):
+    """NOTES.md: the official config files give POPLIN Cheetah (-1, -4, 1) and MBPO Walker2d (-2, -8, 1/16)."""
+    from dashboards.table4 import display_table4
+
+    t4 = generated.tables.table4
+    assert schedule_of(row(t4, task="poplin-cheetah"), "official_") == (-1, -4, 1)
+    assert schedule_of(row(t4, task="Walker2d"), "official_") == (-2, -8, 1 / 16)
+    assert not row(t4, task="Walker2d")["matches_official"] and row(t4, task="Walker2d")["matches_paper"]
+    shown = display_table4(t4).set_index("Task")
+    walker = shown.loc[[label for label in shown.index if "Walker2d" in label][0]]
+    assert (walker["Paper H_init"], walker["Paper H_final"], walker["Paper beta"]) == ("-2", "-3", "64")
+    assert (walker["Official H_init"], walker["Official H_final"], walker["Official beta"]) == ("-2", "-8", "0.0625")
+    assert walker["Same as paper"] == "yes" and walker["Same as official"] == "no"
+    no_official = t4.assign(task="HalfCheetah", **{f"official_{k}": math.nan for k in load.SCHEDULE},
+                            matches_official=None)
+    assert set(display_table4(no_official)[["Official H_init", "Official beta", "Same as official"]].iloc[0]) == {"—"}
+
+
 # ---------------------------------------------------------------- Table 2
 
 

@@ -150,7 +150,60 @@ def test_train_plan_is_one_trial_with_table4_schedule():
     assert plan.exp_dir.name == "Hopper-train-smoke"
 
 
+def test_official_schedules_preset_for_train_and_reproduce():
+    """NOTES.md: the official config for MBPO Hopper is (0, -2, 1/32); Table 4's is (0, -1, 0.5)."""
+    official = {"target_entropy_init": 0, "target_entropy_final": -2, "target_entropy_beta": 1 / 32}
+    assert plan_for("--schedules", "official", mode="train").trials == [{**official, "seed": 1}]
+    reproduce = plan_for("--schedules", "official", mode="reproduce")
+    assert all({k: t[k] for k in SCHEDULE_KEYS} == official for t in reproduce.trials)
+    assert plan_for("--schedules", "table4", mode="train").trials == plan_for(mode="train").trials
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "HalfCheetah", "--mode", "train", "--schedules", "official"],
+     "Task 'HalfCheetah' has no official schedule"),
+    (["--task", "Ant", "--mode", "reproduce", "--schedules", "official"], "use --schedules table4, or one of Hopper"),
+    (["--task", "Hopper", "--mode", "train", "--schedules", "offical"], "Unknown schedules 'offical'"),
+    (["--task", "Hopper", "--schedules", "official"], "--schedules applies to reproduce and train, not sweep"),
+    (["--task", "Hopper", "--mode", "reproduce", "--schedules", "official", "--from-sweep", "x"],
+     "--schedules and --from-sweep both choose the schedule"),
+    (["--task", "Hopper", "--space", "official", "--set", "horizon=3"], "--set horizon: set per trial by the sweep"),
+])
+def test_schedule_and_space_mistakes_fail_before_ray(tmp_path, capsys, args, message):
+    results = tmp_path / "results"
+    assert cli.main([*args, "--budget", "smoke", "--results", str(results)]) == 2
+    assert message in capsys.readouterr().err
+    assert not results.exists()
+
+
+def test_official_space_sweep_varies_h_from_the_tasks_suite():
+    poplin = plans.make_plan(cli.parse_args(["--task", "poplin-swimmer", "--budget", "smoke", "--space", "official"]))
+    mbpo = plan_for("--space", "official", "--num-samples", "40")
+    assert {t["horizon"] for t in mbpo.trials} <= {0, 1, 2, 3}
+    assert {t["horizon"] for t in poplin.trials} <= {0, 1, 2, 3, 4, 5, 10}
+    assert len({t["horizon"] for t in mbpo.trials}) > 1
+
+
 # ---------------------------------------------------------------------------------------- smoke sweep
+
+
+@pytest.mark.slow
+def test_smoke_sweep_target_entropy_follows_eq14_for_each_trials_schedule(smoke_sweep):
+    """progress.csv's target_entropy at each iteration's env step t is eq. 14 for the trial's own
+    (H_init, H_final, beta) and T = total_env_steps, written here independently of the learner's code."""
+    trials = trial_dirs(smoke_sweep)
+    assert len(trials) == 2
+    for trial in trials:
+        params = json.loads((trial / "params.json").read_text())
+        init, final, beta = (params[k] for k in SCHEDULE_KEYS)
+        total = params["total_env_steps"]
+        assert init != final and total == 1500  # a schedule that moves, over the smoke budget's length
+        progress = pd.read_csv(trial / "progress.csv")
+        t = progress["env_steps"].to_numpy(dtype=float)
+        expected = (init - final) * (1 - t / total) ** beta + final
+        assert len(progress) == 6 and t[-1] == total
+        assert progress["target_entropy"].to_numpy() == pytest.approx(expected, abs=1e-6), trial.name
+        assert progress["target_entropy"].iloc[-1] == pytest.approx(final)
 
 
 @pytest.mark.slow

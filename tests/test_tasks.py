@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 import sweeps
-from tasks import TASKS, EntropySchedule, UnknownTaskError, envs, get_task, make_env, rllib_env_id
+from tasks import (
+    TASKS,
+    EntropySchedule,
+    UnknownScheduleError,
+    UnknownTaskError,
+    envs,
+    get_task,
+    make_env,
+    rllib_env_id,
+)
 
 MBPO = ["Hopper", "Walker2d", "HalfCheetah", "Ant", "Humanoid"]
 POPLIN = ["poplin-ant", "poplin-hopper", "poplin-swimmer", "poplin-cheetah", "poplin-walker2d",
@@ -306,3 +315,21 @@ def test_our_half_cheetah_is_gymnasiums_model():
     assert "body_inertia" in arrays and "dof_invweight0" in arrays
     for name in arrays:
         np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+# NOTES.md "Sweeps and tables": the official code's per-task config files (H_init, H_final, beta).
+OFFICIAL_SCHEDULES = {
+    "poplin-ant": (1, -3, 0.5), "poplin-hopper": (1, 0, 32), "poplin-swimmer": (-2, -32, 0.125),
+    "poplin-cheetah": (-1, -4, 1), "poplin-walker2d": (-2, -16, 1 / 64), "poplin-pets-cheetah": (0, 0, 0),
+    "Hopper": (0, -2, 1 / 32), "Walker2d": (-2, -8, 1 / 16),
+}
+
+
+def test_official_schedules_are_the_official_config_files():
+    for name, task in TASKS.items():
+        if name in OFFICIAL_SCHEDULES:
+            assert task.schedule_for("official") == EntropySchedule(*OFFICIAL_SCHEDULES[name]), name
+        else:
+            with pytest.raises(UnknownScheduleError, match=f"Task '{name}' has no official schedule"):
+                task.schedule_for("official")
+        assert task.schedule_for("table4") == task.schedule == task.schedule_for()  # Table 4 is the default

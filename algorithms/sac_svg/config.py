@@ -4,6 +4,7 @@ Defaults are the paper's Table 3 with H = 2; where the paper is silent they foll
 `official_code_defaults()` switches to the official implementation's values where they differ from the
 paper. docs/fidelity.md lists every value with its source.
 """
+import math
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -75,6 +76,13 @@ class SVGHyperparameters:
 
 SVG_FIELDS = {f.name: f for f in fields(SVGHyperparameters)}
 CHOICES = {"world_model_dtype": ("float32", "bfloat16")}
+# RLlib's Ray-resource fields: amounts of CPUs/GPUs, fractional below 1, and the words RLlib allows instead
+# of a number. RLlib's defaults (0, 1, "auto") cannot say so, hence this table (used by `--set` and validate).
+RESOURCE_FIELDS: dict[str, tuple[str, ...]] = {
+    "num_cpus_for_main_process": (), "num_cpus_per_env_runner": (), "num_gpus_per_env_runner": (),
+    "num_cpus_per_learner": ("auto",), "num_gpus_per_learner": (), "num_gpus": (),
+    "num_cpus_per_offline_eval_runner": (), "num_gpus_per_offline_eval_runner": (),
+}
 
 
 class SACSVGConfig(AlgorithmConfig):
@@ -196,7 +204,26 @@ def _value_errors(c: SACSVGConfig) -> list[str]:
         errors.append(f"dynamics_seq_len={c.dynamics_seq_len} must be >= 2 (one model step)")
     if c.num_learners > 1:
         errors.append(f"num_learners={c.num_learners}: SAC-SVG keeps its replay on one learner; use 0 or 1")
+    errors += [e for name, words in RESOURCE_FIELDS.items() if (e := resource_error(name, getattr(c, name), words))]
+    if _is_number(c.num_gpus_per_learner) and c.num_gpus_per_learner > 1:
+        errors.append(f"num_gpus_per_learner={c.num_gpus_per_learner}: the one SAC-SVG learner runs on one "
+                      "device; use a fraction of one GPU, e.g. 0.25, or 1")
     return errors
+
+
+def resource_error(name: str, value, words: tuple[str, ...] = ()) -> str | None:
+    """A message if `value` is not a Ray resource amount: a number >= 0, a whole number above 1 (Ray
+    shares one CPU or GPU in fractions, never more than one), or one of `words`."""
+    if value in words:
+        return None
+    allowed = f"a number >= 0{''.join(f' or {w!r}' for w in words)}"
+    if not _is_number(value):
+        return f"{name}={value!r}: expected {allowed}"
+    if not value >= 0 or math.isinf(value):
+        return f"{name}={value!r} must be a finite number >= 0"
+    if value > 1 and value != int(value):
+        return f"{name}={value!r}: Ray gives fractions only of a single resource; use a value <= 1 or a whole number"
+    return None
 
 
 def _is_number(value) -> bool:
