@@ -62,6 +62,9 @@ class SVGHyperparameters:
     checkpoint_replay: bool = True          # keep the replay buffer in checkpoints
     world_model_dtype: str = "float32"      # "bfloat16": the world model's matrix products (CPU or GPU)
     learner_threads: int | None = None      # torch CPU threads; None = the CPUs Ray reserves for the learner
+    # Speed only: the same mathematics either way (see learner.py and `make bench`).
+    fused_optimizer: bool = True            # fused Adam (foreach where no fused kernel); False: per-parameter loop
+    compile_updates: bool = False           # torch.compile each component's loss, forward and backward
 
     @staticmethod
     def official_code_defaults() -> dict:
