@@ -24,6 +24,7 @@ import ray
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from algorithms.sac_svg.config import SACSVGConfig
 from algorithms.sac_svg.networks import mlp
@@ -95,6 +96,9 @@ def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: in
     start = time.perf_counter()
     learner.update_from_transitions({k: v[:1] for k, v in fragment.items()})
     first_call_s = time.perf_counter() - start
+    with FlopCounterMode(display=False) as flops:  # matrix-product FLOPs of all updates of one env step
+        with torch.compiler.set_stance("force_eager"):
+            learner.update_from_transitions({k: v[:1] for k, v in fragment.items()})
     batch = learner.step_batch()
     log_prob = learner.update_actor(batch)[1]
     calls = {"step_batch": learner.step_batch, "update_actor": lambda: learner.update_actor(batch),
@@ -111,6 +115,7 @@ def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: in
                                                  learner._device) / FRAGMENT
     if config.compile_updates:
         times["compile_s"] = first_call_s
+    times["gflop_per_env_step"] = flops.get_total_flops() / 1e9
     return times
 
 
@@ -216,6 +221,7 @@ def main() -> None:
                            "components_ms": bench_learner(config, data, repeats)}
                     row["learner_ms_per_env_step"] = row["components_ms"].pop("all_updates_per_env_step")
                     row["compile_s"] = row["components_ms"].pop("compile_s", None)
+                    row["gflop_per_env_step"] = row["components_ms"].pop("gflop_per_env_step")
                     if not args.quick and variant == "fast":
                         steps = 32 if size == "paper" else 256
                         row["end_to_end_env_steps_per_s"] = bench_end_to_end(config, steps)
@@ -237,14 +243,16 @@ def main() -> None:
 
 
 def format_table(report: dict) -> str:
-    head = ["size", "H", "dtype", "path", "ms/env step", "env steps/s", "e2e steps/s", "compile s"] + list(COMPONENTS)
+    head = (["size", "H", "dtype", "path", "ms/env step", "env steps/s", "e2e steps/s", "compile s", "GFLOP/step",
+             "GFLOP/s"] + list(COMPONENTS))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in report["rows"]:
         c = r["components_ms"]
         e2e = r.get("end_to_end_env_steps_per_s")
         cells = [r["size"], str(r["horizon"]), r["dtype"], r["variant"], f"{r['learner_ms_per_env_step']:.2f}",
                  f"{1e3 / r['learner_ms_per_env_step']:.1f}", "-" if e2e is None else f"{e2e:.1f}",
-                 "-" if r.get("compile_s") is None else f"{r['compile_s']:.0f}"]
+                 "-" if r.get("compile_s") is None else f"{r['compile_s']:.0f}", f"{r['gflop_per_env_step']:.3f}",
+                 f"{r['gflop_per_env_step'] / r['learner_ms_per_env_step'] * 1e3:.1f}"]
         cells += [f"{c[k]:.1f}" if k in c else "-" for k in COMPONENTS]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
