@@ -76,3 +76,14 @@ def test_clip_grad_norm_matches_torch():
     for p, g in zip(params, grads):
         torch.testing.assert_close(g, p.grad)
     assert torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads])) == pytest.approx(0.5, rel=1e-5)
+
+
+@pytest.mark.parametrize("flags, expected", [("fpu avx2 fma", "float32"), ("fpu avx512f avx512_bf16", "bfloat16"),
+                                             ("fpu amx_bf16 amx_tile", "bfloat16")])
+def test_auto_world_model_dtype_is_bfloat16_only_on_native_hardware(monkeypatch, flags, expected):
+    from algorithms.sac_svg import config as config_module
+    monkeypatch.setattr(config_module.pathlib.Path, "read_text", lambda self: f"flags\t\t: {flags}\n")
+    config = SACSVGConfig()
+    assert config.world_model_dtype == "auto" and config.resolved_world_model_dtype == expected
+    assert config._model_config_auto_includes["world_model_dtype"] == expected
+    assert SACSVGConfig().training(world_model_dtype="float32").resolved_world_model_dtype == "float32"
