@@ -86,3 +86,34 @@ def test_state_roundtrip_continues_exactly():
     torch.testing.assert_close(restored.sample_sequences(64, 4).states, replay.sample_sequences(64, 4).states)
     with pytest.raises(ValueError, match="capacity"):
         TransitionReplay(100, obs_dim=2, act_dim=1, device="cpu", seed=0).set_state(replay.get_state())
+
+
+def test_sampler_state_from_another_device_restores_reproducibly():
+    """A checkpoint's sampler state from a GPU (Philox: seed and offset) restores on a CPU and the other way
+    round: reseeded from the saved state, with a warning, identically on every restore."""
+    replay = filled_replay(257)
+    state = replay.get_state()
+    assert state["generator_device"] == "cpu"
+    cuda_like = state | {"generator": np.arange(16, dtype=np.uint8), "generator_device": "cuda"}
+    samples = []
+    for _ in range(2):
+        restored = TransitionReplay(257, obs_dim=2, act_dim=1, device="cpu", seed=5)
+        with pytest.warns(UserWarning, match="saved on cuda and restored on cpu"):
+            restored.set_state(cuda_like)
+        assert len(restored) == len(replay)
+        samples.append(restored.sample(64)["obs"])
+    torch.testing.assert_close(samples[0], samples[1])
+
+
+def test_sampling_range_is_read_from_the_device_scalars():
+    """What a compiled or captured update sees: the in-place device scalars, kept equal to the host counters."""
+    replay = TransitionReplay(100, obs_dim=2, act_dim=1, device="cpu", seed=0)
+    ids = [f"{i:04x}" + "0" * 28 for i in range(1, 4)]
+    replay.add(episodes_to_transitions([episode(30, ep_id=i) for i in ids]))
+    assert (replay.device_size.item(), replay.device_next_index.item()) == (90, 90)
+    replay.add(episodes_to_transitions([episode(30, ep_id="ffff" + "0" * 28)]))
+    assert (replay.device_size.item(), replay.device_next_index.item()) == (100, 20)
+    index = replay._random_index(4096)
+    assert index.min() >= 0 and index.max() < 100 and len(index.unique()) > 90
+    newest = replay._random_index(4096, newest=20)
+    assert set(newest.tolist()) == set(range(20))

@@ -2,10 +2,15 @@
 
 Runs on Walker2d-v5 (the notes' reference task) at the paper's Table 3 sizes and at a small size, for H = 0
 (SAC) and H = 2, prints a table and writes JSON (bench_results/). Numbers are this machine's, measured now.
+Each row is measured for the update paths in --variants (plain: PyTorch's default per-parameter Adam; fast:
+the default fused path; compiled: plus torch.compile, whose compile time is reported), next to a bare-PyTorch
+SAC update at the same sizes measured in the same run, so every speed claim is a ratio from one run.
 
-  python -m algorithms.sac_svg.bench [--quick] [--dtypes float32 bfloat16] [--threads 2] [--set k=v ...]
+  python -m algorithms.sac_svg.bench [--quick] [--dtypes float32 bfloat16] [--threads 2] [--gpus 1] [--set k=v ...]
+  python -m algorithms.sac_svg.bench --bf16-study   # float32 vs bfloat16 world model, see bf16_study.py
 """
 import argparse
+import copy
 import json
 import platform as py_platform
 import statistics
@@ -17,9 +22,13 @@ import gymnasium as gym
 import numpy as np
 import ray
 import torch
-import yaml
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from algorithms.sac_svg.config import SACSVGConfig
+from algorithms.sac_svg.networks import mlp
+from sweeps.experiment import OverrideError, parse_overrides
 
 ENV = "Walker2d-v5"
 SIZES = {
@@ -30,12 +39,13 @@ SIZES = {
 REFERENCE_MS_PER_ENV_STEP = {"official SAC-SVG(2), Table 3 sizes": 1400.0, "official SAC (H=0)": 65.0,
                              "RLlib SAC (one update)": 121.0}
 FRAGMENT = 10  # env steps per learner call, the default rollout_fragment_length
+VARIANTS = {"plain": dict(fused_optimizer=False), "fast": {}, "compiled": dict(compile_updates=True)}
 COMPONENTS = ("step_batch", "update_actor", "update_alpha", "update_critic", "update_reward", "update_termination",
               "update_target_critic", "dynamics_update")
 
 
-def config_for(size: str, horizon: int, dtype: str, threads: int, overrides: dict) -> SACSVGConfig:
-    return (SACSVGConfig().environment(ENV)
+def config_for(size: str, horizon: int, dtype: str, threads: int, overrides: dict, gpus: int = 0) -> SACSVGConfig:
+    return (SACSVGConfig().environment(ENV).learners(num_gpus_per_learner=gpus)
             .training(horizon=horizon, world_model_dtype=dtype, actor_warmup_steps=0, learner_threads=threads,
                       **(SIZES[size] | overrides))
             .debugging(seed=0))
@@ -57,16 +67,18 @@ def random_transitions(n: int, env_id: str = ENV) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in zip(keys, zip(*rows))}
 
 
-def timed_ms(fn, repeats: int, device: torch.device) -> float:
-    """Median wall time of fn() in milliseconds (the device is synchronised around each call)."""
+def timed_ms(fn, repeats: int, device: torch.device, clock=time.perf_counter) -> float:
+    """Median time of fn() in milliseconds by `clock`: wall time, or time.process_time for the CPU time this
+    process spent, which on a shared machine excludes the waits for other processes (the device is
+    synchronised around each call)."""
     fn()  # warm-up
     samples = []
     for _ in range(repeats):
         _synchronize(device)
-        start = time.perf_counter()
+        start = clock()
         fn()
         _synchronize(device)
-        samples.append(1e3 * (time.perf_counter() - start))
+        samples.append(1e3 * (clock() - start))
     return statistics.median(samples)
 
 
@@ -76,11 +88,19 @@ def _synchronize(device: torch.device) -> None:
 
 
 def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: int) -> dict[str, float]:
-    """Time of each component update and of all updates Algorithm 1 runs per env step."""
+    """Time of each component update and of all updates Algorithm 1 runs per env step; with compiled updates,
+    the time of the first call (which compiles every component) as compile_s."""
     learner = config.build_learner(env=gym.make(ENV))
     learner.replay.add(data)  # fill D without updating
     learner.svg.normalizer.update(torch.as_tensor(data["obs"], device=learner._device))
     learner.env_steps = len(data["reward"])
+    fragment = {k: v[-FRAGMENT:] for k, v in data.items()}  # what an env runner delivers per sync
+    start = time.perf_counter()
+    learner.update_from_transitions({k: v[:1] for k, v in fragment.items()})
+    first_call_s = time.perf_counter() - start
+    with FlopCounterMode(display=False) as flops:  # matrix-product FLOPs of all updates of one env step
+        with torch.compiler.set_stance("force_eager"):
+            learner.update_from_transitions({k: v[:1] for k, v in fragment.items()})
     batch = learner.step_batch()
     log_prob = learner.update_actor(batch)[1]
     calls = {"step_batch": learner.step_batch, "update_actor": lambda: learner.update_actor(batch),
@@ -93,10 +113,60 @@ def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: in
         for unused in ("update_reward", "update_termination", "dynamics_update"):
             calls.pop(unused)
     times = {name: timed_ms(fn, repeats, learner._device) for name, fn in calls.items()}
-    fragment = {k: v[-FRAGMENT:] for k, v in data.items()}  # what an env runner delivers per sync
     times["all_updates_per_env_step"] = timed_ms(lambda: learner.update_from_transitions(fragment), repeats,
                                                  learner._device) / FRAGMENT
+    times["cpu_ms_per_env_step"] = timed_ms(lambda: learner.update_from_transitions(fragment), repeats,
+                                            learner._device, time.process_time) / FRAGMENT
+    if config.compile_updates:
+        times["compile_s"] = first_call_s
+    times["gflop_per_env_step"] = flops.get_total_flops() / 1e9
     return times
+
+
+def bare_sac_ms(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: int, device: torch.device) -> float:
+    """One plain SAC update (what a user writes in bare PyTorch: critic, actor and temperature steps with default
+    Adam, Polyak target) at the config's sizes, on uniformly sampled batches of `data`: the reference row."""
+    torch.manual_seed(0)
+    obs_dim, act_dim = data["obs"].shape[1], data["action"].shape[1]
+    replay = {k: torch.as_tensor(data[k], dtype=torch.float32, device=device)
+              for k in ("obs", "action", "reward", "next_obs", "terminated")}
+    actor = mlp(obs_dim, config.hidden_dim, 2 * act_dim, config.hidden_depth).to(device)
+    critics = nn.ModuleList(mlp(obs_dim + act_dim, config.hidden_dim, 1, config.hidden_depth)
+                            for _ in range(2)).to(device)
+    targets = copy.deepcopy(critics)
+    log_alpha = torch.zeros((), device=device, requires_grad=True)
+    optimizers = [torch.optim.Adam(p, lr=1e-4) for p in (actor.parameters(), critics.parameters(), [log_alpha])]
+
+    def policy(x):
+        mu, log_std = actor(x).chunk(2, dim=-1)
+        std = log_std.clamp(-5, 2).exp()
+        pre_tanh = mu + std * torch.randn_like(mu)
+        log_prob = torch.distributions.Normal(mu, std).log_prob(pre_tanh).sum(-1)
+        return torch.tanh(pre_tanh), log_prob - (2 * (np.log(2) - pre_tanh - F.softplus(-2 * pre_tanh))).sum(-1)
+
+    def q(nets, x, u):
+        return [net(torch.cat([x, u], -1)).squeeze(-1) for net in nets]
+
+    def update():
+        index = torch.randint(len(replay["reward"]), (config.batch_size,), device=device)
+        x, u, r, x_next, done = (replay[k][index] for k in ("obs", "action", "reward", "next_obs", "terminated"))
+        alpha = log_alpha.exp().detach()
+        with torch.no_grad():
+            u_next, log_prob_next = policy(x_next)
+            target = r + 0.99 * (1 - done) * (torch.min(*q(targets, x_next, u_next)) - alpha * log_prob_next)
+        critic_loss = sum(F.mse_loss(q_i, target) for q_i in q(critics, x, u))
+        u_new, log_prob = policy(x)
+        actor_loss = (alpha * log_prob - torch.min(*q(critics, x, u_new))).mean()
+        alpha_loss = (log_alpha.exp() * (-log_prob.detach() + act_dim)).mean()
+        for optimizer, loss in zip(optimizers, (critic_loss, actor_loss, alpha_loss)):
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            for target_p, p in zip(targets.parameters(), critics.parameters()):
+                target_p.lerp_(p, 0.005)
+
+    return timed_ms(update, repeats, device, time.process_time)
 
 
 def bench_end_to_end(config: SACSVGConfig, env_steps: int) -> float:
@@ -122,50 +192,83 @@ def main() -> None:
                         help="learner torch threads (in a trial: the CPUs Ray reserves for it; 2 here)")
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--horizons", nargs="+", type=int, default=[0, 2])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
+                        help="update paths to time (same mathematics): plain, fast (default path), compiled")
+    parser.add_argument("--repeats", type=int, help="timed calls per measurement (default 5, --quick 2)")
+    parser.add_argument("--gpus", type=int, default=0, help="GPUs for the learner (0: CPU)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="config fields for every row, e.g. --set decoder_depth=0 (the official decoder)")
+                        help="config fields for every row, typed like `make sweep`'s --set, "
+                             "e.g. --set decoder_depth=0 (the official decoder)")
+    parser.add_argument("--bf16-study", action="store_true",
+                        help="instead of timing: float32 vs bfloat16 world model (model error, SVG gradient)")
     parser.add_argument("--out", default="bench_results")
     args = parser.parse_args()
-    overrides = {k: yaml.safe_load(v) for k, _, v in (item.partition("=") for item in args.set)}
-    repeats = 2 if args.quick else 5
+    try:
+        overrides = parse_overrides(args.set)
+    except OverrideError as error:
+        parser.error(str(error))
+    if args.gpus and not torch.cuda.is_available():
+        parser.error(f"--gpus {args.gpus}: no CUDA device is visible to torch {torch.__version__}")
+    if args.bf16_study:
+        from algorithms.sac_svg import bf16_study
+        return bf16_study.main(args.quick, args.threads, overrides, Path(args.out))
+    repeats = args.repeats or (2 if args.quick else 5)
     data = random_transitions(4096)
     rows = []
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    ray.init(num_cpus=2, num_gpus=args.gpus, include_dashboard=False, configure_logging=False, log_to_driver=False)
     for size in args.sizes:
         for horizon in args.horizons:
             for dtype in args.dtypes if size == "paper" else ["float32"]:
-                config = config_for(size, horizon, dtype, args.threads, overrides)
-                config.validate()
-                row = {"size": size, "horizon": horizon, "dtype": dtype,
-                       "components_ms": bench_learner(config, data, repeats)}
-                row["learner_ms_per_env_step"] = row["components_ms"].pop("all_updates_per_env_step")
-                if not args.quick:
-                    steps = 32 if size == "paper" else 256
-                    row["end_to_end_env_steps_per_s"] = bench_end_to_end(config, steps)
-                rows.append(row)
-                print(f"  measured {size} H={horizon} {dtype}: {row['learner_ms_per_env_step']:.1f} ms per env step",
-                      flush=True)
+                for variant in args.variants:
+                    config = config_for(size, horizon, dtype, args.threads, overrides | VARIANTS[variant], args.gpus)
+                    config.validate()
+                    row = {"size": size, "horizon": horizon, "dtype": dtype, "variant": variant,
+                           "components_ms": bench_learner(config, data, repeats)}
+                    row["learner_ms_per_env_step"] = row["components_ms"].pop("all_updates_per_env_step")
+                    row["compile_s"] = row["components_ms"].pop("compile_s", None)
+                    row["gflop_per_env_step"] = row["components_ms"].pop("gflop_per_env_step")
+                    row["cpu_ms_per_env_step"] = row["components_ms"].pop("cpu_ms_per_env_step")
+                    if not args.quick and variant == "fast":
+                        steps = 32 if size == "paper" else 256
+                        row["end_to_end_env_steps_per_s"] = bench_end_to_end(config, steps)
+                    rows.append(row)
+                    print(f"  measured {size} H={horizon} {dtype} {variant}: "
+                          f"{row['learner_ms_per_env_step']:.1f} ms per env step", flush=True)
+    device = torch.device("cuda" if args.gpus else "cpu")
+    torch.set_num_threads(args.threads)
+    reference = {size: bare_sac_ms(config_for(size, 0, "float32", args.threads, overrides), data, repeats, device)
+                 for size in args.sizes}
     ray.shutdown()
     report = {"created": datetime.now(UTC).isoformat(), "env": ENV, "torch": torch.__version__,
-              "threads": args.threads, "overrides": overrides,
+              "threads": args.threads, "gpus": args.gpus, "overrides": overrides,
               "machine": py_platform.processor() or py_platform.machine(),
+              "bare_pytorch_sac_cpu_ms_per_update": reference,
               "reference_ms_per_env_step": REFERENCE_MS_PER_ENV_STEP, "rows": rows}
     print(format_table(report))
     write(report, Path(args.out))
 
 
 def format_table(report: dict) -> str:
-    head = ["size", "H", "dtype", "ms/env step", "env steps/s", "e2e steps/s"] + list(COMPONENTS)
+    head = (["size", "H", "dtype", "path", "ms/env step", "CPU ms/env step", "env steps/s", "e2e steps/s",
+             "compile s", "GFLOP/step", "GFLOP/s"] + list(COMPONENTS))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in report["rows"]:
         c = r["components_ms"]
         e2e = r.get("end_to_end_env_steps_per_s")
-        cells = [r["size"], str(r["horizon"]), r["dtype"], f"{r['learner_ms_per_env_step']:.1f}",
-                 f"{1e3 / r['learner_ms_per_env_step']:.1f}", "-" if e2e is None else f"{e2e:.1f}"]
+        cells = [r["size"], str(r["horizon"]), r["dtype"], r["variant"], f"{r['learner_ms_per_env_step']:.2f}",
+                 f"{r['cpu_ms_per_env_step']:.2f}",
+                 f"{1e3 / r['learner_ms_per_env_step']:.1f}", "-" if e2e is None else f"{e2e:.1f}",
+                 "-" if r.get("compile_s") is None else f"{r['compile_s']:.0f}", f"{r['gflop_per_env_step']:.3f}",
+                 f"{r['gflop_per_env_step'] / r['learner_ms_per_env_step'] * 1e3:.1f}"]
         cells += [f"{c[k]:.1f}" if k in c else "-" for k in COMPONENTS]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"threads: {report['threads']}, overrides: {report['overrides'] or 'none'}")
+    lines.append(f"threads: {report['threads']}, gpus: {report['gpus']}, overrides: {report['overrides'] or 'none'}")
+    lines += [f"bare-PyTorch SAC update (same run, H=0 sizes of '{size}'): {ms:.2f} CPU ms; svglab H=0 per env step "
+              "(1 update), CPU time ratio: " + ", ".join(f"{r['variant']} {r['cpu_ms_per_env_step'] / ms:.2f}x"
+                                         for r in report["rows"] if r["size"] == size and r["horizon"] == 0
+                                         and r["dtype"] == "float32")
+              for size, ms in report["bare_pytorch_sac_cpu_ms_per_update"].items()]
     lines += [f"reference (notes, same machine): {name}: {ms:.0f} ms per env step"
               for name, ms in report["reference_ms_per_env_step"].items()]
     return "\n".join(lines)

@@ -5,10 +5,12 @@ Defaults are the paper's Table 3 with H = 2; where the paper is silent they foll
 paper. docs/fidelity.md lists every value with its source.
 """
 import math
+import pathlib
 import types
 import typing
 from dataclasses import dataclass, fields
 
+import torch
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
@@ -61,8 +63,13 @@ class SVGHyperparameters:
     eval_episodes: int = 10
     model_error_window: int = 10_000        # "recent data" for the multi-step model error metric
     checkpoint_replay: bool = True          # keep the replay buffer in checkpoints
-    world_model_dtype: str = "float32"      # "bfloat16": the world model's matrix products (CPU or GPU)
+    # The world model's matrix products: "auto" = bfloat16 where the learner's hardware computes it natively
+    # (README, speed: bench --bf16-study), else float32; or "float32" / "bfloat16" explicitly.
+    world_model_dtype: str = "auto"
     learner_threads: int | None = None      # torch CPU threads; None = the CPUs Ray reserves for the learner
+    # Speed only: the same mathematics either way (see learner.py and `make bench`).
+    fused_optimizer: bool = True            # fused Adam (foreach where no fused kernel); False: per-parameter loop
+    compile_updates: bool = False           # torch.compile each component's loss, forward and backward
 
     @staticmethod
     def official_code_defaults() -> dict:
@@ -75,7 +82,7 @@ class SVGHyperparameters:
 
 
 SVG_FIELDS = {f.name: f for f in fields(SVGHyperparameters)}
-CHOICES = {"world_model_dtype": ("float32", "bfloat16")}
+CHOICES = {"world_model_dtype": ("auto", "float32", "bfloat16")}
 # RLlib's Ray-resource fields: amounts of CPUs/GPUs, fractional below 1, and the words RLlib allows instead
 # of a number. RLlib's defaults (0, 1, "auto") cannot say so, hence this table (used by `--set` and validate).
 RESOURCE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -137,6 +144,14 @@ class SACSVGConfig(AlgorithmConfig):
         return max(1, int(reserved))
 
     @property
+    def resolved_world_model_dtype(self) -> str:
+        """world_model_dtype with "auto" decided for the learner's device (see native_bfloat16)."""
+        if self.world_model_dtype != "auto":
+            return self.world_model_dtype
+        on_gpu = _is_number(self.num_gpus_per_learner) and self.num_gpus_per_learner > 0
+        return "bfloat16" if native_bfloat16("cuda" if on_gpu else "cpu") else "float32"
+
+    @property
     def sequence_length(self) -> int:
         """States per dynamics training sequence: x_1 .. x_{H+1} by default (at least one model step)."""
         return self.dynamics_seq_len or max(self.horizon, 1) + 1
@@ -162,8 +177,21 @@ class SACSVGConfig(AlgorithmConfig):
     def _model_config_auto_includes(self) -> dict:
         keys = ("hidden_dim", "hidden_depth", "model_hidden_dim", "model_hidden_depth", "decoder_depth",
                 "gru_hidden_dim", "gru_layers", "log_std_min", "log_std_max", "init_alpha", "normalize_obs",
-                "obs_std_min", "obs_std_max", "dynamics_detach_feedback", "world_model_dtype")
-        return super()._model_config_auto_includes | {k: getattr(self, k) for k in keys}
+                "obs_std_min", "obs_std_max", "dynamics_detach_feedback")
+        return (super()._model_config_auto_includes | {k: getattr(self, k) for k in keys}
+                | {"world_model_dtype": self.resolved_world_model_dtype})
+
+
+def native_bfloat16(device_type: str) -> bool:
+    """Whether `device_type` multiplies bfloat16 matrices in hardware: a CUDA GPU that torch says supports
+    bfloat16 (compute capability 8.0+), or a CPU with AVX512-BF16 or AMX-BF16 (Linux /proc/cpuinfo flags)."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    try:
+        flags = set(pathlib.Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def _type_error(name: str, value, annotation) -> str | None:

@@ -3,12 +3,20 @@
 The replay buffer lives here, on the learner's device, so that one call per iteration runs every update of
 that iteration (M_step single-step and N_seq multi-step updates per collected env step) without moving
 batches between processes or syncing with the host until the metrics are read once at the end.
+
+Per-update overhead (it dominates at small sizes on a CPU and at every size on a GPU): Adam is the fused
+kernel where the device has one (else foreach), the statistics are summed in device buffers, eq. 14's target
+entropy and the replay's sampling range are device scalars updated in place, and `compile_updates` runs each
+component's loss, forward and backward, through torch.compile (same mathematics, same random numbers).
 """
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
+import torch._dynamo.config
+import torch._inductor.config
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 
@@ -29,32 +37,53 @@ class SACSVGLearner(TorchLearner):
         self.replay = TransitionReplay(c.replay_capacity, self.svg.observation_space.shape[0], self.act_dim,
                                        self._device, seed=c.seed or 0)
         self.env_steps = 0  # the env step of Algorithm 1's outer loop (t in eq. 14)
+        self.target_entropy_now = torch.zeros((), device=self._device)  # eq. 14 at env_steps, for eq. 9
+        self.stats = DeviceStats()
+        self.loss_fns = self.build_loss_functions()
 
     # --- optimizers: one per component, so no loss moves another component's weights -----------------
     def configure_optimizers_for_module(self, module_id, config=None) -> None:
         m = self.module[module_id].unwrapped()
         self.component_params: dict[str, list[torch.nn.Parameter]] = {}
+        self.adam_steps: dict[str, AdamStep] = {}
         for name, net, lr in (("actor", m.actor, config.actor_lr), ("critic", m.critic, config.critic_lr),
                               ("alpha", m.temperature, config.alpha_lr),
                               ("reward", m.world_model.reward, config.model_lr),
                               ("termination", m.world_model.termination, config.model_lr),
                               ("dynamics", m.world_model.dynamics, config.model_lr)):
             params = self.component_params[name] = list(net.parameters())
+            optimizer = torch.optim.Adam(params, lr=lr, **adam_implementation(self._device, config.fused_optimizer))
             self.register_optimizer(module_id=module_id, optimizer_name=name, params=params,
-                                    optimizer=torch.optim.Adam(params, lr=lr), lr_or_lr_schedule=lr)
+                                    optimizer=optimizer, lr_or_lr_schedule=lr)
+            self.adam_steps[name] = AdamStep(optimizer)
+
+    def build_loss_functions(self) -> dict[str, Callable]:
+        """Each component's loss as a function of tensors only, compiled once per trial if asked (the modules
+        are updated in place, so the compiled code stays valid across iterations and checkpoint restores)."""
+        c, m = self.config, self.svg
+        fns = {
+            "actor": lambda x, alpha, horizon: losses.svg_actor_loss(
+                m.actor, m.critic, m.world_model, x, alpha, c.gamma, horizon, c.actor_loss_per_term),
+            "critic": lambda x, u, r, x_next, terminated, alpha: losses.critic_loss(
+                m.critic, m.target_critic, m.actor, x, u, r, x_next, terminated, alpha, c.gamma),
+            "reward": lambda x, u, r: losses.reward_loss(m.world_model, x, u, r),
+            "termination": lambda x, u, terminated: losses.termination_loss(
+                m.world_model, x, u, terminated, c.termination_balance_classes),
+            "dynamics": lambda states, actions, valid: losses.dynamics_loss(
+                m.world_model.dynamics, m.normalizer(states), actions, valid),
+        }
+        return {name: compiled(fn) for name, fn in fns.items()} if c.compile_updates else fns
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         raise NotImplementedError("SAC-SVG updates its components in sequence: see update_from_transitions")
 
     def _step(self, name: str, loss: torch.Tensor, clip: float | None = None) -> None:
         """One Adam step of component `name` on the gradient of `loss` w.r.t. that component only."""
-        optimizer = self.get_optimizer(DEFAULT_MODULE_ID, name)
         params = self.component_params[name]
-        for p, g in zip(params, torch.autograd.grad(loss, params)):
-            p.grad = g
+        grads = list(torch.autograd.grad(loss, params))
         if clip is not None:
-            torch.nn.utils.clip_grad_norm_(params, clip)
-        optimizer.step()
+            clip_grad_norm(grads, clip)
+        self.adam_steps[name].step(grads)
 
     # --- Algorithm 1 ---------------------------------------------------------------------------------
     def update_from_transitions(self, transitions: dict[str, np.ndarray]) -> dict[str, float]:
@@ -62,20 +91,25 @@ class SACSVGLearner(TorchLearner):
         c = self.config
         self.replay.add(transitions)
         self.svg.normalizer.update(torch.as_tensor(transitions["obs"], device=self._device))
-        step_stats, seq_stats = [], []
+        num_updates = 0
         start = time.perf_counter()
         for _ in range(len(transitions["reward"])):
             self.env_steps += 1
             if self.env_steps < c.num_random_steps or len(self.replay) < 2:
                 continue
-            step_stats += [self.single_step_update() for _ in range(c.num_step_updates)]
+            self.target_entropy_now.fill_(self.target_entropy())
+            for _ in range(c.num_step_updates):
+                self.stats.add(self.single_step_update())
             if c.horizon > 0:
-                seq_stats += [self.dynamics_update() for _ in range(c.num_seq_updates)]
-        num_updates = len(step_stats)
-        stats = _mean(step_stats) | _mean(seq_stats)
+                for _ in range(c.num_seq_updates):
+                    self.stats.add(self.dynamics_update())
+            num_updates += c.num_step_updates
+        elapsed = time.perf_counter() - start
         if num_updates:
-            stats["learner_ms_per_update"] = 1e3 * (time.perf_counter() - start) / num_updates
-            stats.update(self.model_error())
+            self.stats.add(self.model_error())
+        stats = self.stats.read_means()  # the only host read of the call
+        if num_updates:
+            stats["learner_ms_per_update"] = 1e3 * elapsed / num_updates
         return stats | {"num_updates": num_updates, "replay_size": len(self.replay),
                         "target_entropy": self.target_entropy()}
 
@@ -98,45 +132,42 @@ class SACSVGLearner(TorchLearner):
 
     def update_actor(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Eq. 10 (eq. 8 during the SAC-actor warm-up); returns the loss and log pi(u_0|x_0)."""
-        c, m = self.config, self.svg
+        c = self.config
         horizon = c.horizon if self.env_steps >= c.actor_warmup_steps else 0
-        actor = losses.svg_actor_loss(m.actor, m.critic, m.world_model, batch["x"], m.temperature.alpha.detach(),
-                                      c.gamma, horizon, c.actor_loss_per_term)
+        actor = self.loss_fns["actor"](batch["x"], self.svg.temperature.alpha.detach(), horizon)
         self._step("actor", actor.loss, c.actor_grad_clip)
         return actor.loss.detach(), actor.log_prob.detach()
 
     def update_alpha(self, log_prob: torch.Tensor) -> torch.Tensor:
         """Eq. 9 against the scheduled target entropy (eq. 14)."""
-        loss = losses.alpha_loss(self.svg.temperature.log_alpha, log_prob, self.target_entropy())
+        loss = losses.alpha_loss(self.svg.temperature.log_alpha, log_prob, self.target_entropy_now)
         self._step("alpha", loss)
         return loss.detach()
 
     def update_critic(self, batch) -> torch.Tensor:
         """Eq. 5."""
-        c, m = self.config, self.svg
-        loss = losses.critic_loss(m.critic, m.target_critic, m.actor, batch["x"], batch["action"], batch["reward"],
-                                  batch["x_next"], batch["terminated"], m.temperature.alpha.detach(), c.gamma)
-        self._step("critic", loss, c.critic_grad_clip)
+        loss = self.loss_fns["critic"](batch["x"], batch["action"], batch["reward"], batch["x_next"],
+                                       batch["terminated"], self.svg.temperature.alpha.detach())
+        self._step("critic", loss, self.config.critic_grad_clip)
         return loss.detach()
 
     def update_reward(self, batch) -> torch.Tensor:
         """Eq. 12."""
-        loss = losses.reward_loss(self.svg.world_model, batch["x"], batch["action"], batch["reward"])
+        loss = self.loss_fns["reward"](batch["x"], batch["action"], batch["reward"])
         self._step("reward", loss)
         return loss.detach()
 
     def update_termination(self, batch) -> torch.Tensor:
         """Eq. 13."""
-        loss = losses.termination_loss(self.svg.world_model, batch["x"], batch["action"], batch["terminated"],
-                                       self.config.termination_balance_classes)
+        loss = self.loss_fns["termination"](batch["x"], batch["action"], batch["terminated"])
         self._step("termination", loss)
         return loss.detach()
 
     def dynamics_update(self) -> dict[str, torch.Tensor]:
         """Eq. 11 on a batch of multi-step sequences."""
-        c, m = self.config, self.svg
+        c = self.config
         seq = self.replay.sample_sequences(c.seq_batch_size, c.sequence_length)
-        loss = losses.dynamics_loss(m.world_model.dynamics, m.normalizer(seq.states), seq.actions, seq.valid)
+        loss = self.loss_fns["dynamics"](seq.states, seq.actions, seq.valid)
         self._step("dynamics", loss, c.dynamics_grad_clip)
         return {"loss_dynamics": loss.detach()}
 
@@ -154,7 +185,7 @@ class SACSVGLearner(TorchLearner):
         return target_entropy(self.env_steps, c.total_env_steps, init, final, c.target_entropy_beta)
 
     @torch.no_grad()
-    def model_error(self) -> dict[str, float]:
+    def model_error(self) -> dict[str, torch.Tensor]:
         """The dynamics' multi-step squared error (per state dimension and step) on the newest transitions."""
         c, m = self.config, self.svg
         if c.horizon == 0:
@@ -162,7 +193,7 @@ class SACSVGLearner(TorchLearner):
         seq = self.replay.sample_sequences(c.seq_batch_size, c.sequence_length, newest=c.model_error_window)
         states = m.normalizer(seq.states)
         error = (m.world_model.dynamics.unroll(states[0], seq.actions) - states[1:]).pow(2).mean(dim=(0, 2))
-        return {"model_error": ((error * seq.valid).sum() / seq.valid.sum().clamp(min=1)).item()}
+        return {"model_error": (error * seq.valid).sum() / seq.valid.sum().clamp(min=1)}
 
     # --- checkpoints: RLlib's state plus the replay buffer and the env-step counter --------------------
     def get_state(self, components=None, *, not_components=None, **kwargs) -> dict[str, Any]:
@@ -180,10 +211,84 @@ class SACSVGLearner(TorchLearner):
                 self.replay.set_state(state[REPLAY]["buffer"])
 
 
-def _mean(stats: list[dict[str, torch.Tensor]]) -> dict[str, float]:
-    """Average each metric over the updates, reading the device once."""
-    if not stats:
-        return {}
-    keys = list(stats[0])
-    means = torch.stack([torch.stack([s[k].float() for s in stats]).mean() for k in keys]).tolist()
-    return dict(zip(keys, means))
+class DeviceStats:
+    """Per-update metrics summed in device buffers; `read_means` reads them once and starts over."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, stats: dict[str, torch.Tensor]) -> None:
+        for key, value in stats.items():
+            if key in self.sums:
+                self.sums[key].add_(value.detach())
+            else:
+                self.sums[key] = value.detach().float().clone()
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def read_means(self) -> dict[str, float]:
+        if not self.sums:
+            return {}
+        sums = torch.stack(list(self.sums.values())).tolist()
+        means = {key: total / self.counts[key] for key, total in zip(self.sums, sums)}
+        self.sums, self.counts = {}, {}
+        return means
+
+
+def adam_implementation(device: torch.device, fast: bool) -> dict[str, bool]:
+    """Adam's fused kernel where `device` has one, else its foreach (multi-tensor) loop; fast=False is
+    PyTorch's CPU default, one parameter at a time. All three compute the same update."""
+    if not fast:
+        return {"foreach": False}
+    if device.type in torch.utils._foreach_utils._get_fused_kernels_supported_devices():
+        return {"fused": True}
+    return {"foreach": True}
+
+
+class AdamStep:
+    """`optimizer.step()` on given gradients. With a fused Adam it calls the fused kernel directly on Adam's own
+    state, without Optimizer.step's per-call bookkeeping (hooks, state lookups, grouping), which costs more
+    than the kernel at small sizes; the state stays in the optimizer, so checkpoints are unchanged."""
+
+    def __init__(self, optimizer: torch.optim.Adam):
+        self.optimizer = optimizer
+        self.state: tuple[list[torch.Tensor], ...] | None = None  # exp_avg, exp_avg_sq, step per parameter
+        optimizer.register_load_state_dict_post_hook(self.forget)
+
+    def forget(self, optimizer=None) -> None:
+        self.state = None  # a restored optimizer holds new state tensors
+
+    def step(self, grads: list[torch.Tensor]) -> None:
+        group = self.optimizer.param_groups[0]
+        params = group["params"]
+        if not group["fused"] or self.state is None or group["amsgrad"]:
+            for p, g in zip(params, grads):
+                p.grad = g
+            self.optimizer.step()  # creates Adam's state on the first call
+            for p in params:
+                p.grad = None
+            if group["fused"]:
+                self.state = tuple([self.optimizer.state[p][k] for p in params]
+                                   for k in ("exp_avg", "exp_avg_sq", "step"))
+            return
+        exp_avgs, exp_avg_sqs, steps = self.state
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"],
+                           beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
+                           maximize=group["maximize"])
+
+
+def clip_grad_norm(grads: list[torch.Tensor], max_norm: float) -> None:
+    """torch.nn.utils.clip_grad_norm_'s rescaling (total 2-norm, coefficient max_norm / (norm + 1e-6) capped
+    at 1), applied to gradients that are not stored on the parameters."""
+    total_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, (max_norm / (total_norm + 1e-6)).clamp(max=1.0))
+
+
+def compiled(fn: Callable) -> Callable:
+    """torch.compile with the eager random-number stream (so compiled and eager updates draw the same noise)
+    and tracing through the GRU's weights (GRUDynamics never calls torch.nn.GRU's forward)."""
+    torch._inductor.config.fallback_random = True
+    torch._dynamo.config.allow_rnn = True
+    return torch.compile(fn, dynamic=False)
