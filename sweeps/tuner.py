@@ -22,14 +22,15 @@ def trial_dirname(trial) -> str:
 
 
 def callbacks(plan: Plan) -> list:
-    """The progress line, W&B, and progress.csv with an eval_return column (Tune adds its result.json and
-    TensorBoard loggers)."""
-    from sweeps.progress import ProgressCSV, SweepProgress
+    """The progress line, W&B, progress.csv with an eval_return column and result.json, both rewound when
+    a trial restores from a checkpoint (Tune adds its TensorBoard logger)."""
+    from sweeps.progress import ProgressCSV, ResultJSON, SweepProgress
 
     return [
         SweepProgress(plan.exp_dir.name, plan.steps_per_trial),
         *wandb_callbacks(plan.exp_dir.name),
         ProgressCSV([EVAL_RETURN]),
+        ResultJSON(),
     ]
 
 
@@ -70,17 +71,20 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
 
 
 def check_resume_checkpoints(plan: Plan) -> None:
-    """Before Ray starts: every unfinished trial's latest checkpoint (the one a resume loads) must unpickle."""
-    from algorithms.sac_svg.algorithm import unreadable_checkpoint_file
+    """Before Ray starts: every unfinished trial's latest checkpoint (the one a resume loads) must be complete
+    and hold plain data (algorithms/sac_svg/checkpoint.py)."""
+    from algorithms.sac_svg import checkpoint
 
     table = trial_table(plan.exp_dir)
     for trial in table[table[ENV_STEPS] < plan.steps_per_trial]["trial"] if len(table) else []:
         checkpoints = sorted((plan.exp_dir / trial).glob("checkpoint_*"))
-        problem = checkpoints and unreadable_checkpoint_file(checkpoints[-1])
-        if problem:
+        try:
+            if checkpoints:
+                checkpoint.check(checkpoints[-1])
+        except checkpoint.CheckpointError as problem:
             raise SweepInputError(
                 f"cannot resume trial {trial}: {problem}. Nothing was changed: move {checkpoints[-1]} aside to "
-                "resume from the checkpoint before it (or from the start), then run the same command again.")
+                "resume from the checkpoint before it (or from the start), then run the same command again.") from None
 
 
 def run(plan: Plan, args: argparse.Namespace) -> int:

@@ -278,6 +278,8 @@ def test_resume_with_a_corrupt_checkpoint_names_the_file_before_ray_starts(tmp_p
     state = trial / "checkpoint_000001" / "learner_group" / "learner" / "state.pkl"
     state.parent.mkdir(parents=True)
     state.write_bytes(b"truncated")
+    (state.parents[2] / "svglab_checkpoint.json").write_text(json.dumps(
+        {"files": {"learner_group/learner/state.pkl": len(b"truncated")}}))
     (trial / "params.json").write_text(json.dumps({"horizon": 2, "seed": 1}))
     (trial / "progress.csv").write_text("env_steps,eval_return\n250,\n")
     assert cli.main(argv) == 2

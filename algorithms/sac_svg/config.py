@@ -60,6 +60,7 @@ class SVGHyperparameters:
     eval_episodes: int = 10
     model_error_window: int = 10_000        # "recent data" for the multi-step model error metric
     checkpoint_replay: bool = True          # keep the replay buffer in checkpoints
+    checkpoint_every_s: float | None = None  # also checkpoint when this much time passed (None: off)
     world_model_dtype: str = "float32"      # "bfloat16": the world model's matrix products (CPU or GPU)
     learner_threads: int | None = None      # torch CPU threads; None = the CPUs Ray reserves for the learner
 
