@@ -90,6 +90,9 @@ def check_resume_checkpoints(plan: Plan) -> None:
 def run(plan: Plan, args: argparse.Namespace) -> int:
     import ray
 
+    from sweeps import storage
+
+    storage.check_writable(plan.exp_dir)
     write_manifest(plan)
     check_resume_checkpoints(plan)
     print(f"{plan.mode} {plan.exp_dir.name}: {len(plan.trials)} trials x {plan.steps_per_trial:,} env steps "
@@ -97,10 +100,19 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
     init_ray(dashboard=not args.no_dashboard, verbose=args.verbose)
     # Checkpoints (and so experiment snapshots) come as often as the budget asks: no warning about it.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    try:
-        results = make_tuner(plan, args).fit()
-    finally:
-        ray.shutdown()
+    results = []
+    with storage.storage_errors_reported_once() as storage_errors:
+        try:
+            results = make_tuner(plan, args).fit()
+        except OSError as error:  # the driver's own writes: Tune's state, progress.csv
+            if not storage_errors.note(error):
+                raise
+        finally:
+            ray.shutdown()
+    storage_errors.seen += [p for r in getattr(results, "errors", []) if (p := storage.storage_errno(r))]
+    if storage_errors.seen:
+        print(f"error: {storage.storage_problem(plan.exp_dir, *storage_errors.seen[0])}", file=sys.stderr)
+        return 1
     print_summary(plan.exp_dir)
     unfinished = [r for r in results if r.metrics is None or not _finished(r.metrics, plan.steps_per_trial)]
     if results.errors or unfinished:

@@ -1,0 +1,87 @@
+"""A results folder that fills up or stops being writable: said once, with the path and what to do.
+
+Before Ray starts, the experiment folder must take a write. While the sweep runs, a trial that fails on
+a full or read-only disk would have Tune print its stack trace (and one per retry); those records are
+held back and the sweep ends with one message instead. Everything already written stays as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import re
+from pathlib import Path
+
+from sweeps.plan import SweepInputError
+
+# errno -> what it says about the results folder.
+STORAGE_ERRORS = {errno.ENOSPC: "is full", errno.EDQUOT: "is over its disk quota", errno.EROFS: "is read-only",
+                  errno.EACCES: "is not writable"}
+_ERRNO = re.compile(r"\[Errno (\d+)\] ([^:'\"\]]+)")
+TUNE_LOGGER = "ray.tune.execution.tune_controller"
+
+
+def storage_errno(error: BaseException) -> tuple[int, str] | None:
+    """(errno, strerror) when `error`, or the trial error Ray wraps around it, is a storage error."""
+    if isinstance(error, OSError) and error.errno in STORAGE_ERRORS:
+        return error.errno, error.strerror
+    for match in _ERRNO.finditer(str(error)):
+        if int(match.group(1)) in STORAGE_ERRORS:
+            return int(match.group(1)), match.group(2).strip()
+    return None
+
+
+def storage_problem(exp_dir: Path, number: int, strerror: str) -> str:
+    return (f"the results folder {exp_dir} {STORAGE_ERRORS[number]} ({strerror}). What is written there is "
+            "intact and readable. Free some space or make it writable (or copy the folder and pass its new "
+            "parent as --results / RESULTS=), then run the same command again to resume.")
+
+
+def check_writable(exp_dir: Path) -> None:
+    """SweepInputError, before Ray starts, when the experiment folder cannot take a write."""
+    probe = exp_dir / ".svglab-write-test"
+    try:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"\0" * 65536)
+        probe.unlink()
+    except OSError as error:
+        problem = storage_errno(error)
+        if problem is None:
+            raise
+        with contextlib.suppress(OSError):
+            probe.unlink()
+        raise SweepInputError(storage_problem(exp_dir, *problem)) from None
+
+
+class StorageErrors(logging.Filter):
+    """Collects the storage errors of a sweep and drops Tune's stack trace of each trial they failed."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[tuple[int, str]] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        problem = storage_errno(error) if error is not None else None
+        if problem:
+            self.seen.append(problem)
+        return problem is None
+
+    def note(self, error: BaseException) -> bool:
+        """Record `error` if it is a storage error (say, from the driver's own writes); True if it was."""
+        problem = storage_errno(error)
+        if problem:
+            self.seen.append(problem)
+        return problem is not None
+
+
+@contextlib.contextmanager
+def storage_errors_reported_once():
+    errors = StorageErrors()
+    logger = logging.getLogger(TUNE_LOGGER)
+    logger.addFilter(errors)
+    try:
+        yield errors
+    finally:
+        logger.removeFilter(errors)
