@@ -18,7 +18,6 @@ import pytest
 from sweeps import results as sweep_results
 from tests.conftest import REPO, SMOKE_TASK, run_cli
 
-pytestmark = pytest.mark.slow
 SHORT = ["--task", SMOKE_TASK, "--budget", "smoke", "--no-dashboard", "--set", "eval_interval_steps=500"]
 
 
@@ -93,6 +92,7 @@ def row_with_checkpoint(exp_dir: Path, min_steps: int):
     return None
 
 
+@pytest.mark.slow
 def test_killed_trial_process_is_retried_from_its_checkpoint_replay_included(tmp_path):
     """SIGKILL the trial's own process (the pid in its results) after its second checkpoint: Tune retries
     it from that checkpoint, replay buffer included; progress.csv and result.json hold each env step once."""
@@ -116,6 +116,7 @@ def test_killed_trial_process_is_retried_from_its_checkpoint_replay_included(tmp
     assert (trial / "error.txt").is_file(), "the retried failure left no error file"
 
 
+@pytest.mark.slow
 def test_killed_env_runner_is_replaced_and_the_trial_goes_on(tmp_path):
     """SIGKILL the trial's env runner process: RLlib restarts it, the trial finishes without failing, and its
     results count the restart."""
@@ -139,6 +140,7 @@ def test_killed_env_runner_is_replaced_and_the_trial_goes_on(tmp_path):
     assert not (trial / "error.txt").exists(), (trial / "error.txt").read_text()
 
 
+@pytest.mark.slow
 def test_sigkilled_driver_resumes_with_the_same_command(tmp_path):
     """SIGKILL the sweep driver while the second of two trials trains; the same command then resumes: the
     finished trial is not rerun, the interrupted one continues, and the tables equal an uninterrupted
@@ -195,6 +197,7 @@ print("done", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_process_killed_while_saving_leaves_the_previous_checkpoint_usable(tmp_path):
     """SIGKILL a process while it overwrites its checkpoint with one holding a large replay buffer (3M
     transitions): the checkpoint folder still holds the previous, complete checkpoint, which restores."""
@@ -245,6 +248,7 @@ def small_filesystem(tmp_path):
     subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
+@pytest.mark.slow
 def test_full_disk_is_reported_once_with_the_path(small_filesystem):
     """A sweep whose results folder fills up ends with one message naming the folder and what to do, with
     no per-trial stack trace; what was written stays readable."""
@@ -260,6 +264,7 @@ def test_full_disk_is_reported_once_with_the_path(small_filesystem):
     assert len(table) == 1 and 0 < table["env_steps"].iloc[0] < 1500
 
 
+@pytest.mark.slow
 def test_read_only_results_folder_fails_before_ray_and_keeps_results(small_filesystem):
     exp_dir = small_filesystem / f"{SMOKE_TASK}-sweep-smoke"
     trial = exp_dir / "trial_unfinished"
