@@ -103,15 +103,28 @@ class SweepProgress(Callback):
 
 
 def cut_rows_from(path: Path, env_steps: int, steps_of: Callable[[bytes], int], header_lines: int = 0) -> None:
-    """Truncate the file `path` (rows in env-step order) before its first row at `env_steps` or later."""
+    """Truncate the file `path` (rows in env-step order) before its first row at `env_steps` or later, or
+    before a torn row (cut short when a process died or the disk filled up while writing it)."""
     offset = 0
     with open(path, "rb") as file:
         for number, line in enumerate(file):
-            if number >= header_lines and line.strip() and steps_of(line) >= env_steps:
-                break
+            if number >= header_lines and line.strip():
+                steps = _row_steps(line, steps_of)
+                if steps is None or steps >= env_steps:
+                    break
             offset += len(line)
     with open(path, "rb+") as file:
         file.truncate(offset)
+
+
+def _row_steps(line: bytes, steps_of: Callable[[bytes], int]) -> int | None:
+    """The env steps of a row, None if the row is torn."""
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        return steps_of(line)
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
 
 
 class RewindOnRestore:
@@ -167,8 +180,15 @@ class ProgressCSV(RewindOnRestore, CSVLoggerCallback):
         self.metrics = list(metrics)
 
     def steps_reader(self, path: Path) -> Callable[[bytes], int]:
-        column = _csv_header(path).index(ENV_STEPS)
-        return lambda line: int(float(next(csv.reader([line.decode()]))[column]))
+        header = _csv_header(path)
+        column = header.index(ENV_STEPS)
+
+        def steps_of(line: bytes) -> int:
+            row = next(csv.reader([line.decode()]))
+            if len(row) != len(header):
+                raise ValueError(f"{len(row)} fields, the header has {len(header)}")
+            return int(float(row[column]))
+        return steps_of
 
     def log_trial_result(self, iteration, trial, result):
         if trial not in self._trial_files:

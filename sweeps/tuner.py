@@ -104,7 +104,7 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
     with storage.storage_errors_reported_once() as storage_errors:
         try:
             results = make_tuner(plan, args).fit()
-        except OSError as error:  # the driver's own writes: Tune's state, progress.csv
+        except Exception as error:  # the driver's own writes (Tune's state, progress.csv), maybe wrapped by Tune
             if not storage_errors.note(error):
                 raise
         finally:

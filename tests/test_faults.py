@@ -297,3 +297,21 @@ def test_wandb_errors_are_counted_and_reported_when_the_sweep_ends(tmp_path, mon
     report = capsys.readouterr().err
     assert "W&B: 1 error(s), W&B logging was switched off after the first" in report, report
     assert "4 W&B call(s) skipped after it" in report  # 3 results and the end of the experiment
+
+
+def test_rewinding_a_results_file_cuts_repeated_and_torn_rows(tmp_path):
+    """What a restored trial's progress.csv gets: rows from the restored env step on are cut, and so is a row
+    torn by the fault (a process killed, or a full disk, while writing it)."""
+    from sweeps.progress import ProgressCSV, cut_rows_from
+
+    path = tmp_path / "progress.csv"
+    rows = "env_steps,loss\n250,1.0\n500,2.0\n750,3.0\n"
+    path.write_text(rows)
+    cut_rows_from(path, 500, ProgressCSV([]).steps_reader(path), header_lines=1)
+    assert path.read_text() == "env_steps,loss\n250,1.0\n"
+    path.write_text(rows + "1000,4")
+    cut_rows_from(path, 1000, ProgressCSV([]).steps_reader(path), header_lines=1)
+    assert path.read_text() == rows
+    path.write_text("env_steps,loss\n250,1.0\n500,2." + "750,3.0\n")  # a torn row, then one appended to it
+    cut_rows_from(path, 1000, ProgressCSV([]).steps_reader(path), header_lines=1)
+    assert path.read_text() == "env_steps,loss\n250,1.0\n"
