@@ -315,3 +315,45 @@ def test_rewinding_a_results_file_cuts_repeated_and_torn_rows(tmp_path):
     path.write_text("env_steps,loss\n250,1.0\n500,2." + "750,3.0\n")  # a torn row, then one appended to it
     cut_rows_from(path, 1000, ProgressCSV([]).steps_reader(path), header_lines=1)
     assert path.read_text() == "env_steps,loss\n250,1.0\n"
+
+
+TIME_CADENCE_SWEEP = """
+import dataclasses
+import sys
+
+from sweeps import budgets, cli
+
+# Iterations alone would checkpoint only at the end; checkpoint_every_s=0 asks for one every iteration.
+budgets.BUDGETS["smoke"] = dataclasses.replace(budgets.SMOKE, checkpoint_every=100, checkpoint_every_s=0)
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_time_cadence_checkpoints_between_iteration_checkpoints(tmp_path):
+    """With checkpoint_every_s the algorithm asks Tune for a checkpoint (`should_checkpoint`) once that much
+    time has passed, however many iterations `checkpoint_every` would wait."""
+    process = subprocess.run([sys.executable, "-c", TIME_CADENCE_SWEEP, *SHORT, "--results", str(tmp_path),
+                              "--num-samples", "1", "--set", "total_env_steps=750"], cwd=REPO,
+                             env={**os.environ, "WANDB_MODE": "disabled"}, capture_output=True, text=True,
+                             timeout=400)
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+    [trial] = trial_dirs(tmp_path / f"{SMOKE_TASK}-sweep-smoke")
+    assert progress(trial)["should_checkpoint"].tolist() == [True, True, True]
+    # Three checkpoints were written (indices 0-2), the budget keeps the last two.
+    assert sorted(p.name for p in trial.glob("checkpoint_*")) == ["checkpoint_000001", "checkpoint_000002"]
+
+
+def test_checkpoint_due_bounds_lost_time_and_saving_time():
+    from types import SimpleNamespace
+
+    from algorithms.sac_svg.algorithm import SACSVG
+
+    def due(every, since_save, save_seconds):
+        algo = SimpleNamespace(config=SimpleNamespace(checkpoint_every_s=every), _save_seconds=save_seconds,
+                               _last_save=time.monotonic() - since_save)
+        return SACSVG._checkpoint_due(algo)
+
+    assert not due(None, 1e6, 0.0)  # off
+    assert due(900, 901, 1.0) and not due(900, 899, 1.0)
+    assert not due(900, 901, 100.0) and due(900, 1001, 100.0)  # saves take 100 s: at most every 1,000 s
