@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -18,22 +19,21 @@ from sweeps.plan import SweepInputError
 # errno -> what it says about the results folder.
 STORAGE_ERRORS = {errno.ENOSPC: "is full", errno.EDQUOT: "is over its disk quota", errno.EROFS: "is read-only",
                   errno.EACCES: "is not writable"}
-_ERRNO = re.compile(r"\[Errno (\d+)\] ([^:'\"\]]+)")
-TUNE_LOGGER = "ray.tune.execution.tune_controller"
+_ERRNO = re.compile(r"\[errno (\d+)\]", re.IGNORECASE)
+# Tune's loggers that print a stack trace for each failed trial and each failed save of its own state.
+TUNE_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.execution.experiment_state")
 
 
-def storage_errno(error: BaseException) -> tuple[int, str] | None:
-    """(errno, strerror) when `error`, or the trial error Ray wraps around it, is a storage error."""
+def storage_errno(error: BaseException) -> int | None:
+    """The errno when `error`, or the trial error Ray wraps around it, is a storage error."""
     if isinstance(error, OSError) and error.errno in STORAGE_ERRORS:
-        return error.errno, error.strerror
-    for match in _ERRNO.finditer(str(error)):
-        if int(match.group(1)) in STORAGE_ERRORS:
-            return int(match.group(1)), match.group(2).strip()
-    return None
+        return error.errno
+    numbers = [int(n) for n in _ERRNO.findall(str(error)) if int(n) in STORAGE_ERRORS]
+    return numbers[0] if numbers else None
 
 
-def storage_problem(exp_dir: Path, number: int, strerror: str) -> str:
-    return (f"the results folder {exp_dir} {STORAGE_ERRORS[number]} ({strerror}). What is written there is "
+def storage_problem(exp_dir: Path, number: int) -> str:
+    return (f"the results folder {exp_dir} {STORAGE_ERRORS[number]} ({os.strerror(number)}). What is written there is "
             "intact and readable. Free some space or make it writable (or copy the folder and pass its new "
             "parent as --results / RESULTS=), then run the same command again to resume.")
 
@@ -51,7 +51,7 @@ def check_writable(exp_dir: Path) -> None:
             raise
         with contextlib.suppress(OSError):
             probe.unlink()
-        raise SweepInputError(storage_problem(exp_dir, *problem)) from None
+        raise SweepInputError(storage_problem(exp_dir, problem)) from None
 
 
 class StorageErrors(logging.Filter):
@@ -59,7 +59,7 @@ class StorageErrors(logging.Filter):
 
     def __init__(self):
         super().__init__()
-        self.seen: list[tuple[int, str]] = []
+        self.seen: list[int] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
@@ -79,9 +79,10 @@ class StorageErrors(logging.Filter):
 @contextlib.contextmanager
 def storage_errors_reported_once():
     errors = StorageErrors()
-    logger = logging.getLogger(TUNE_LOGGER)
-    logger.addFilter(errors)
+    for name in TUNE_LOGGERS:
+        logging.getLogger(name).addFilter(errors)
     try:
         yield errors
     finally:
-        logger.removeFilter(errors)
+        for name in TUNE_LOGGERS:
+            logging.getLogger(name).removeFilter(errors)

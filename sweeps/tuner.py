@@ -111,7 +111,7 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
             ray.shutdown()
     storage_errors.seen += [p for r in getattr(results, "errors", []) if (p := storage.storage_errno(r))]
     if storage_errors.seen:
-        print(f"error: {storage.storage_problem(plan.exp_dir, *storage_errors.seen[0])}", file=sys.stderr)
+        print(f"error: {storage.storage_problem(plan.exp_dir, storage_errors.seen[0])}", file=sys.stderr)
         return 1
     print_summary(plan.exp_dir)
     unfinished = [r for r in results if r.metrics is None or not _finished(r.metrics, plan.steps_per_trial)]
