@@ -90,7 +90,7 @@ def check_resume_checkpoints(plan: Plan) -> None:
 def run(plan: Plan, args: argparse.Namespace) -> int:
     import ray
 
-    from sweeps import storage
+    from sweeps import storage_errors as storage
 
     storage.check_writable(plan.exp_dir)
     write_manifest(plan)
@@ -105,13 +105,16 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
         try:
             results = make_tuner(plan, args).fit()
         except Exception as error:  # the driver's own writes (Tune's state, progress.csv), maybe wrapped by Tune
-            if not storage_errors.note(error):
+            if not (storage_errors.note(error) or storage_errors.seen):
                 raise
+            # Tune, reading back what the full disk cut short, fails too: said in one line after the cause.
+            storage_errors.after = f"{type(error).__name__}: {error}"
         finally:
             ray.shutdown()
     storage_errors.seen += [p for r in getattr(results, "errors", []) if (p := storage.storage_errno(r))]
     if storage_errors.seen:
-        print(f"error: {storage.storage_problem(plan.exp_dir, storage_errors.seen[0])}", file=sys.stderr)
+        print(f"error: {storage.storage_problem(plan.exp_dir, storage_errors.seen[0])}"
+              + (f" (Tune then failed with {storage_errors.after})" if storage_errors.after else ""), file=sys.stderr)
         return 1
     print_summary(plan.exp_dir)
     unfinished = [r for r in results if r.metrics is None or not _finished(r.metrics, plan.steps_per_trial)]

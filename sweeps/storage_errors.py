@@ -25,11 +25,15 @@ TUNE_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.execution.experi
 
 
 def storage_errno(error: BaseException) -> int | None:
-    """The errno when `error`, or the trial error Ray wraps around it, is a storage error."""
+    """The errno when `error`, the trial error Ray wraps around it, or the error it happened in handling, is
+    a storage error."""
     if isinstance(error, OSError) and error.errno in STORAGE_ERRORS:
         return error.errno
     numbers = [int(n) for n in _ERRNO.findall(str(error)) if int(n) in STORAGE_ERRORS]
-    return numbers[0] if numbers else None
+    if numbers:
+        return numbers[0]
+    cause = error.__cause__ or error.__context__
+    return storage_errno(cause) if cause is not None else None
 
 
 def storage_problem(exp_dir: Path, number: int) -> str:
@@ -60,6 +64,7 @@ class StorageErrors(logging.Filter):
     def __init__(self):
         super().__init__()
         self.seen: list[int] = []
+        self.after: str | None = None  # an error that followed them
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
