@@ -26,14 +26,8 @@ import pandas as pd
 from algorithms.sac_svg.metrics import ENV_STEPS, EVAL_RETURN, MODEL_ERROR, TARGET_ENTROPY
 from algorithms.sac_svg.temperature import target_entropy
 from dashboards import load, paper_numbers
-from dashboards.select import (
-    best_group,
-    members,
-    method_name,
-    schedule_groups,
-    table2_cells,
-    tasks,
-)
+from dashboards.select import members, method_name, schedule_groups, table2_cells, tasks
+from sweeps.results import best_group
 
 POINTS = 100  # bins along the step axis for per-iteration metrics
 

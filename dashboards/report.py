@@ -30,6 +30,7 @@ from dashboards import tables as tables_mod
 from dashboards.formats import DESCRIPTIONS, LEGEND, TITLES
 from dashboards.tables import Generated
 from sweeps.ray_setup import dashboard_url
+from sweeps.storage import Location
 
 RAY_DASHBOARD = dashboard_url()
 _WANDB_URL = re.compile(r"https://[\w.-]*wandb\.(?:ai|com)/[^\s\"']+/runs/[\w-]+")
@@ -47,12 +48,13 @@ def ray_dashboard(url: str = RAY_DASHBOARD, timeout: float = 0.5) -> str | None:
         return None
 
 
-def tensorboard_command(experiments: list[Path]) -> str:
-    """``tensorboard --logdir ...`` over the experiment folders (their common parent if several)."""
+def tensorboard_command(experiments: list[Location]) -> str:
+    """``tensorboard --logdir ...`` over the experiment folders (their common parent if several; TensorBoard
+    reads s3:// and gs:// URIs too)."""
     if not experiments:
         return "tensorboard --logdir results"
-    paths = [str(Path(p).resolve()) for p in experiments]
-    logdir = paths[0] if len(paths) == 1 else os.path.commonpath(paths)
+    paths = [str(Location.of(p)) for p in experiments]
+    logdir = paths[0] if len(paths) == 1 else os.path.commonpath(paths).replace(":/", "://", 1)
     return f"tensorboard --logdir {shlex.quote(logdir)}"
 
 
@@ -63,12 +65,13 @@ class WandbRun:
     url: str | None = None
 
 
-def wandb_runs(experiments: list[Path]) -> list[WandbRun]:
-    """W&B run folders under ``<exp>/wandb/`` (and trial folders' ``wandb/``)."""
+def wandb_runs(experiments: list[Location]) -> list[WandbRun]:
+    """W&B run folders under ``<exp>/wandb/`` (and trial folders' ``wandb/``) of local experiment folders
+    (W&B's offline runs are written where the driver runs, never to a URI)."""
     runs = []
-    for exp in experiments:
-        for pattern in ("wandb/*run-*", "*/wandb/*run-*"):
-            for run_dir in sorted(Path(exp).glob(pattern)):
+    for exp in (Location.of(e).local for e in experiments):
+        for pattern in ("wandb/*run-*", "*/wandb/*run-*") if exp else ():
+            for run_dir in sorted(exp.glob(pattern)):
                 if run_dir.is_dir() and not run_dir.is_symlink():
                     offline = run_dir.name.startswith("offline-run-")
                     runs.append(WandbRun(run_dir, offline, None if offline else _run_url(run_dir)))
@@ -98,7 +101,7 @@ class Pointers:
     wandb: list[WandbRun] = field(default_factory=list)
 
     @classmethod
-    def find(cls, experiments: list[Path]) -> Pointers:
+    def find(cls, experiments: list[Location]) -> Pointers:
         return cls(ray_dashboard(), tensorboard_command(experiments), wandb_runs(experiments))
 
     def lines(self) -> list[str]:

@@ -6,51 +6,20 @@ table cell.
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from dashboards import load
+from sweeps import results as results_reader
+from sweeps.results import SCHEDULE_GROUP, best_group
 
-GROUP = ["task", "horizon", *load.SCHEDULE]
+GROUP = ["task", *SCHEDULE_GROUP]
 FROM_REPRODUCE = "reproduce"
 FROM_SWEEP = "sweep (best schedule's seeds)"
 
 
-def summarize(values: pd.Series) -> tuple[float, float, int]:
-    """(mean, sample std with ddof 1, count) of the non-missing values; NaN where undefined."""
-    values = values.dropna().astype(float)
-    n = len(values)
-    mean = float(values.mean()) if n else math.nan
-    std = float(values.std(ddof=1)) if n > 1 else math.nan
-    return mean, std, n
-
-
 def schedule_groups(trials: pd.DataFrame) -> pd.DataFrame:
     """Sweep trials grouped by task, horizon and schedule: final-eval statistics per group."""
-    sweep = trials[trials["mode"] == "sweep"]
-    rows = []
-    for key, group in sweep.groupby(GROUP, dropna=False, sort=True):
-        mean, std, n = summarize(group["final_eval"])
-        rows.append({**dict(zip(GROUP, key)), "experiment": group["experiment"].iloc[0],
-                     "mean": mean, "std": std, "n": n, "n_trials": len(group),
-                     "n_complete": int(group["complete"].sum())})
-    return pd.DataFrame(rows, columns=[*GROUP, "experiment", "mean", "std", "n", "n_trials",
-                                       "n_complete"])
-
-
-def best_group(groups: pd.DataFrame) -> pd.Series | None:
-    """The group with the highest mean (ties: more evaluated seeds, then the first in order).
-
-    SAC-SVG(H) groups (horizon > 0) are preferred; H = 0 groups only count when there are no
-    others. None when no group has an evaluation yet.
-    """
-    scored = groups.dropna(subset=["mean"])
-    svg = scored[scored["horizon"].fillna(1) != 0]
-    scored = svg if len(svg) else scored
-    if scored.empty:
-        return None
-    return scored.sort_values(["mean", "n"], ascending=[False, False], kind="stable").iloc[0]
+    return results_reader.schedule_groups(trials[trials["mode"] == "sweep"], by=("task",), first=("experiment",))
 
 
 def members(trials: pd.DataFrame, group: pd.Series) -> pd.DataFrame:

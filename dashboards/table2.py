@@ -10,8 +10,9 @@ import pandas as pd
 from dashboards import load, paper_numbers
 from dashboards.formats import INCOMPLETE, fmt_p, fmt_stat, fmt_steps, task_label
 from dashboards.paper_numbers import Reference
-from dashboards.select import FROM_REPRODUCE, method_name, summarize, table2_cells, tasks
+from dashboards.select import FROM_REPRODUCE, method_name, table2_cells, tasks
 from dashboards.stats import completeness_note, incomplete, length_note, welch_p
+from sweeps.results import summarize
 
 
 def table2(results: load.Results) -> pd.DataFrame:

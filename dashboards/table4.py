@@ -1,4 +1,5 @@
-"""Table 4, regenerated: per task, the sweep's best target-entropy schedule beside the paper's."""
+"""Table 4, regenerated: per task, the sweep's best target-entropy schedule (sweeps.results.best_group, the
+rule `make reproduce --from-sweep` follows) beside the paper's."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import pandas as pd
 
 from dashboards import load
 from dashboards.formats import INCOMPLETE, fmt_num, fmt_stat, task_label
-from dashboards.select import best_group, experiment_of, schedule_groups, tasks
+from dashboards.select import experiment_of, schedule_groups, tasks
 from dashboards.stats import completeness_note, incomplete, length_note
+from sweeps.results import best_group
 
 
 def table4(results: load.Results) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from dashboards.formats import DESCRIPTIONS, LEGEND, TITLES, caption, to_latex, 
 from dashboards.table2 import display_table2, table2
 from dashboards.table4 import display_table4, table4
 from dashboards.wandb_tables import log_wandb
+from sweeps.storage import Location
 
 
 @dataclass
@@ -66,7 +67,7 @@ class Generated:
     """What :func:`generate` produced."""
 
     out: Path
-    experiments: list[Path]
+    experiments: list[Location]
     results: load.Results
     tables: Tables
     files: list[Path]
@@ -74,15 +75,19 @@ class Generated:
     wandb_url: str | None
 
 
-def default_out(results_dir: Path) -> Path:
-    return Path(results_dir) / "tables"
+def default_out(results: str | Path) -> Path:
+    """``<results>/tables`` for a local results folder; for a URI (file://, s3://, gs://) the local
+    ``results/tables``: tables and plots are for reading here, the URI keeps only the experiments."""
+    local = Location.of(results).local
+    return (local if local is not None else Path("results")) / "tables"
 
 
-def generate(results_dir: Path, sweeps: list[Path] | None = None, out: Path | None = None,
+def generate(results_dir: str | Path, sweeps: list[str] | None = None, out: Path | None = None,
              use_wandb: bool = True) -> Generated:
-    """Read the experiments, write the tables and plots, log W&B tables when online."""
+    """Read the experiments (a local folder or a URI), write the tables and plots locally, log W&B tables
+    when online."""
     out = Path(out) if out else default_out(results_dir)
-    experiments = load.select_experiments(Path(results_dir), sweeps)
+    experiments = load.select_experiments(Location.of(results_dir), sweeps)
     results = load.read_results(experiments)
     tables = Tables.build(results)
     files = write_tables(tables, out)
@@ -94,12 +99,12 @@ def generate(results_dir: Path, sweeps: list[Path] | None = None, out: Path | No
 def common_parser(description: str) -> argparse.ArgumentParser:
     """The options shared by ``dashboards.tables`` and ``dashboards.report``."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--results", type=Path, default=Path("results"),
-                        help="folder holding the experiment folders (default: results)")
-    parser.add_argument("--sweep", type=Path, action="append", default=None,
+    parser.add_argument("--results", default="results",
+                        help="folder or URI (file://, s3://, gs://) holding the experiment folders (default: results)")
+    parser.add_argument("--sweep", action="append", default=None,
                         help="experiment folder(s) to use (default: the latest per task & mode)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: <results>/tables)")
+                        help="output folder (default: <results>/tables; results/tables for a URI)")
     parser.add_argument("--no-wandb", action="store_true", help="never log to W&B")
     return parser
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pandas as pd
 
+from sweeps.storage import Location
 from sweeps.wandb_logging import WANDB_PROJECT, wandb_online
 
 
-def log_wandb(raw_tables: dict[str, pd.DataFrame], experiments: list[Path]) -> str | None:
+def log_wandb(raw_tables: dict[str, pd.DataFrame], experiments: list[Location]) -> str | None:
     """Log the tables (name -> raw columns) as W&B tables to project ``$WANDB_PROJECT`` (svglab), in the
     experiment's group when there is one experiment; returns the run URL, None when offline or
     when W&B fails (a warning is printed: tables never fail over W&B)."""
@@ -20,7 +20,7 @@ def log_wandb(raw_tables: dict[str, pd.DataFrame], experiments: list[Path]) -> s
     try:
         import wandb
 
-        group = Path(experiments[0]).name if len(experiments) == 1 else "tables"
+        group = experiments[0].name if len(experiments) == 1 else "tables"
         run = wandb.init(project=os.environ.get("WANDB_PROJECT", WANDB_PROJECT), group=group,
                          job_type="tables", name=f"tables-{group}")
         with run:

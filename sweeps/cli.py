@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from sweeps.budgets import BUDGETS
 from sweeps.plan import MODES, SweepInputError, make_plan
@@ -31,7 +30,8 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", required=True, help="task name, e.g. Walker2d, poplin-cheetah")
     parser.add_argument("--budget", default="paper", help=f"one of {', '.join(BUDGETS)} (default: paper)")
-    parser.add_argument("--results", default="results", help="results folder (default: results)")
+    parser.add_argument("--results", default="results",
+                        help="results folder or URI: file://, s3://, gs:// (default: results)")
     parser.add_argument("--mode", default=mode, choices=MODES)
     parser.add_argument("--space", default="paper",
                         help="search space: paper (A.2, default), official, or a .json/.yaml file")
@@ -42,8 +42,9 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
                         help="override an algorithm config field, e.g. --set horizon=3 (repeatable)")
     parser.add_argument("--official-defaults", action="store_true",
                         help="the official code's hyper-parameters where they differ from Table 3 (NOTES.md)")
-    parser.add_argument("--from-sweep", type=Path, default=None,
-                        help="reproduce: take the best schedule of this sweep folder (default: Table 4's)")
+    parser.add_argument("--from-sweep", default=None,
+                        help="reproduce: take the best schedule (and H) of this sweep folder or URI, as Table 4 "
+                             "prints it (default: the paper's Table 4)")
     parser.add_argument("--num-samples", type=int, default=None,
                         help="sweep: configurations to draw (make: SAMPLES=N; default: the space's or budget's)")
     parser.add_argument("--num-seeds", type=int, default=None,

@@ -8,7 +8,6 @@ import datetime
 import json
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from algorithms.sac_svg.checkpoint import svglab_version
@@ -16,6 +15,7 @@ from sweeps import search_space as spaces
 from sweeps.budgets import Budget, UnknownBudgetError, get_budget
 from sweeps.experiment import OverrideError, build_config, parse_overrides, schedule_fields
 from sweeps.results import NoResultsError, best_schedule
+from sweeps.storage import Location
 from tasks import Task, UnknownTaskError, get_task
 
 MODES = ("sweep", "reproduce", "train")
@@ -36,7 +36,7 @@ class Plan:
     task: Task
     budget: Budget
     mode: str
-    exp_dir: Path
+    exp_dir: Location  # <results>/<Task>-<mode>-<budget>: a local folder or a URI (sweeps.storage)
     param_space: dict[str, Any]  # the shared config; the keys the trials vary are tune.choice domains
     trials: list[dict[str, Any]]  # each trial's varied config fields, in trial order
     manifest: dict[str, Any]
@@ -71,8 +71,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
         trials = spaces.sample_configs(space, _sweep_seed(args), args.num_samples or budget.num_samples,
                                        max_seeds=_num_seeds(args, budget))
     elif args.mode == "reproduce":
-        horizon = overrides.pop("horizon", build_config(task, budget).horizon)
         schedule = _from_sweep(args.from_sweep) if args.from_sweep else schedule_fields(task.schedule)
+        swept_horizon = schedule.pop("horizon", None)  # the best group's H (an H = 0 group: the default H)
+        horizon = overrides.pop("horizon", swept_horizon or build_config(task, budget).horizon)
         first_seed = 1 if args.seed is None else args.seed
         seeds = range(first_seed, first_seed + _num_seeds(args, budget))
         trials = [{**schedule, "horizon": h, "seed": s} for h in (horizon, BASELINE_HORIZON) for s in seeds]
@@ -90,15 +91,24 @@ def make_plan(args: argparse.Namespace) -> Plan:
     overrides = {k: v for k, v in overrides.items() if k not in varied}
 
     base = _validated_configs(task, budget, overrides, trials)
-    exp_dir = Path(args.results).resolve() / f"{task.name}-{args.mode}-{budget.name}"
+    exp_dir = _results(args.results) / f"{task.name}-{args.mode}-{budget.name}"
     manifest = _manifest(task, budget, args, space, overrides, trials, base)
     return Plan(task, budget, args.mode, exp_dir, _param_space(base, trials), trials, manifest)
 
 
-def _from_sweep(sweep_dir: Path) -> dict[str, Any]:
+def _results(where: str) -> Location:
+    """The results storage (a folder or a URI), reachable: an unknown scheme or an unreachable bucket fails here."""
     try:
-        return best_schedule(sweep_dir)
-    except NoResultsError as error:
+        return Location.of(where)
+    except (OSError, ValueError) as error:
+        raise SweepInputError(f"--results {where}: {error}") from error
+
+
+def _from_sweep(sweep_dir: str) -> dict[str, Any]:
+    """The sweep's best group (sweeps.results.best_group, Table 4's rule): its schedule and horizon."""
+    try:
+        return best_schedule(Location.of(sweep_dir))
+    except (NoResultsError, OSError) as error:
         raise SweepInputError(f"--from-sweep {error}") from error
 
 
@@ -185,7 +195,7 @@ def write_manifest(plan: Plan) -> None:
     """Write sweep.json, or check that an existing one came from the same command (resume)."""
     path = plan.exp_dir / "sweep.json"
     new = json.loads(json.dumps(plan.manifest))
-    if path.is_file():
+    if path.exists():
         old = json.loads(path.read_text())
         differs = [key for key in RESUME_KEYS if old.get(key) != new.get(key)]
         if differs:
@@ -194,5 +204,5 @@ def write_manifest(plan: Plan) -> None:
                 f"{', '.join(differs)}). Rerun the same command to resume it, or pick another --results."
             )
         return
-    plan.exp_dir.mkdir(parents=True, exist_ok=True)
+    plan.exp_dir.mkdir()
     path.write_text(json.dumps(new, indent=2) + "\n")

@@ -1,9 +1,12 @@
-"""Ray start-up for a run: connect to the cluster at RAY_ADDRESS or start a local one, and the one place
-that says where the Ray dashboard listens (the dashboards' report links to it)."""
+"""Ray start-up for a run: connect to the cluster at RAY_ADDRESS or start a local one, check that every node
+of a cluster sees the results storage, and the one place that says where the Ray dashboard listens (the
+dashboards' report links to it)."""
 
 from __future__ import annotations
 
 import os
+
+from sweeps.storage import Location
 
 DASHBOARD = ("127.0.0.1", 8265)
 
@@ -35,3 +38,47 @@ def init_ray(dashboard: bool, verbose: bool = False) -> None:
                            log_to_driver=verbose)
     if context.dashboard_url:
         print(f"Ray dashboard: http://{context.dashboard_url}", flush=True)
+
+
+NODE_CHECK_TIMEOUT_S = 180
+
+
+def nodes_without(manifest: Location, expected: str, nodes: list[dict] | None = None) -> list[str]:
+    """The alive nodes (addresses) that do not read `manifest` (sweep.json) with the driver's content:
+    every trial writes its checkpoints to the results storage from the node it runs on, so a node that
+    cannot see it fails at its first checkpoint (Ray Train's StorageContext validation marker)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [n for n in (ray.nodes() if nodes is None else nodes) if n["Alive"]]
+
+    @ray.remote(num_cpus=0, max_retries=0)
+    def reads_same(where: str, text: str) -> bool:
+        from sweeps.storage import Location
+
+        try:
+            return Location.of(where).read_text() == text
+        except OSError:
+            return False
+
+    probes = {node["NodeManagerAddress"]: reads_same.options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(str(manifest), expected)
+        for node in nodes}
+    return [address for address, probe in probes.items() if not ray.get(probe, timeout=NODE_CHECK_TIMEOUT_S)]
+
+
+def require_shared_storage(manifest: Location) -> None:
+    """On a multi-node cluster, fail before the sweep starts unless every node sees the results storage."""
+    import ray
+
+    from sweeps.plan import SweepInputError
+
+    if len([n for n in ray.nodes() if n["Alive"]]) < 2:
+        return
+    blind = nodes_without(manifest, manifest.read_text())
+    if blind:
+        raise SweepInputError(
+            f"RESULTS must be shared storage on a multi-node cluster: {manifest} is not readable with the same "
+            f"content from node(s) {', '.join(blind)}, where trials would write their checkpoints. Use a URI every "
+            "node can reach (RESULTS=s3://bucket/path or gs://bucket/path, with credentials on every node) or a "
+            "folder every node mounts at the same path (NFS).")

@@ -1,50 +1,166 @@
-"""The results reader: one row per trial of an experiment folder (its config and evaluation returns), the
-best schedule of a sweep (Table 2's choice), and the summary printed after a run."""
+"""The one results reader: a trial folder's configuration and learning curve, one row per trial of an
+experiment folder, the schedule groups, and the one rule that picks the best schedule. `make reproduce
+--from-sweep` and Table 4 (dashboards) both decide with :func:`best_group`.
+
+A trial folder holds `params.json` and `progress.csv` (else Tune's `result.json`); missing pieces never
+raise: a trial without results has NaN returns. Folders are read through `sweeps.storage` (a local
+folder, an NFS path or a URI).
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import math
-from pathlib import Path
 from typing import Any
 
-from algorithms.sac_svg.metrics import ENV_STEPS, EVAL_RETURN
-from sweeps import search_space as spaces
+import pandas as pd
+
+from algorithms.sac_svg.metrics import (
+    ALPHA,
+    DONE,
+    ENV_STEPS,
+    EVAL_RETURN,
+    LOSS_ACTOR,
+    LOSS_CRITIC,
+    LOSS_DYNAMICS,
+    MODEL_ERROR,
+    TARGET_ENTROPY,
+    TRAIN_RETURN,
+)
+from sweeps.storage import Location
+from tasks import SCHEDULE_FIELDS
+
+PARAMS_FILE = "params.json"
+# Per-iteration result columns the readers keep (the sweeps' contract with the dashboards).
+CURVE_COLUMNS = (
+    "training_iteration", ENV_STEPS, EVAL_RETURN, TRAIN_RETURN, TARGET_ENTROPY,
+    ALPHA, MODEL_ERROR, LOSS_ACTOR, LOSS_CRITIC, LOSS_DYNAMICS, DONE,
+)
+# Configuration columns taken from params.json: our name -> params.json key.
+CONFIG_KEYS = {"horizon": "horizon", **{key: key for key in SCHEDULE_FIELDS}, "seed": "seed", "env": "env"}
+# A schedule group: the trials that differ only in their seed.
+SCHEDULE_GROUP = ["horizon", *SCHEDULE_FIELDS]
+TRIAL_COLUMNS = ["trial", *CONFIG_KEYS, "iterations", ENV_STEPS, "final_eval", "final_eval_step"]
 
 
 class NoResultsError(ValueError):
     pass
 
 
-def trial_table(exp_dir: Path):
-    """One row per trial folder: its config fields (from params.json), env steps reached, the last and
-    the best evaluation return (from progress.csv)."""
-    import pandas as pd
+# ---------------------------------------------------------------- one trial folder
 
+
+def trial_dirs(exp: Location) -> list[Location]:
+    """The trial folders of an experiment: its subfolders holding ``params.json``."""
+    return [p.parent for p in Location.of(exp).glob(f"*/{PARAMS_FILE}")]
+
+
+def read_params(trial: Location) -> dict:
+    """The trial's configuration columns (NaN where params.json lacks a key)."""
+    params = json.loads((Location.of(trial) / PARAMS_FILE).read_text())
+    return {ours: params.get(key) if ours == "env" else _number_or_nan(params.get(key))
+            for ours, key in CONFIG_KEYS.items()}
+
+
+def _number_or_nan(value):
+    return math.nan if value is None else value
+
+
+def read_progress(trial: Location) -> pd.DataFrame:
+    """The trial's per-iteration results (only :data:`CURVE_COLUMNS`) from progress.csv, else result.json;
+    empty when it has neither."""
+    trial = Location.of(trial)
+    csv, js = trial / "progress.csv", trial / "result.json"
+    frame = pd.DataFrame()
+    if csv.is_file() and csv.size():
+        try:
+            frame = pd.read_csv(io.BytesIO(csv.read_bytes()), usecols=lambda c: c in CURVE_COLUMNS)
+        except pd.errors.EmptyDataError:
+            frame = pd.DataFrame()
+    elif js.is_file() and js.size():
+        rows = [json.loads(line) for line in js.read_text().splitlines() if line.strip()]
+        frame = pd.DataFrame([{k: r.get(k) for k in CURVE_COLUMNS} for r in rows])
+    for col in CURVE_COLUMNS:
+        if col not in frame:
+            frame[col] = math.nan
+    numeric = [c for c in CURVE_COLUMNS if c != DONE]
+    frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    return frame[list(CURVE_COLUMNS)]
+
+
+def final_eval(progress: pd.DataFrame) -> tuple[float, float]:
+    """(last evaluation return, env steps at that evaluation); NaNs when never evaluated."""
+    evals = progress.dropna(subset=[EVAL_RETURN])
+    if evals.empty:
+        return math.nan, math.nan
+    last = evals.iloc[-1]
+    return float(last[EVAL_RETURN]), float(last[ENV_STEPS])
+
+
+def trial_row(trial: Location, progress: pd.DataFrame) -> dict:
+    """A trial's configuration, how far it got and its final evaluation return."""
+    value, at = final_eval(progress)
+    return {"trial": Location.of(trial).name, **read_params(trial), "iterations": len(progress),
+            ENV_STEPS: progress[ENV_STEPS].max() if len(progress) else math.nan,
+            "final_eval": value, "final_eval_step": at}
+
+
+def trial_table(exp: Location) -> pd.DataFrame:
+    """One :func:`trial_row` per trial folder of an experiment."""
+    rows = [trial_row(trial, read_progress(trial)) for trial in trial_dirs(exp)]
+    return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+# ---------------------------------------------------------------- the best schedule
+
+
+def summarize(values: pd.Series) -> tuple[float, float, int]:
+    """(mean, sample std with ddof 1, count) of the non-missing values; NaN where undefined."""
+    values = values.dropna().astype(float)
+    n = len(values)
+    mean = float(values.mean()) if n else math.nan
+    std = float(values.std(ddof=1)) if n > 1 else math.nan
+    return mean, std, n
+
+
+def schedule_groups(trials: pd.DataFrame, by: tuple[str, ...] = (), first: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Trials grouped by ``by`` and their schedule (horizon and H_init, H_final, beta; NaN beta = constant):
+    mean, std and count ``n`` of the final evaluation returns over the seeds, ``n_trials``, ``n_complete``
+    (when the trials have a ``complete`` column) and the first value of each ``first`` column."""
+    keys = [*by, *SCHEDULE_GROUP]
     rows = []
-    for params_file in sorted(Path(exp_dir).glob("*/params.json")):
-        params = json.loads(params_file.read_text())
-        row = {"trial": params_file.parent.name, **{k: params.get(k) for k in (
-            "horizon", *spaces.TARGET_ENTROPY_KEYS, "seed")}}
-        progress = params_file.parent / "progress.csv"
-        frame = pd.read_csv(progress) if progress.is_file() and progress.stat().st_size else pd.DataFrame()
-        evals = frame[EVAL_RETURN].dropna() if EVAL_RETURN in frame else pd.Series(dtype=float)
-        row[ENV_STEPS] = int(frame[ENV_STEPS].iloc[-1]) if ENV_STEPS in frame and len(frame) else 0
-        row["final_eval_return"] = evals.iloc[-1] if len(evals) else math.nan
-        row["best_eval_return"] = evals.max() if len(evals) else math.nan
-        rows.append(row)
-    return pd.DataFrame(rows)
+    for key, group in trials.groupby(keys, dropna=False, sort=True):
+        mean, std, n = summarize(group["final_eval"])
+        complete = int(group["complete"].sum()) if "complete" in group else 0
+        rows.append({**dict(zip(keys, key)), **{col: group[col].iloc[0] for col in first},
+                     "mean": mean, "std": std, "n": n, "n_trials": len(group), "n_complete": complete})
+    return pd.DataFrame(rows, columns=[*keys, *first, "mean", "std", "n", "n_trials", "n_complete"])
 
 
-def best_schedule(sweep_dir: Path) -> dict[str, Any]:
-    """Table 2's choice: the schedule with the highest mean final evaluation return over its seeds."""
-    table = trial_table(sweep_dir)
-    if table.empty or table["final_eval_return"].isna().all():
-        raise NoResultsError(f"{sweep_dir}: no trial with an evaluation return there")
-    keys = list(spaces.TARGET_ENTROPY_KEYS)
-    means = table.dropna(subset=["final_eval_return"]).groupby(keys, dropna=False)["final_eval_return"].mean()
-    best = means.idxmax()
-    return {key: (None if _isnan(v) else _plain(v)) for key, v in zip(keys, best)}
+def best_group(groups: pd.DataFrame) -> pd.Series | None:
+    """THE best-schedule rule: the group with the highest mean final evaluation return over its seeds.
+
+    SAC-SVG(H) groups (H > 0) are preferred; H = 0 (SAC) groups count only when there are no others.
+    Ties: more evaluated seeds, then the smallest (H, H_init, H_final, beta), a constant schedule (no
+    beta) last, so the choice never depends on folder order. None when no group has an evaluation.
+    """
+    scored = groups.dropna(subset=["mean"])
+    svg = scored[scored["horizon"].fillna(1) != 0]
+    scored = svg if len(svg) else scored
+    if scored.empty:
+        return None
+    order = ["mean", "n", *SCHEDULE_GROUP]
+    return scored.sort_values(order, ascending=[False, False, *[True] * len(SCHEDULE_GROUP)],
+                              kind="stable", na_position="last").iloc[0]
+
+
+def best_schedule(sweep_dir: Location) -> dict[str, Any]:
+    """The best group (:func:`best_group`) of a sweep folder: its horizon and schedule fields."""
+    best = best_group(schedule_groups(trial_table(sweep_dir)))
+    if best is None:
+        raise NoResultsError(f"{Location.of(sweep_dir)}: no trial with an evaluation return there")
+    return {key: None if _isnan(best[key]) else _plain(best[key]) for key in SCHEDULE_GROUP}
 
 
 def _plain(value):
@@ -57,14 +173,12 @@ def _isnan(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def print_summary(exp_dir: Path) -> None:
-    table = trial_table(exp_dir)
-    if table.empty:
+def print_summary(exp: Location) -> None:
+    """After a run: final evaluation return per configuration, best first."""
+    groups = schedule_groups(trial_table(exp))
+    if groups.empty:
         return
-    import pandas as pd
-
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.max_rows", 300):
-        columns = ["horizon", *spaces.TARGET_ENTROPY_KEYS]
-        summary = table.groupby(columns, dropna=False)["final_eval_return"].agg(["mean", "std", "count"])
-        print(f"\nFinal evaluation return per configuration (mean, std over seeds) in {exp_dir}:")
+        summary = groups.set_index(SCHEDULE_GROUP)[["mean", "std", "n"]].rename(columns={"n": "count"})
+        print(f"\nFinal evaluation return per configuration (mean, std over seeds) in {Location.of(exp)}:")
         print(summary.sort_values("mean", ascending=False).to_string())

@@ -12,7 +12,6 @@ import errno
 import logging
 import os
 import re
-from pathlib import Path
 
 from sweeps.plan import SweepInputError
 
@@ -36,25 +35,26 @@ def storage_errno(error: BaseException) -> int | None:
     return storage_errno(cause) if cause is not None else None
 
 
-def storage_problem(exp_dir: Path, number: int) -> str:
+def storage_problem(exp_dir, number: int) -> str:
     return (f"the results folder {exp_dir} {STORAGE_ERRORS[number]} ({os.strerror(number)}). What is written there is "
             "intact and readable. Free some space or make it writable (or copy the folder and pass its new "
             "parent as --results / RESULTS=), then run the same command again to resume.")
 
 
-def check_writable(exp_dir: Path) -> None:
-    """SweepInputError, before Ray starts, when the experiment folder cannot take a write."""
+def check_writable(exp_dir) -> None:
+    """SweepInputError, before Ray starts, when the experiment folder (a sweeps.storage.Location) cannot
+    take a write."""
     probe = exp_dir / ".svglab-write-test"
     try:
-        exp_dir.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"\0" * 65536)
-        probe.unlink()
+        exp_dir.mkdir()
+        probe.write_text("\0" * 65536)
+        probe.delete()
     except OSError as error:
         problem = storage_errno(error)
         if problem is None:
             raise
         with contextlib.suppress(OSError):
-            probe.unlink()
+            probe.delete()
         raise SweepInputError(storage_problem(exp_dir, problem)) from None
 
 

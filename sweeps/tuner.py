@@ -9,7 +9,7 @@ import sys
 
 from algorithms.sac_svg.metrics import DONE, ENV_STEPS, EVAL_RETURN
 from sweeps.plan import Plan, SweepInputError, write_manifest
-from sweeps.ray_setup import init_ray
+from sweeps.ray_setup import init_ray, require_shared_storage
 from sweeps.results import print_summary, trial_table
 from sweeps.wandb_logging import wandb_callbacks
 
@@ -39,7 +39,7 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from algorithms.sac_svg import SACSVG
-    if tune.Tuner.can_restore(plan.exp_dir):
+    if tune.Tuner.can_restore(str(plan.exp_dir)):
         print(f"Resuming {plan.exp_dir} (finished trials are kept, unfinished ones continue "
               "from their last checkpoint)", flush=True)
         return tune.Tuner.restore(str(plan.exp_dir), trainable=SACSVG, resume_errored=True)
@@ -56,7 +56,7 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
         ),
         run_config=tune.RunConfig(
             name=plan.exp_dir.name,
-            storage_path=str(plan.exp_dir.parent),
+            storage_path=str(plan.exp_dir.parent),  # a URI as given: Tune stores through pyarrow.fs too
             stop={"env_steps": plan.steps_per_trial},
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=budget.keep_checkpoints,
@@ -76,11 +76,17 @@ def check_resume_checkpoints(plan: Plan) -> None:
     from algorithms.sac_svg import checkpoint
 
     table = trial_table(plan.exp_dir)
-    for trial in table[table[ENV_STEPS] < plan.steps_per_trial]["trial"] if len(table) else []:
-        checkpoints = sorted((plan.exp_dir / trial).glob("checkpoint_*"))
+    unfinished = ~(table[ENV_STEPS] >= plan.steps_per_trial)  # NaN: no results yet
+    for trial in table[unfinished]["trial"]:
+        checkpoints = (plan.exp_dir / trial).glob("checkpoint_*")
+        if not checkpoints:
+            continue
         try:
-            if checkpoints:
-                checkpoint.check(checkpoints[-1])
+            with checkpoints[-1].as_local() as local:  # a URI's checkpoint: a temporary local copy
+                try:
+                    checkpoint.check(local)
+                except checkpoint.CheckpointError as error:
+                    raise checkpoint.CheckpointError(str(error).replace(str(local), str(checkpoints[-1]))) from None
         except checkpoint.CheckpointError as problem:
             raise SweepInputError(
                 f"cannot resume trial {trial}: {problem}. Nothing was changed: move {checkpoints[-1]} aside to "
@@ -103,6 +109,7 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
     results = []
     with storage.storage_errors_reported_once() as storage_errors:
         try:
+            require_shared_storage(plan.exp_dir / "sweep.json")
             results = make_tuner(plan, args).fit()
         except Exception as error:  # the driver's own writes (Tune's state, progress.csv), maybe wrapped by Tune
             if not (storage_errors.note(error) or storage_errors.seen):

@@ -141,8 +141,8 @@ def pids_using(root: Path) -> list[int]:
     return [pid for pid in pids if pid != os.getpid()]
 
 
-@pytest.fixture(scope="module")
-def cluster():
+def start_cluster(head_cpus: int, worker_cpus: int):
+    """A head and a worker with these CPU counts and a generated token; torn down even when a test fails."""
     # Short root: Ray's unix sockets live under --temp-dir and their paths must stay under 108 bytes.
     root = Path(tempfile.mkdtemp(prefix="svgc", dir="/tmp"))
     token_path = root / "auth_token"
@@ -153,16 +153,27 @@ def cluster():
         head_flags = node_ports(head=True)
         c.address = f"127.0.0.1:{flag(head_flags, 'port')}"
         c.dashboard = f"http://127.0.0.1:{flag(head_flags, 'dashboard-port')}"
-        c.start_node("head", ["--head", f"--num-cpus={HEAD_CPUS}", "--num-gpus=0",
+        c.start_node("head", ["--head", f"--num-cpus={head_cpus}", "--num-gpus=0",
                               "--dashboard-host=127.0.0.1", *head_flags])
         c.wait_for_nodes(1)
-        c.start_node("worker", [f"--address={c.address}", f"--num-cpus={WORKER_CPUS}", "--num-gpus=0",
+        c.start_node("worker", [f"--address={c.address}", f"--num-cpus={worker_cpus}", "--num-gpus=0",
                                 *node_ports(head=False)])
         c.wait_for_nodes(2)
         yield c
     finally:
         c.tear_down()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    yield from start_cluster(HEAD_CPUS, WORKER_CPUS)
+
+
+@pytest.fixture(scope="module")
+def cpu_less_head_cluster():
+    """A head with 0 CPUs (as on clouds, where the head only schedules): every trial runs on the worker."""
+    yield from start_cluster(0, 2)
 
 
 def run_cli(cluster: Cluster, cwd: Path, module: str, *args: str) -> subprocess.CompletedProcess:
@@ -211,11 +222,21 @@ def test_sweep_runs_on_both_nodes(cluster, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="storage URIs: next round")
-def test_sweep_writes_to_a_file_uri(cluster, tmp_path):
-    results = tmp_path / "shared"
+def test_sweep_writes_to_a_file_uri_from_a_cpu_less_head(cpu_less_head_cluster, tmp_path):
+    """RESULTS as a file:// URI: Tune stores there (checkpoints included, from the worker node), sweep.json
+    too, nothing lands in a folder named `file:`, and the tables read it back."""
+    cluster, results = cpu_less_head_cluster, tmp_path / "shared"
     process = run_sweep(cluster, tmp_path, results.as_uri())
     assert process.returncode == 0, f"sweep failed:\n{process.stdout[-4000:]}\n{process.stderr[-4000:]}"
-    assert any((results / f"{TASK}-sweep-smoke").rglob("progress.csv"))
-    tables = run_cli(cluster, tmp_path, "dashboards.tables", "--results", results.as_uri())
+    exp = results / f"{TASK}-sweep-smoke"
+    trials = sorted(p.parent for p in exp.glob("*/params.json"))
+    assert len(trials) == 2 and all(list(t.glob("checkpoint_*")) for t in trials), sorted(exp.rglob("*"))
+    assert (exp / "sweep.json").is_file() and not list(tmp_path.rglob("file:")) and not (REPO / "file:").exists()
+    trial_nodes = {a["node_id"] for a in cluster.state("list_actors") if a["class_name"] == "SACSVG"}
+    head = {n["node_id"] for n in cluster.state("list_nodes") if n["is_head_node"]}
+    assert trial_nodes and not trial_nodes & head, "a trial ran on the head, which has no CPUs"
+
+    tables = run_cli(cluster, tmp_path, "dashboards.tables", "--results", results.as_uri(), "--no-wandb")
     assert tables.returncode == 0, tables.stderr[-3000:]
+    table4 = (tmp_path / "results" / "tables" / "table4.csv").read_text()  # a URI's tables are written here
+    assert f"{TASK}-sweep-smoke" in table4

@@ -96,7 +96,7 @@ def plan_for(*argv, mode="sweep"):
 def test_sweep_plan_is_the_seeded_draw_at_horizon_2(tmp_path):
     plan = plan_for("--results", str(tmp_path), "--seed", "5")
     assert plan.trials == ss.sample_configs(ss.load_space("paper"), 5, num_samples=2)
-    assert plan.exp_dir == tmp_path.resolve() / "Hopper-sweep-smoke"
+    assert plan.exp_dir.local == tmp_path.resolve() / "Hopper-sweep-smoke"
     assert plan.param_space["horizon"] == 2 and plan.param_space["env"] == "svglab/Hopper"
     assert plan.manifest["sweep_seed"] == 5 and plan.manifest["trials"] == plan.trials
     assert not tmp_path.joinpath("Hopper-sweep-smoke").exists()  # planning writes nothing
@@ -211,11 +211,13 @@ def test_smoke_sweep_terminal_has_no_wandb_actor_restart_error(smoke_sweep):
 
 @pytest.mark.slow
 def test_best_schedule_of_a_sweep_feeds_reproduce(smoke_sweep):
-    table = sweep_results.trial_table(smoke_sweep)
-    best = table.loc[table["final_eval_return"].idxmax(), SCHEDULE_KEYS].to_dict()
-    assert sweep_results.best_schedule(smoke_sweep) == {k: int(v) for k, v in best.items()}
+    table = sweep_results.trial_table(smoke_sweep)  # one seed per configuration in the smoke sweep
+    best = table.loc[table["final_eval"].idxmax(), ["horizon", *SCHEDULE_KEYS]].to_dict()
+    chosen = sweep_results.best_schedule(smoke_sweep)
+    assert chosen == {k: int(v) for k, v in best.items()}
     plan = plan_for("--from-sweep", str(smoke_sweep), mode="reproduce")
-    assert all({k: t[k] for k in SCHEDULE_KEYS} == sweep_results.best_schedule(smoke_sweep) for t in plan.trials)
+    assert all({k: t[k] for k in SCHEDULE_KEYS} == {k: chosen[k] for k in SCHEDULE_KEYS} for t in plan.trials)
+    assert {t["horizon"] for t in plan.trials} == {chosen["horizon"], 0}
 
 
 @pytest.mark.slow
@@ -275,7 +277,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
 def test_resume_with_a_corrupt_checkpoint_names_the_file_before_ray_starts(tmp_path, capsys):
     argv = ["--task", "Hopper", "--budget", "smoke", "--results", str(tmp_path), "--no-dashboard"]
     plan = plans.make_plan(cli.parse_args(argv))
-    trial = plan.exp_dir / "trial_unfinished"
+    trial = plan.exp_dir.local / "trial_unfinished"
     state = trial / "checkpoint_000001" / "learner_group" / "learner" / "state.pkl"
     state.parent.mkdir(parents=True)
     state.write_bytes(b"truncated")
