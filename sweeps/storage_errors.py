@@ -20,7 +20,8 @@ STORAGE_ERRORS = {errno.ENOSPC: "is full", errno.EDQUOT: "is over its disk quota
                   errno.EACCES: "is not writable"}
 _ERRNO = re.compile(r"\[errno (\d+)\]", re.IGNORECASE)
 # Tune's loggers that print a stack trace for each failed trial and each failed save of its own state.
-TUNE_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.execution.experiment_state")
+TUNE_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.execution.experiment_state",
+               "ray.train._internal.syncer")
 
 
 def storage_errno(error: BaseException) -> int | None:

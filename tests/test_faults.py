@@ -277,7 +277,7 @@ def test_read_only_results_folder_fails_before_ray_and_keeps_results(small_files
     assert process.stderr.count(f"the results folder {exp_dir} is read-only (Read-only file system)") == 1, (
         process.stderr)
     assert "Traceback" not in process.stderr and "Started a local Ray" not in process.stdout + process.stderr
-    assert sweep_results.trial_table(exp_dir)[["env_steps", "final_eval_return"]].values.tolist() == [[500, 12.5]]
+    assert sweep_results.trial_table(exp_dir)[["env_steps", "final_eval"]].values.tolist() == [[500, 12.5]]
 
 
 def test_wandb_errors_are_counted_and_reported_when_the_sweep_ends(tmp_path, monkeypatch, capsys):
