@@ -68,8 +68,8 @@ class StorageErrors(logging.Filter):
         self.after: str | None = None  # an error that followed them
 
     def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        problem = storage_errno(error) if error is not None else None
+        # Ray Train's syncer puts the traceback in the message itself.
+        problem = storage_errno(record.exc_info[1] if record.exc_info else Exception(record.getMessage()))
         if problem:
             self.seen.append(problem)
         return problem is None
