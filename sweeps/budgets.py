@@ -24,6 +24,7 @@ class Budget:
     max_concurrent_trials: int | None  # None: as many trials at once as the cluster's resources allow
     max_failures: int  # retries of a failed trial (from its last checkpoint)
     checkpoint_every: int  # training iterations between checkpoints
+    checkpoint_every_s: float | None  # and at most this many seconds of training between them (None: off)
     keep_checkpoints: int  # checkpoints kept per trial
     # GPU per trial's learner: a fraction of one, or "auto" (decided from the cluster, sweeps.placement)
     gpus_per_trial: float | str = 0
@@ -40,6 +41,7 @@ PAPER = Budget(
     max_concurrent_trials=None,
     max_failures=3,
     checkpoint_every=10,  # 10 iterations of 1,000 env steps
+    checkpoint_every_s=900,  # a fault costs at most 15 minutes (docs/sweeps.md: reliability)
     keep_checkpoints=1,  # a paper-size checkpoint holds the replay buffer (hundreds of MB)
     gpus_per_trial="auto",  # the cluster's GPUs shared by the trials' learners; none: all on CPUs
     rllib={
@@ -59,6 +61,7 @@ SHORT = Budget(
     max_concurrent_trials=2,
     max_failures=2,
     checkpoint_every=5,
+    checkpoint_every_s=600,
     keep_checkpoints=1,
     rllib={
         "training": {
@@ -90,6 +93,7 @@ SMOKE = Budget(
     max_concurrent_trials=2,
     max_failures=1,
     checkpoint_every=1,
+    checkpoint_every_s=None,  # every iteration already
     keep_checkpoints=2,
     rllib={
         "training": {

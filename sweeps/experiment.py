@@ -54,6 +54,7 @@ def build_config(
     config.training(
         total_env_steps=min(budget.train_steps or task.train_steps, task.train_steps),
         eval_interval_steps=budget.eval_interval or task.eval_interval,
+        checkpoint_every_s=budget.checkpoint_every_s,
     )
     config.update_from_dict({**schedule, **(overrides or {})})
     config.debugging(seed=seed)

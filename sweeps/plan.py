@@ -8,10 +8,9 @@ import datetime
 import json
 import sys
 from dataclasses import dataclass
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
+from algorithms.sac_svg.checkpoint import svglab_version
 from sweeps import search_space as spaces
 from sweeps.budgets import Budget, UnknownBudgetError, get_budget
 from sweeps.experiment import OverrideError, build_config, parse_overrides, schedule_fields
@@ -218,22 +217,12 @@ def _manifest(task, budget, args, space, overrides, trials, base) -> dict[str, A
         "trials": trials,
         "command": " ".join(["python -m sweeps.sweep", *sys.argv[1:]]),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "svglab_version": _version(),
+        "svglab_version": svglab_version(),
     }
 
 
 def _config_key(trial: dict[str, Any]) -> tuple:
     return tuple(sorted((k, v) for k, v in trial.items() if k != "seed"))
-
-
-def _version() -> str:
-    try:
-        return metadata.version("svglab")
-    except metadata.PackageNotFoundError:
-        import tomllib
-
-        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
-        return tomllib.loads(pyproject.read_text())["project"]["version"]
 
 
 def write_manifest(plan: Plan) -> None:

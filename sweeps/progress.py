@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import csv
 import datetime
+import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ray.tune import Callback
-from ray.tune.logger import CSVLoggerCallback
-from ray.tune.result import EXPR_PROGRESS_FILE
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+from ray.tune.result import EXPR_PROGRESS_FILE, EXPR_RESULT_FILE
 
 from algorithms.sac_svg.metrics import ENV_STEPS, EVAL_RETURN
 
@@ -100,20 +102,104 @@ class SweepProgress(Callback):
         print(self.status_line(trials, completed), flush=True)
 
 
-class ProgressCSV(CSVLoggerCallback):
+def cut_rows_from(path: Path, env_steps: int, steps_of: Callable[[bytes], int], header_lines: int = 0) -> None:
+    """Truncate the file `path` (rows in env-step order) before its first row at `env_steps` or later, or
+    before a torn row (cut short when a process died or the disk filled up while writing it)."""
+    offset = 0
+    with open(path, "rb") as file:
+        for number, line in enumerate(file):
+            if number >= header_lines and line.strip():
+                steps = _row_steps(line, steps_of)
+                if steps is None or steps >= env_steps:
+                    break
+            offset += len(line)
+    with open(path, "rb+") as file:
+        file.truncate(offset)
+
+
+def _row_steps(line: bytes, steps_of: Callable[[bytes], int]) -> int | None:
+    """The env steps of a row, None if the row is torn."""
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        return steps_of(line)
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+class RewindOnRestore:
+    """A per-trial results file that never repeats env steps: a trial restored from a checkpoint (a retry
+    after a crash, or a resumed sweep) reports again the iterations after that checkpoint, so their rows,
+    written before the fault, are cut first. Rows stay one per iteration, in env-step order, without gaps."""
+
+    file_name: str
+    header_lines = 0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._last_steps: dict = {}
+
+    def _rewind(self, trial, result: dict) -> None:
+        steps, last = result.get(ENV_STEPS), self._last_steps.get(trial)
+        path = Path(trial.local_path, self.file_name)
+        if steps is not None and (last is None or steps <= last) and path.is_file() and path.stat().st_size:
+            self._trial_files[trial].flush()
+            cut_rows_from(path, steps, self.steps_reader(path), self.header_lines)
+        self._last_steps[trial] = steps
+
+    def steps_reader(self, path: Path) -> Callable[[bytes], int]:
+        raise NotImplementedError
+
+
+class ResultJSON(RewindOnRestore, JsonLoggerCallback):
+    """Tune's result.json (one JSON line per iteration), rewound when a trial restores."""
+
+    file_name = EXPR_RESULT_FILE
+
+    def steps_reader(self, path: Path) -> Callable[[bytes], int]:
+        return lambda line: json.loads(line)[ENV_STEPS]
+
+    def log_trial_result(self, iteration, trial, result):
+        if trial not in self._trial_files:
+            self.log_trial_start(trial)
+        self._rewind(trial, result)
+        super().log_trial_result(iteration, trial, result)
+
+
+class ProgressCSV(RewindOnRestore, CSVLoggerCallback):
     """Tune's progress.csv (one row per iteration), fixed for sweeps: Tune takes a trial's columns from its
     first result, so metrics that only some iterations report (eval_return) get a column with NaN
-    elsewhere; and a resumed trial keeps writing in the order of the header already in its file."""
+    elsewhere; a resumed trial keeps writing in the order of the header already in its file; and the rows
+    of iterations a restored trial repeats are replaced, not duplicated."""
+
+    file_name = EXPR_PROGRESS_FILE
+    header_lines = 1
 
     def __init__(self, metrics: list[str]):
         super().__init__()
         self.metrics = list(metrics)
 
+    def steps_reader(self, path: Path) -> Callable[[bytes], int]:
+        header = _csv_header(path)
+        column = header.index(ENV_STEPS)
+
+        def steps_of(line: bytes) -> int:
+            row = next(csv.reader([line.decode()]))
+            if len(row) != len(header):
+                raise ValueError(f"{len(row)} fields, the header has {len(header)}")
+            return int(float(row[column]))
+        return steps_of
+
     def log_trial_result(self, iteration, trial, result):
         if trial not in self._trial_files:
             self._setup_trial(trial)
+        self._rewind(trial, result)
         if self._trial_csv[trial] is None and self._trial_continue[trial]:
-            with open(Path(trial.local_path, EXPR_PROGRESS_FILE), newline="") as file:
-                header = next(csv.reader(file))
+            header = _csv_header(Path(trial.local_path, EXPR_PROGRESS_FILE))
             self._trial_csv[trial] = csv.DictWriter(self._trial_files[trial], header)
         super().log_trial_result(iteration, trial, {**dict.fromkeys(self.metrics, math.nan), **result})
+
+
+def _csv_header(path: Path) -> list[str]:
+    with open(path, newline="") as file:
+        return next(csv.reader(file))

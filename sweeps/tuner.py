@@ -23,14 +23,15 @@ def trial_dirname(trial) -> str:
 
 
 def callbacks(plan: Plan) -> list:
-    """The progress line, W&B, and progress.csv with an eval_return column (Tune adds its result.json and
-    TensorBoard loggers)."""
-    from sweeps.progress import ProgressCSV, SweepProgress
+    """The progress line, W&B, progress.csv with an eval_return column and result.json, both rewound when
+    a trial restores from a checkpoint (Tune adds its TensorBoard logger)."""
+    from sweeps.progress import ProgressCSV, ResultJSON, SweepProgress
 
     return [
         SweepProgress(plan.exp_dir.name, plan.steps_per_trial),
         *wandb_callbacks(plan.exp_dir.name),
         ProgressCSV([EVAL_RETURN]),
+        ResultJSON(),
     ]
 
 
@@ -71,8 +72,9 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
 
 
 def check_resume_checkpoints(plan: Plan) -> None:
-    """Before Ray starts: every unfinished trial's latest checkpoint (the one a resume loads) must unpickle."""
-    from algorithms.sac_svg.algorithm import unreadable_checkpoint_file
+    """Before Ray starts: every unfinished trial's latest checkpoint (the one a resume loads) must be complete
+    and hold plain data (algorithms/sac_svg/checkpoint.py)."""
+    from algorithms.sac_svg import checkpoint
 
     table = trial_table(plan.exp_dir)
     unfinished = ~(table[ENV_STEPS] >= plan.steps_per_trial)  # NaN: no results yet
@@ -80,18 +82,24 @@ def check_resume_checkpoints(plan: Plan) -> None:
         checkpoints = (plan.exp_dir / trial).glob("checkpoint_*")
         if not checkpoints:
             continue
-        with checkpoints[-1].as_local() as local:  # a URI's checkpoint: a temporary local copy
-            problem = unreadable_checkpoint_file(local)
-        if problem:
-            problem = problem.replace(str(local), str(checkpoints[-1]))
+        try:
+            with checkpoints[-1].as_local() as local:  # a URI's checkpoint: a temporary local copy
+                try:
+                    checkpoint.check(local)
+                except checkpoint.CheckpointError as error:
+                    raise checkpoint.CheckpointError(str(error).replace(str(local), str(checkpoints[-1]))) from None
+        except checkpoint.CheckpointError as problem:
             raise SweepInputError(
                 f"cannot resume trial {trial}: {problem}. Nothing was changed: move {checkpoints[-1]} aside to "
-                "resume from the checkpoint before it (or from the start), then run the same command again.")
+                "resume from the checkpoint before it (or from the start), then run the same command again.") from None
 
 
 def run(plan: Plan, args: argparse.Namespace) -> int:
     import ray
 
+    from sweeps import storage_errors as storage
+
+    storage.check_writable(plan.exp_dir)
     write_manifest(plan)
     check_resume_checkpoints(plan)
     print(f"{plan.mode} {plan.exp_dir.name}: {len(plan.trials)} trials x {plan.steps_per_trial:,} env steps "
@@ -101,11 +109,23 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
                    args.max_concurrent or plan.budget.max_concurrent_trials)
     # Checkpoints (and so experiment snapshots) come as often as the budget asks: no warning about it.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    try:
-        require_shared_storage(plan.exp_dir / "sweep.json")
-        results = make_tuner(plan, args).fit()
-    finally:
-        ray.shutdown()
+    results = []
+    with storage.storage_errors_reported_once() as storage_errors:
+        try:
+            require_shared_storage(plan.exp_dir / "sweep.json")
+            results = make_tuner(plan, args).fit()
+        except Exception as error:  # the driver's own writes (Tune's state, progress.csv), maybe wrapped by Tune
+            if not (storage_errors.note(error) or storage_errors.seen):
+                raise
+            # Tune, reading back what the full disk cut short, fails too: said in one line after the cause.
+            storage_errors.after = f"{type(error).__name__}: {error}"
+        finally:
+            ray.shutdown()
+    storage_errors.seen += [p for r in getattr(results, "errors", []) if (p := storage.storage_errno(r))]
+    if storage_errors.seen:
+        print(f"error: {storage.storage_problem(plan.exp_dir, storage_errors.seen[0])}"
+              + (f" (Tune then failed with {storage_errors.after})" if storage_errors.after else ""), file=sys.stderr)
+        return 1
     print_summary(plan.exp_dir)
     unfinished = [r for r in results if r.metrics is None or not _finished(r.metrics, plan.steps_per_trial)]
     if results.errors or unfinished:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 logger = logging.getLogger(__name__)
 
@@ -59,19 +60,31 @@ except ImportError:  # pragma: no cover
 
 class SafeWandbLoggerCallback(_WandbLoggerCallback):
     """WandbLoggerCallback that never fails a sweep: the first W&B error is logged and W&B is switched off
-    for the rest of the run."""
+    for the rest of the run; the errors and the results that W&B then missed are counted and reported when
+    the sweep ends (the results themselves are in the trial folders either way)."""
 
     _broken = False
+    errors = skipped = 0
 
     def _safely(self, method, *args, **kwargs):
         if self._broken:
+            self.skipped += 1
             return None
         try:
             return method(*args, **kwargs)
         except Exception as error:  # noqa: BLE001 - any W&B problem
             self._broken = True
+            self.errors += 1
+            self.first_error = f"{type(error).__name__}: {error}"
             logger.warning("W&B logging switched off after an error: %s", error)
             return None
+
+    def report(self) -> str | None:
+        """One line on the W&B errors of the sweep, None when there were none."""
+        if not self.errors:
+            return None
+        return (f"W&B: {self.errors} error(s), W&B logging was switched off after the first ({self.first_error}); "
+                f"{self.skipped} W&B call(s) skipped after it. The results are complete in the trial folders.")
 
     def _start_logging_actor(self, trial, exclude_results, **wandb_init_kwargs):
         # Ray builds each trial's logging actor with max_restarts=-1 and the trial's Queue (an actor handle,
@@ -91,7 +104,7 @@ class SafeWandbLoggerCallback(_WandbLoggerCallback):
         return super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs)
 
     def setup(self, *args, **kwargs):
-        self._broken = False
+        self._broken, self.errors, self.skipped = False, 0, 0
         return self._safely(super().setup, *args, **kwargs)
 
     def log_trial_start(self, trial):
@@ -111,4 +124,7 @@ class SafeWandbLoggerCallback(_WandbLoggerCallback):
         # `upload_timeout` (30 min) for them.
         for trial in list(getattr(self, "_trial_queues", {})):
             self._safely(self._signal_logging_actor_stop, trial)
-        return self._safely(super().on_experiment_end, trials, **info)
+        ended = self._safely(super().on_experiment_end, trials, **info)
+        if self.report():
+            print(self.report(), file=sys.stderr, flush=True)
+        return ended

@@ -22,6 +22,14 @@ def run_cli(*args: str, module: str = "sweeps.sweep", timeout: float = 600, env:
                           capture_output=True, text=True, timeout=timeout)
 
 
+def assert_no_trial_failed(exp_dir: Path) -> None:
+    """A run expected to go without a fault had none: no trial wrote Tune's error file, which Tune writes on
+    every failure, also one that a retry then recovered from."""
+    errors = sorted(exp_dir.glob("*/error.txt"))
+    assert not errors, "trials failed (and may have been retried): " + "\n".join(
+        f"{e}:\n{e.read_text()[-2000:]}" for e in errors)
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     """An embedded Ray for the tests of one module that build algorithms with env runner processes."""
@@ -40,6 +48,7 @@ def smoke_sweep(tmp_path_factory) -> Path:
     process = run_cli("--task", SMOKE_TASK, "--budget", "smoke", "--results", str(results), "--no-dashboard")
     exp_dir = results / f"{SMOKE_TASK}-sweep-smoke"
     assert process.returncode == 0, f"smoke sweep failed:\n{process.stdout[-5000:]}\n{process.stderr[-5000:]}"
+    assert_no_trial_failed(exp_dir)
     (results / "smoke-sweep.stdout").write_text(process.stdout)  # for tests of the terminal output
     (results / "smoke-sweep.stderr").write_text(process.stderr)
     return exp_dir

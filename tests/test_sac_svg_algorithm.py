@@ -1,11 +1,14 @@
 """SACSVG end to end on RLlib: component isolation, checkpoints, and learning a small MuJoCo task."""
+import json
+import pickle
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from algorithms.sac_svg import SACSVGConfig, bench, losses
-from algorithms.sac_svg.algorithm import CheckpointError
+from algorithms.sac_svg import SACSVGConfig, bench, checkpoint, losses
+from algorithms.sac_svg.checkpoint import CheckpointError
 
 TASK = "InvertedPendulum-v5"
 
@@ -79,29 +82,54 @@ def test_save_restore_gives_identical_actions_and_clear_errors(local_ray, tmp_pa
     config = small_config(report_interval_steps=300, num_random_steps=100)
     algo = config.build_algo()
     algo.train()
-    checkpoint = algo.save_to_path(tmp_path / "ckpt")
+    saved = algo.save_to_path(tmp_path / "ckpt")
     obs = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
     expected = actions_of(algo, obs)
     steps = on_learner(algo, progress)
     algo.stop()
 
     restored = config.build_algo()
-    restored.restore_from_path(checkpoint)
+    restored.restore_from_path(saved)
     np.testing.assert_array_equal(actions_of(restored, obs), expected)
     assert on_learner(restored, progress) == steps
     restored.stop()
 
-    mismatched = small_config(hidden_dim=32).build_algo()
-    with pytest.raises(CheckpointError, match="does not match this configuration"):
-        mismatched.restore_from_path(checkpoint)
-    mismatched.stop()
+    for other, differs in ((small_config(hidden_dim=32), "hidden_dim: checkpoint 64, this run 32"),
+                           (small_config().environment("Hopper-v5"), "env: checkpoint 'InvertedPendulum-v5', "
+                                                                     "this run 'Hopper-v5'")):
+        with pytest.raises(CheckpointError, match=f"written by another run: {differs}"):
+            checkpoint.check(tmp_path / "ckpt", other)
+
+    manifest = tmp_path / "ckpt" / checkpoint.MANIFEST
+    written = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps(written | {"svglab_version": "0.0.1"}))
+    with pytest.raises(CheckpointError, match=f"svglab_version: checkpoint '0.0.1', this run "
+                                              f"'{checkpoint.svglab_version()}'"):
+        checkpoint.check(tmp_path / "ckpt", config)
 
     state_file = tmp_path / "ckpt" / "learner_group" / "learner" / "state.pkl"
     state_file.write_bytes(b"not a pickle")
     broken = config.build_algo()
-    with pytest.raises(CheckpointError, match=r"learner_group/learner/state\.pkl is corrupt"):
-        broken.restore_from_path(checkpoint)
+    with pytest.raises(CheckpointError, match=r"learner_group/learner/state\.pkl is 12 bytes, \d+ bytes were "
+                                              "written"):
+        broken.restore_from_path(saved)
     broken.stop()
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (exec, ("print('a checkpoint ran code')",))
+
+
+def test_restore_never_unpickles_code(tmp_path, capsys):
+    """A state file that would call a function when unpickled is refused, even with a manifest to match."""
+    folder = tmp_path / "ckpt"
+    checkpoint.write_atomically(folder, lambda f: (f.mkdir(), (f / "state.pkl").write_bytes(
+        pickle.dumps({"replay": RunsCode()}))), small_config(), env_steps=0)
+    with pytest.raises(CheckpointError, match=r"state\.pkl is corrupt or unsafe .*refusing to load builtins"
+                                              r"\.exec"):
+        checkpoint.check(folder, small_config())
+    assert "ran code" not in capsys.readouterr().out
 
 
 def test_learns_inverted_pendulum_with_rollout_workers(local_ray):

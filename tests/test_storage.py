@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 
 import pandas as pd
 import pytest
@@ -142,14 +143,20 @@ def test_a_corrupt_checkpoint_at_a_uri_or_a_path_is_named(tmp_path, kind):
     trial = tmp_path / f"{TASK}-sweep-smoke" / "trial_unfinished"
     state = trial / "checkpoint_000001" / "learner_group" / "learner" / "state.pkl"
     state.parent.mkdir(parents=True)
-    state.write_bytes(b"truncated")
+    manifest = trial / "checkpoint_000001" / "svglab_checkpoint.json"
+
+    def write_state(content: bytes) -> None:
+        state.write_bytes(content)
+        manifest.write_text(json.dumps({"files": {"learner_group/learner/state.pkl": len(content)}}))
+
+    write_state(b"truncated")
     (trial / "params.json").write_text(json.dumps({"horizon": 2, "seed": 1}))
     (trial / "progress.csv").write_text("env_steps,eval_return\n250,\n")
     with pytest.raises(plans.SweepInputError) as error:
         check_resume_checkpoints(plan)
     named = where(state, kind)
     assert "cannot resume trial trial_unfinished" in str(error.value) and named in str(error.value)
-    state.unlink()  # a readable (empty) checkpoint passes
+    write_state(pickle.dumps({"env_steps": 250}))  # a complete, plain-data checkpoint passes
     check_resume_checkpoints(plan)
 
 

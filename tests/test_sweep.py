@@ -22,7 +22,7 @@ from sweeps import search_space as ss
 from sweeps.budgets import get_budget
 from sweeps.experiment import build_config
 from tasks import get_task
-from tests.conftest import REPO, SMOKE_TASK, run_cli
+from tests.conftest import REPO, SMOKE_TASK, assert_no_trial_failed, run_cli
 
 SCHEDULE_KEYS = list(ss.TARGET_ENTROPY_KEYS)
 
@@ -319,6 +319,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     second = run_cli(*args, timeout=400)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "Resuming" in second.stdout
+    assert_no_trial_failed(exp_dir)
     assert trial_dirs(exp_dir) == [finished, interrupted]
     assert (finished / "result.json").read_text() == finished_results  # not rerun
     steps = [r["env_steps"] for r in results_of(interrupted)]
@@ -333,6 +334,8 @@ def test_resume_with_a_corrupt_checkpoint_names_the_file_before_ray_starts(tmp_p
     state = trial / "checkpoint_000001" / "learner_group" / "learner" / "state.pkl"
     state.parent.mkdir(parents=True)
     state.write_bytes(b"truncated")
+    (state.parents[2] / "svglab_checkpoint.json").write_text(json.dumps(
+        {"files": {"learner_group/learner/state.pkl": len(b"truncated")}}))
     (trial / "params.json").write_text(json.dumps({"horizon": 2, "seed": 1}))
     (trial / "progress.csv").write_text("env_steps,eval_return\n250,\n")
     assert cli.main(argv) == 2

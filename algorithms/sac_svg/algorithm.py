@@ -7,15 +7,23 @@ RLlib repeats `training_step` until `report_interval_steps` env steps make one `
 """
 import math
 import pathlib
-import pickle
 import time
 
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
-from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EVALUATION_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
+from ray.rllib.utils.metrics import (
+    ENV_RUNNER_RESULTS,
+    EVALUATION_RESULTS,
+    FAULT_TOLERANCE_STATS,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+)
+from ray.tune.result import SHOULD_CHECKPOINT
 
+from algorithms.sac_svg import checkpoint
+from algorithms.sac_svg.checkpoint import CheckpointError
 from algorithms.sac_svg.config import SACSVGConfig
+from algorithms.sac_svg.metrics import ENV_RUNNER_RESTARTS
 from algorithms.sac_svg.replay import episodes_to_transitions
 
 
@@ -27,6 +35,7 @@ class SACSVG(Algorithm):
     def setup(self, config) -> None:
         super().setup(config)
         self._learner_stats: list[dict[str, float]] = []
+        self._last_save, self._save_seconds = time.monotonic(), 0.0
 
     def training_step(self) -> None:
         episodes, env_runner_metrics = synchronous_parallel_sample(
@@ -56,14 +65,41 @@ class SACSVG(Algorithm):
         if evaluates and "episode_return_mean" in evaluation:
             results["eval_return"] = evaluation["episode_return_mean"]
         results["done"] = env_steps >= self.config.total_env_steps
+        results[ENV_RUNNER_RESTARTS] = results.get(FAULT_TOLERANCE_STATS, {}).get("num_remote_worker_restarts", 0)
+        results[SHOULD_CHECKPOINT] = self._checkpoint_due()
         return results
 
+    def _checkpoint_due(self) -> bool:
+        """Tune checkpoints every `checkpoint_every` iterations; this adds one whenever `checkpoint_every_s`
+        seconds have passed since the last save, so a fault never costs more than that much training. As
+        the replay buffer grows, so does a save: they are spaced at least 10 saves' time apart, which
+        keeps saving under a tenth of the run."""
+        every = self.config.checkpoint_every_s
+        return every is not None and time.monotonic() - self._last_save >= max(every, 10 * self._save_seconds)
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
+        start = time.monotonic()
+        super().save_checkpoint(checkpoint_dir)
+        self._last_save = time.monotonic()
+        self._save_seconds = self._last_save - start
+
+    def save_to_path(self, path=None, *args, **kwargs) -> str:
+        """RLlib's save, made atomic and given a manifest (algorithms/sac_svg/checkpoint.py)."""
+        if path is None:
+            return super().save_to_path(path, *args, **kwargs)
+        checkpoint.write_atomically(pathlib.Path(path), lambda folder: super(SACSVG, self).save_to_path(
+            folder, *args, **kwargs), self.config, self.env_steps())
+        return str(path)
+
     def restore_from_path(self, path, *args, **kwargs) -> None:
-        """RLlib's restore, with an error that names the unreadable file or the mismatch."""
+        """RLlib's restore of a checkpoint that `checkpoint.check` finds complete, safe and matching; else a
+        CheckpointError that names the file or what differs."""
+        checkpoint.check(pathlib.Path(path), self.config)
         try:
             super().restore_from_path(path, *args, **kwargs)
         except Exception as error:
-            raise CheckpointError(_describe_restore_failure(pathlib.Path(path), error)) from error
+            raise CheckpointError(f"checkpoint {path} does not match this configuration: "
+                                  f"{type(error).__name__}: {error}") from error
 
     def env_steps(self) -> int:
         return int(self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0))
@@ -87,28 +123,3 @@ class SeedRandomActions(RLlibCallback):
     def on_environment_created(self, *, env_runner, env, **kwargs) -> None:
         if env_runner.config.seed is not None:
             env.action_space.seed(env_runner.config.seed + (env_runner.worker_index or 0))
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be restored into this algorithm."""
-
-
-def _describe_restore_failure(path: pathlib.Path, error: Exception) -> str:
-    if not path.is_dir():
-        return f"checkpoint folder {path} does not exist"
-    unreadable = unreadable_checkpoint_file(path)
-    if unreadable:
-        return unreadable
-    return (f"checkpoint {path} does not match this configuration (network sizes, task or spaces differ?): "
-            f"{type(error).__name__}: {error}")
-
-
-def unreadable_checkpoint_file(path: pathlib.Path) -> str | None:
-    """A message naming the first state file of checkpoint `path` that cannot be unpickled, else None."""
-    for state_file in sorted(pathlib.Path(path).rglob("*.pkl")):
-        try:
-            with open(state_file, "rb") as f:
-                pickle.load(f)
-        except Exception as unreadable:
-            return f"checkpoint file {state_file} is corrupt or unreadable ({type(unreadable).__name__}: {unreadable})"
-    return None

@@ -63,6 +63,7 @@ class SVGHyperparameters:
     eval_episodes: int = 10
     model_error_window: int = 10_000        # "recent data" for the multi-step model error metric
     checkpoint_replay: bool = True          # keep the replay buffer in checkpoints
+    checkpoint_every_s: float | None = None  # also checkpoint when this much time passed (None: off)
     # The world model's matrix products: "auto" = bfloat16 where the learner's hardware computes it natively
     # (README, speed: bench --bf16-study), else float32; or "float32" / "bfloat16" explicitly.
     world_model_dtype: str = "auto"

@@ -7,6 +7,7 @@ ENV_STEPS_PER_S = "env_steps_per_s"
 TRAIN_RETURN = "train_return"  # mean return of the iteration's training episodes
 EVAL_RETURN = "eval_return"  # mean return of the evaluation episodes, on evaluation iterations only
 DONE = "done"  # the run reached total_env_steps
+ENV_RUNNER_RESTARTS = "env_runner_restarts"  # env runner processes replaced after a crash, so far
 
 # Per update, averaged over the iteration (learner.py).
 LOSS_ACTOR = "loss_actor"  # eq. 10 (eq. 8 during the SAC-actor warm-up)
