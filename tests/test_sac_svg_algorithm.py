@@ -132,6 +132,7 @@ def test_restore_never_unpickles_code(tmp_path, capsys):
     assert "ran code" not in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_learns_inverted_pendulum_with_rollout_workers(local_ray):
     """A small SAC-SVG(2) balances the pendulum far beyond a random policy (~5-10) within 4k env steps."""
     algo = small_config().env_runners(num_env_runners=1, rollout_fragment_length=10).build_algo()
@@ -148,6 +149,7 @@ def test_learns_inverted_pendulum_with_rollout_workers(local_ray):
         assert np.isfinite(results[-1][key]), key
 
 
+@pytest.mark.slow
 def test_same_seed_same_run(local_ray):
     """A run is a function of its seed: random first steps, exploration and updates all repeat."""
     def run(seed):
