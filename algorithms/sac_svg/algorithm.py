@@ -23,7 +23,8 @@ from ray.tune.result import SHOULD_CHECKPOINT
 from algorithms.sac_svg import checkpoint
 from algorithms.sac_svg.checkpoint import CheckpointError
 from algorithms.sac_svg.config import SACSVGConfig
-from algorithms.sac_svg.metrics import ENV_RUNNER_RESTARTS
+from algorithms.sac_svg.guard import NonFiniteUpdateError
+from algorithms.sac_svg.metrics import ENV_RUNNER_RESTARTS, SKIPPED_UPDATES
 from algorithms.sac_svg.replay import episodes_to_transitions
 
 
@@ -36,6 +37,7 @@ class SACSVG(Algorithm):
         super().setup(config)
         self._learner_stats: list[dict[str, float]] = []
         self._last_save, self._save_seconds = time.monotonic(), 0.0
+        self._last_checkpoint = "none yet (the trial restarts from its beginning)"
 
     def training_step(self) -> None:
         episodes, env_runner_metrics = synchronous_parallel_sample(
@@ -54,7 +56,13 @@ class SACSVG(Algorithm):
         """RLlib's iteration, plus the paper's metrics as flat top-level keys (see README: outputs)."""
         start, steps_before = time.perf_counter(), self.env_steps()
         evaluates = (self.iteration + 1) % self.config.evaluation_interval == 0  # as RLlib decides
-        results = super().step()
+        try:
+            results = super().step()
+        except Exception as error:
+            if not _is_nonfinite(error):
+                raise
+            message = str(error).strip().splitlines()[-1].removeprefix(f"{NonFiniteUpdateError.__name__}: ")
+            raise NonFiniteUpdateError(f"{message}; last good checkpoint: {self._last_checkpoint}") from error
         env_steps = self.env_steps()
         results.update(_weighted_mean(self._learner_stats))
         self._learner_stats = []
@@ -82,6 +90,7 @@ class SACSVG(Algorithm):
         super().save_checkpoint(checkpoint_dir)
         self._last_save = time.monotonic()
         self._save_seconds = self._last_save - start
+        self._last_checkpoint = f"the one of iteration {self.iteration} (env step {self.env_steps()})"
 
     def save_to_path(self, path=None, *args, **kwargs) -> str:
         """RLlib's save, made atomic and given a manifest (algorithms/sac_svg/checkpoint.py)."""
@@ -105,15 +114,20 @@ class SACSVG(Algorithm):
         return int(self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0))
 
 
+def _is_nonfinite(error: Exception) -> bool:
+    """The learner's NonFiniteUpdateError, raised here (local learner) or wrapped by Ray (remote learner)."""
+    return isinstance(error, NonFiniteUpdateError) or NonFiniteUpdateError.__name__ in str(error)
+
+
 def _weighted_mean(stats: list[dict[str, float]]) -> dict[str, float]:
     """Average the learner's per-call means over an iteration, weighted by each call's number of updates."""
     weighted = [s for s in stats if s.get("num_updates")]
     total = sum(s["num_updates"] for s in weighted)
-    keys = {k for s in weighted for k in s} - {"num_updates", "replay_size", "target_entropy"}
+    keys = {k for s in weighted for k in s} - {"num_updates", "replay_size", "target_entropy", SKIPPED_UPDATES}
     means = {k: sum(s[k] * s["num_updates"] for s in weighted if k in s) / total for k in keys}
     if stats:
         means |= {"replay_size": stats[-1]["replay_size"], "target_entropy": stats[-1]["target_entropy"],
-                  "num_updates": total}
+                  "num_updates": total, SKIPPED_UPDATES: sum(s.get(SKIPPED_UPDATES, 0) for s in stats)}
     return means
 
 

@@ -63,6 +63,7 @@ class SVGHyperparameters:
     eval_episodes: int = 10
     model_error_window: int = 10_000        # "recent data" for the multi-step model error metric
     checkpoint_replay: bool = True          # keep the replay buffer in checkpoints
+    max_nonfinite_updates: int = 10         # a component's skipped non-finite updates in a row before the trial fails
     checkpoint_every_s: float | None = None  # also checkpoint when this much time passed (None: off)
     # The world model's matrix products: "auto" = bfloat16 where the learner's hardware computes it natively
     # (README, speed: bench --bf16-study), else float32; or "float32" / "bfloat16" explicitly.
@@ -213,7 +214,7 @@ def _value_errors(c: SACSVGConfig) -> list[str]:
     positive = ("tau", "actor_lr", "critic_lr", "alpha_lr", "model_lr", "init_alpha", "batch_size",
                 "seq_batch_size", "hidden_dim", "model_hidden_dim", "gru_hidden_dim", "gru_layers",
                 "replay_capacity", "total_env_steps", "report_interval_steps", "eval_interval_steps",
-                "eval_episodes", "model_error_window", "learner_threads")
+                "eval_episodes", "model_error_window", "learner_threads", "max_nonfinite_updates")
     non_negative = ("horizon", "num_step_updates", "num_seq_updates", "hidden_depth", "model_hidden_depth",
                     "decoder_depth", "num_random_steps", "actor_warmup_steps")
     errors = [f"{k}={getattr(c, k)!r} must be > 0" for k in positive

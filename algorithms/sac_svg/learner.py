@@ -21,6 +21,7 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 
 from algorithms.sac_svg import losses
+from algorithms.sac_svg.guard import NonFiniteGuard, nonfinite_flag
 from algorithms.sac_svg.replay import TransitionReplay
 from algorithms.sac_svg.temperature import target_entropy
 
@@ -56,6 +57,7 @@ class SACSVGLearner(TorchLearner):
             self.register_optimizer(module_id=module_id, optimizer_name=name, params=params,
                                     optimizer=optimizer, lr_or_lr_schedule=lr)
             self.adam_steps[name] = AdamStep(optimizer)
+        self.guard = NonFiniteGuard(self.component_params, config.max_nonfinite_updates, self._device)
 
     def build_loss_functions(self) -> dict[str, Callable]:
         """Each component's loss as a function of tensors only, compiled once per trial if asked (the modules
@@ -78,12 +80,15 @@ class SACSVGLearner(TorchLearner):
         raise NotImplementedError("SAC-SVG updates its components in sequence: see update_from_transitions")
 
     def _step(self, name: str, loss: torch.Tensor, clip: float | None = None) -> None:
-        """One Adam step of component `name` on the gradient of `loss` w.r.t. that component only."""
+        """One Adam step of component `name` on the gradient of `loss` w.r.t. that component only; skipped
+        (and counted) when the loss or a gradient is not finite (guard.py)."""
         params = self.component_params[name]
         grads = list(torch.autograd.grad(loss, params))
+        skip = nonfinite_flag(loss, grads)
+        self.guard.record(name, skip)
         if clip is not None:
             clip_grad_norm(grads, clip)
-        self.adam_steps[name].step(grads)
+        self.adam_steps[name].step(grads, skip)
 
     # --- Algorithm 1 ---------------------------------------------------------------------------------
     def update_from_transitions(self, transitions: dict[str, np.ndarray]) -> dict[str, float]:
@@ -107,7 +112,8 @@ class SACSVGLearner(TorchLearner):
         elapsed = time.perf_counter() - start
         if num_updates:
             self.stats.add(self.model_error())
-        stats = self.stats.read_means()  # the only host read of the call
+        stats = self.stats.read_means()  # the host reads of the call: the metrics, then the guard's counts
+        stats["skipped_updates"] = self.guard.read(self.env_steps)
         if num_updates:
             stats["learner_ms_per_update"] = 1e3 * elapsed / num_updates
         return stats | {"num_updates": num_updates, "replay_size": len(self.replay),
@@ -258,10 +264,13 @@ class AdamStep:
     def forget(self, optimizer=None) -> None:
         self.state = None  # a restored optimizer holds new state tensors
 
-    def step(self, grads: list[torch.Tensor]) -> None:
+    def step(self, grads: list[torch.Tensor], skip: torch.Tensor) -> None:
+        """Adam's step, or none where `skip` (a device scalar) is 1: weights, moments and step count stay."""
         group = self.optimizer.param_groups[0]
         params = group["params"]
         if not group["fused"] or self.state is None or group["amsgrad"]:
+            if skip.item():  # the unfused path reads the flag on the host
+                return
             for p, g in zip(params, grads):
                 p.grad = g
             self.optimizer.step()  # creates Adam's state on the first call
@@ -276,7 +285,8 @@ class AdamStep:
         torch._foreach_add_(steps, 1)
         torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"],
                            beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
-                           maximize=group["maximize"])
+                           maximize=group["maximize"], found_inf=skip)
+        torch._foreach_sub_(steps, [skip] * len(steps))  # as torch.optim.Adam does with found_inf
 
 
 def clip_grad_norm(grads: list[torch.Tensor], max_norm: float) -> None:

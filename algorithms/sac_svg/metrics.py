@@ -22,4 +22,5 @@ TARGET_ENTROPY = "target_entropy"  # eq. 14 at the current env step
 MODEL_ERROR = "model_error"  # the dynamics' multi-step squared error on the newest transitions
 LEARNER_MS_PER_UPDATE = "learner_ms_per_update"
 NUM_UPDATES = "num_updates"
+SKIPPED_UPDATES = "skipped_updates"  # updates skipped for a non-finite loss or gradient, summed over the iteration
 REPLAY_SIZE = "replay_size"
