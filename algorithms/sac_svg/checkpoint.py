@@ -17,8 +17,9 @@ import json
 import os
 import pickle
 import shutil
-from importlib import metadata
 from pathlib import Path
+
+import algorithms
 
 MANIFEST = "svglab_checkpoint.json"
 CONSTRUCTOR_FILE = "class_and_ctor_args.pkl"  # RLlib's; restore_from_path does not read it
@@ -36,13 +37,9 @@ class CheckpointError(RuntimeError):
 
 
 def svglab_version() -> str:
-    try:
-        return metadata.version("svglab")
-    except metadata.PackageNotFoundError:
-        import tomllib
-
-        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
-        return tomllib.loads(pyproject.read_text())["project"]["version"]
+    """The code's own version (algorithms/__init__.py, which pyproject.toml reads too): Ray ships the packages,
+    not pyproject.toml, to a cluster's nodes."""
+    return algorithms.__version__
 
 
 def identity(config) -> dict:
