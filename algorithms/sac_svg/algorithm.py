@@ -12,6 +12,7 @@ import time
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
     ENV_RUNNER_RESULTS,
     EVALUATION_RESULTS,
@@ -24,21 +25,35 @@ from algorithms.sac_svg import checkpoint
 from algorithms.sac_svg.checkpoint import CheckpointError
 from algorithms.sac_svg.config import SACSVGConfig
 from algorithms.sac_svg.guard import NonFiniteUpdateError
-from algorithms.sac_svg.metrics import ENV_RUNNER_RESTARTS, SKIPPED_UPDATES
+from algorithms.sac_svg.metrics import (
+    DONE,
+    ENV_RUNNER_RESTARTS,
+    ENV_STEPS,
+    ENV_STEPS_PER_S,
+    EVAL_RETURN,
+    NUM_UPDATES,
+    REPLAY_SIZE,
+    SKIPPED_UPDATES,
+    TARGET_ENTROPY,
+    TRAIN_RETURN,
+)
 from algorithms.sac_svg.replay import episodes_to_transitions
 
 
 class SACSVG(Algorithm):
     @classmethod
+    @override(Algorithm)
     def get_default_config(cls) -> SACSVGConfig:
         return SACSVGConfig()
 
+    @override(Algorithm)
     def setup(self, config) -> None:
         super().setup(config)
         self._learner_stats: list[dict[str, float]] = []
         self._last_save, self._save_seconds = time.monotonic(), 0.0
         self._last_checkpoint = "none yet (the trial restarts from its beginning)"
 
+    @override(Algorithm)
     def training_step(self) -> None:
         episodes, env_runner_metrics = synchronous_parallel_sample(
             worker_set=self.env_runner_group, concat=True, _uses_new_env_runners=True, _return_metrics=True,
@@ -52,6 +67,7 @@ class SACSVG(Algorithm):
         self._learner_stats += [r.get() for r in results]
         self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
 
+    @override(Algorithm)
     def step(self) -> dict:
         """RLlib's iteration, plus the paper's metrics as flat top-level keys (see README: outputs)."""
         start, steps_before = time.perf_counter(), self.env_steps()
@@ -66,13 +82,13 @@ class SACSVG(Algorithm):
         env_steps = self.env_steps()
         results.update(_weighted_mean(self._learner_stats))
         self._learner_stats = []
-        results["env_steps"] = env_steps
-        results["env_steps_per_s"] = (env_steps - steps_before) / (time.perf_counter() - start)
-        results["train_return"] = results.get(ENV_RUNNER_RESULTS, {}).get("episode_return_mean", math.nan)
+        results[ENV_STEPS] = env_steps
+        results[ENV_STEPS_PER_S] = (env_steps - steps_before) / (time.perf_counter() - start)
+        results[TRAIN_RETURN] = results.get(ENV_RUNNER_RESULTS, {}).get("episode_return_mean", math.nan)
         evaluation = results.get(EVALUATION_RESULTS, {}).get(ENV_RUNNER_RESULTS, {})
         if evaluates and "episode_return_mean" in evaluation:
-            results["eval_return"] = evaluation["episode_return_mean"]
-        results["done"] = env_steps >= self.config.total_env_steps
+            results[EVAL_RETURN] = evaluation["episode_return_mean"]
+        results[DONE] = env_steps >= self.config.total_env_steps
         results[ENV_RUNNER_RESTARTS] = results.get(FAULT_TOLERANCE_STATS, {}).get("num_remote_worker_restarts", 0)
         results[SHOULD_CHECKPOINT] = self._checkpoint_due()
         return results
@@ -85,6 +101,7 @@ class SACSVG(Algorithm):
         every = self.config.checkpoint_every_s
         return every is not None and time.monotonic() - self._last_save >= max(every, 10 * self._save_seconds)
 
+    @override(Algorithm)
     def save_checkpoint(self, checkpoint_dir: str) -> None:
         start = time.monotonic()
         super().save_checkpoint(checkpoint_dir)
@@ -92,6 +109,7 @@ class SACSVG(Algorithm):
         self._save_seconds = self._last_save - start
         self._last_checkpoint = f"the one of iteration {self.iteration} (env step {self.env_steps()})"
 
+    @override(Algorithm)
     def save_to_path(self, path=None, *args, **kwargs) -> str:
         """RLlib's save, made atomic and given a manifest (algorithms/sac_svg/checkpoint.py)."""
         if path is None:
@@ -100,6 +118,7 @@ class SACSVG(Algorithm):
             folder, *args, **kwargs), self.config, self.env_steps())
         return str(path)
 
+    @override(Algorithm)
     def restore_from_path(self, path, *args, **kwargs) -> None:
         """RLlib's restore of a checkpoint that `checkpoint.check` finds complete, safe and matching; else a
         CheckpointError that names the file or what differs."""
@@ -121,19 +140,20 @@ def _is_nonfinite(error: Exception) -> bool:
 
 def _weighted_mean(stats: list[dict[str, float]]) -> dict[str, float]:
     """Average the learner's per-call means over an iteration, weighted by each call's number of updates."""
-    weighted = [s for s in stats if s.get("num_updates")]
-    total = sum(s["num_updates"] for s in weighted)
-    keys = {k for s in weighted for k in s} - {"num_updates", "replay_size", "target_entropy", SKIPPED_UPDATES}
-    means = {k: sum(s[k] * s["num_updates"] for s in weighted if k in s) / total for k in keys}
+    weighted = [s for s in stats if s.get(NUM_UPDATES)]
+    total = sum(s[NUM_UPDATES] for s in weighted)
+    keys = {k for s in weighted for k in s} - {NUM_UPDATES, REPLAY_SIZE, TARGET_ENTROPY, SKIPPED_UPDATES}
+    means = {k: sum(s[k] * s[NUM_UPDATES] for s in weighted if k in s) / total for k in keys}
     if stats:
-        means |= {"replay_size": stats[-1]["replay_size"], "target_entropy": stats[-1]["target_entropy"],
-                  "num_updates": total, SKIPPED_UPDATES: sum(s.get(SKIPPED_UPDATES, 0) for s in stats)}
+        means |= {REPLAY_SIZE: stats[-1][REPLAY_SIZE], TARGET_ENTROPY: stats[-1][TARGET_ENTROPY],
+                  NUM_UPDATES: total, SKIPPED_UPDATES: sum(s.get(SKIPPED_UPDATES, 0) for s in stats)}
     return means
 
 
 class SeedRandomActions(RLlibCallback):
     """Seeds each env runner's action space, so the uniformly random first steps repeat with the run's seed."""
 
+    @override(RLlibCallback)
     def on_environment_created(self, *, env_runner, env, **kwargs) -> None:
         if env_runner.config.seed is not None:
             env.action_space.seed(env_runner.config.seed + (env_runner.worker_index or 0))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 import torch
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.utils.annotations import override
 
 
 @dataclass
@@ -111,6 +112,7 @@ class SACSVGConfig(AlgorithmConfig):
         self.evaluation_duration_unit = "episodes"
         self._sync_rllib_settings()
 
+    @override(AlgorithmConfig)
     def training(self, **kwargs) -> "SACSVGConfig":
         ours = {k: kwargs.pop(k) for k in list(kwargs) if k in SVG_FIELDS}
         super().training(**kwargs)
@@ -158,6 +160,7 @@ class SACSVGConfig(AlgorithmConfig):
         """States per dynamics training sequence: x_1 .. x_{H+1} by default (at least one model step)."""
         return self.dynamics_seq_len or max(self.horizon, 1) + 1
 
+    @override(AlgorithmConfig)
     def validate(self) -> None:
         super().validate()
         errors = [e for name, f in SVG_FIELDS.items() if (e := _type_error(name, getattr(self, name), f.type))]
@@ -165,17 +168,20 @@ class SACSVGConfig(AlgorithmConfig):
         if errors:
             raise ValueError("invalid SAC-SVG configuration:\n  " + "\n  ".join(errors))
 
+    @override(AlgorithmConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         from algorithms.sac_svg.rl_module import SACSVGModule
 
         return RLModuleSpec(module_class=SACSVGModule)
 
+    @override(AlgorithmConfig)
     def get_default_learner_class(self):
         from algorithms.sac_svg.learner import SACSVGLearner
 
         return SACSVGLearner
 
     @property
+    @override(AlgorithmConfig)
     def _model_config_auto_includes(self) -> dict:
         keys = ("hidden_dim", "hidden_depth", "model_hidden_dim", "model_hidden_depth", "decoder_depth",
                 "gru_hidden_dim", "gru_layers", "log_std_min", "log_std_max", "init_alpha", "normalize_obs",

@@ -19,9 +19,26 @@ import torch._dynamo.config
 import torch._inductor.config
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.utils.annotations import override
 
 from algorithms.sac_svg import losses
 from algorithms.sac_svg.guard import NonFiniteGuard, nonfinite_flag
+from algorithms.sac_svg.metrics import (
+    ALPHA,
+    LEARNER_MS_PER_UPDATE,
+    LOSS_ACTOR,
+    LOSS_ALPHA,
+    LOSS_CRITIC,
+    LOSS_DYNAMICS,
+    LOSS_REWARD,
+    LOSS_TERMINATION,
+    MODEL_ERROR,
+    NUM_UPDATES,
+    POLICY_ENTROPY,
+    REPLAY_SIZE,
+    SKIPPED_UPDATES,
+    TARGET_ENTROPY,
+)
 from algorithms.sac_svg.replay import TransitionReplay
 from algorithms.sac_svg.temperature import target_entropy
 
@@ -29,6 +46,7 @@ REPLAY = "replay"
 
 
 class SACSVGLearner(TorchLearner):
+    @override(TorchLearner)
     def build(self) -> None:
         super().build()
         c = self.config
@@ -43,6 +61,7 @@ class SACSVGLearner(TorchLearner):
         self.loss_fns = self.build_loss_functions()
 
     # --- optimizers: one per component, so no loss moves another component's weights -----------------
+    @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id, config=None) -> None:
         m = self.module[module_id].unwrapped()
         self.component_params: dict[str, list[torch.nn.Parameter]] = {}
@@ -76,6 +95,7 @@ class SACSVGLearner(TorchLearner):
         }
         return {name: compiled(fn) for name, fn in fns.items()} if c.compile_updates else fns
 
+    @override(TorchLearner)
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         raise NotImplementedError("SAC-SVG updates its components in sequence: see update_from_transitions")
 
@@ -113,21 +133,21 @@ class SACSVGLearner(TorchLearner):
         if num_updates:
             self.stats.add(self.model_error())
         stats = self.stats.read_means()  # the host reads of the call: the metrics, then the guard's counts
-        stats["skipped_updates"] = self.guard.read(self.env_steps)
+        stats[SKIPPED_UPDATES] = self.guard.read(self.env_steps)
         if num_updates:
-            stats["learner_ms_per_update"] = 1e3 * elapsed / num_updates
-        return stats | {"num_updates": num_updates, "replay_size": len(self.replay),
-                        "target_entropy": self.target_entropy()}
+            stats[LEARNER_MS_PER_UPDATE] = 1e3 * elapsed / num_updates
+        return stats | {NUM_UPDATES: num_updates, REPLAY_SIZE: len(self.replay),
+                        TARGET_ENTROPY: self.target_entropy()}
 
     def single_step_update(self) -> dict[str, torch.Tensor]:
         """One pass of Algorithm 1's single-step loop, on one batch D_step, in the paper's order."""
         batch = self.step_batch()
         actor_loss, log_prob = self.update_actor(batch)
-        stats = {"loss_actor": actor_loss, "policy_entropy": -log_prob.mean(),
-                 "loss_alpha": self.update_alpha(log_prob), "alpha": self.svg.temperature.alpha.detach(),
-                 "loss_critic": self.update_critic(batch)}
+        stats = {LOSS_ACTOR: actor_loss, POLICY_ENTROPY: -log_prob.mean(),
+                 LOSS_ALPHA: self.update_alpha(log_prob), ALPHA: self.svg.temperature.alpha.detach(),
+                 LOSS_CRITIC: self.update_critic(batch)}
         if self.config.horizon > 0:  # the world model serves only the SVG(H) actor
-            stats |= {"loss_reward": self.update_reward(batch), "loss_termination": self.update_termination(batch)}
+            stats |= {LOSS_REWARD: self.update_reward(batch), LOSS_TERMINATION: self.update_termination(batch)}
         self.update_target_critic()
         return stats
 
@@ -175,7 +195,7 @@ class SACSVGLearner(TorchLearner):
         seq = self.replay.sample_sequences(c.seq_batch_size, c.sequence_length)
         loss = self.loss_fns["dynamics"](seq.states, seq.actions, seq.valid)
         self._step("dynamics", loss, c.dynamics_grad_clip)
-        return {"loss_dynamics": loss.detach()}
+        return {LOSS_DYNAMICS: loss.detach()}
 
     @torch.no_grad()
     def update_target_critic(self) -> None:
@@ -199,9 +219,10 @@ class SACSVGLearner(TorchLearner):
         seq = self.replay.sample_sequences(c.seq_batch_size, c.sequence_length, newest=c.model_error_window)
         states = m.normalizer(seq.states)
         error = (m.world_model.dynamics.unroll(states[0], seq.actions) - states[1:]).pow(2).mean(dim=(0, 2))
-        return {"model_error": (error * seq.valid).sum() / seq.valid.sum().clamp(min=1)}
+        return {MODEL_ERROR: (error * seq.valid).sum() / seq.valid.sum().clamp(min=1)}
 
     # --- checkpoints: RLlib's state plus the replay buffer and the env-step counter --------------------
+    @override(TorchLearner)
     def get_state(self, components=None, *, not_components=None, **kwargs) -> dict[str, Any]:
         state = super().get_state(components, not_components=not_components, **kwargs)
         if self._check_component(REPLAY, components, not_components):
@@ -209,6 +230,7 @@ class SACSVGLearner(TorchLearner):
                              "buffer": self.replay.get_state() if self.config.checkpoint_replay else None}
         return state
 
+    @override(TorchLearner)
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
         if REPLAY in state:

@@ -7,6 +7,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.utils import make_target_network
 from ray.rllib.core.rl_module.apis import InferenceOnlyAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
+from ray.rllib.utils.annotations import override
 
 from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.critic import DoubleQCritic
@@ -18,30 +19,39 @@ from algorithms.sac_svg.world_model import WorldModel
 class SACSVGModule(TorchRLModule, InferenceOnlyAPI):
     """Models of Algorithm 1. `model_config` carries the sizes from SACSVGConfig."""
 
+    @override(TorchRLModule)
     def setup(self) -> None:
         c = self.model_config
         obs_dim = self.observation_space.shape[0]
         act_dim = self.action_space.shape[0]
-        self.normalizer = RunningNormalizer(obs_dim, c["normalize_obs"], c["obs_std_min"], c["obs_std_max"])
-        self.actor = TanhGaussianActor(obs_dim, act_dim, c["hidden_dim"], c["hidden_depth"],
-                                       c["log_std_min"], c["log_std_max"])
+        self.normalizer = RunningNormalizer(dim=obs_dim, enabled=c["normalize_obs"], std_min=c["obs_std_min"],
+                                            std_max=c["obs_std_max"])
+        self.actor = TanhGaussianActor(obs_dim=obs_dim, act_dim=act_dim, hidden_dim=c["hidden_dim"],
+                                       hidden_depth=c["hidden_depth"], log_std_min=c["log_std_min"],
+                                       log_std_max=c["log_std_max"])
         if self.inference_only:
             return
-        self.critic = DoubleQCritic(obs_dim, act_dim, c["hidden_dim"], c["hidden_depth"])
+        self.critic = DoubleQCritic(obs_dim=obs_dim, act_dim=act_dim, hidden_dim=c["hidden_dim"],
+                                    hidden_depth=c["hidden_depth"])
         self.target_critic = make_target_network(self.critic)
-        self.temperature = Temperature(c["init_alpha"])
-        self.world_model = WorldModel(obs_dim, act_dim, c["model_hidden_dim"], c["model_hidden_depth"],
-                                      c["decoder_depth"], c["gru_hidden_dim"], c["gru_layers"],
-                                      c["dynamics_detach_feedback"], c["world_model_dtype"])
+        self.temperature = Temperature(init_alpha=c["init_alpha"])
+        self.world_model = WorldModel(obs_dim=obs_dim, act_dim=act_dim, hidden_dim=c["model_hidden_dim"],
+                                      hidden_depth=c["model_hidden_depth"], decoder_depth=c["decoder_depth"],
+                                      gru_hidden_dim=c["gru_hidden_dim"], gru_layers=c["gru_layers"],
+                                      detach_feedback=c["dynamics_detach_feedback"],
+                                      matmul_dtype=c["world_model_dtype"])
 
+    @override(InferenceOnlyAPI)
     def get_non_inference_attributes(self) -> list[str]:
         return ["critic", "target_critic", "temperature", "world_model"]
 
+    @override(TorchRLModule)
     def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         """Deterministic action tanh(mu(x)) for evaluation."""
         with torch.no_grad():
             return {Columns.ACTIONS: self.actor.mean_action(self.normalizer(batch[Columns.OBS]))}
 
+    @override(TorchRLModule)
     def _forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         """A sampled action u ~ pi(x) (eq. 4) for collecting experience."""
         with torch.no_grad():
