@@ -58,14 +58,14 @@ def descendants(pid: int) -> list[tuple[int, str]]:
     return found
 
 
-def wait_for(condition, process: subprocess.Popen, log: Path, timeout: float = 300):
+def wait_for(condition, process: subprocess.Popen, log: Path, timeout: float = 300, poll_s: float = 0.3):
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = condition()
         if value:
             return value
         assert process.poll() is None, f"ended before the fault could be caused:\n{log.read_text()[-3000:]}"
-        time.sleep(0.3)
+        time.sleep(poll_s)
     raise AssertionError(f"timed out:\n{log.read_text()[-3000:]}")
 
 
@@ -172,6 +172,8 @@ def test_sigkilled_driver_resumes_with_the_same_command(tmp_path):
         assert json_steps(trial) == [250, 500, 750]
 
 
+LARGE_REPLAY = 8_000_000  # transitions: a save long enough to be killed in the middle of
+
 SAVE_LARGE_REPLAY = """
 import sys
 
@@ -199,20 +201,21 @@ print("done", flush=True)
 
 @pytest.mark.slow
 def test_process_killed_while_saving_leaves_the_previous_checkpoint_usable(tmp_path):
-    """SIGKILL a process while it overwrites its checkpoint with one holding a large replay buffer (3M
-    transitions): the checkpoint folder still holds the previous, complete checkpoint, which restores."""
+    """SIGKILL a process while it overwrites its checkpoint with one holding a large replay buffer (8M
+    transitions, about a second to save): the checkpoint folder still holds the previous, complete
+    checkpoint, which restores."""
     from algorithms.sac_svg import checkpoint
     from tests.test_sac_svg_algorithm import small_config
 
     path, log = tmp_path / "ckpt", tmp_path / "save.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-c", SAVE_LARGE_REPLAY, str(path), "3000000"], cwd=REPO, env=env,
+    process = subprocess.Popen([sys.executable, "-c", SAVE_LARGE_REPLAY, str(path), str(LARGE_REPLAY)], cwd=REPO,
+                               env=env,
                                stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(lambda: "saving" in log.read_text(), process, log)
         before = json.loads((path / checkpoint.MANIFEST).read_text())
-        partial = wait_for(lambda: list(tmp_path.glob(".ckpt.partial-*")), process, log)
-        time.sleep(0.5)
+        partial = wait_for(lambda: list(tmp_path.glob(".ckpt.partial-*")), process, log, poll_s=0.02)
         assert process.poll() is None, "the save ended before the kill"
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
@@ -220,13 +223,14 @@ def test_process_killed_while_saving_leaves_the_previous_checkpoint_usable(tmp_p
         end_session(process)
     assert "done" not in log.read_text()
     assert partial[0].exists(), "the kill did not land inside the save"
-    checkpoint.check(path, small_config(replay_capacity=3_001_000))
+    checkpoint.check(path, small_config(replay_capacity=LARGE_REPLAY + 1000))
     assert json.loads((path / checkpoint.MANIFEST).read_text()) == before
     import ray
 
     ray.init(num_cpus=1, include_dashboard=False, configure_logging=False)
     try:
-        algo = small_config(report_interval_steps=300, num_random_steps=100, replay_capacity=3_001_000).build_algo()
+        algo = small_config(report_interval_steps=300, num_random_steps=100,
+                            replay_capacity=LARGE_REPLAY + 1000).build_algo()
         algo.restore_from_path(path)
         size = next(iter(algo.learner_group.foreach_learner(lambda learner: len(learner.replay)))).get()
         assert size == before["env_steps"] == 300
