@@ -217,8 +217,9 @@ class SACSVGLearner(TorchLearner):
         if c.horizon == 0:
             return {}
         seq = self.replay.sample_sequences(c.seq_batch_size, c.sequence_length, newest=c.model_error_window)
-        return {MODEL_ERROR: losses.dynamics_loss(m.world_model.dynamics, m.normalizer(seq.states), seq.actions,
-                                                  seq.valid)}
+        states = m.normalizer(seq.states)
+        error = (m.world_model.dynamics.unroll(states[0], seq.actions) - states[1:]).pow(2).mean(dim=(0, 2))
+        return {MODEL_ERROR: (error * seq.valid).sum() / seq.valid.sum().clamp(min=1)}
 
     # --- checkpoints: RLlib's state plus the replay buffer and the env-step counter --------------------
     @override(TorchLearner)
