@@ -217,9 +217,8 @@ class SACSVGLearner(TorchLearner):
         if c.horizon == 0:
             return {}
         seq = self.replay.sample_sequences(c.seq_batch_size, c.sequence_length, newest=c.model_error_window)
-        states = m.normalizer(seq.states)
-        error = (m.world_model.dynamics.unroll(states[0], seq.actions) - states[1:]).pow(2).mean(dim=(0, 2))
-        return {MODEL_ERROR: (error * seq.valid).sum() / seq.valid.sum().clamp(min=1)}
+        return {MODEL_ERROR: losses.dynamics_loss(m.world_model.dynamics, m.normalizer(seq.states), seq.actions,
+                                                  seq.valid)}
 
     # --- checkpoints: RLlib's state plus the replay buffer and the env-step counter --------------------
     @override(TorchLearner)
