@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from algorithms.sac_svg import SACSVGConfig, bench
-from algorithms.sac_svg.learner import clip_grad_norm
+from algorithms.sac_svg.graphs import HostSyncError, NoHostSync
+from algorithms.sac_svg.learner import DeviceStats, clip_grad_norm
 
 TASK = "InvertedPendulum-v5"
 # Tight clipping so the clipped paths are exercised; warm-up ends mid-run so both actor losses are used.
@@ -16,10 +17,9 @@ SETTINGS = dict(hidden_dim=32, model_hidden_dim=32, gru_hidden_dim=32, batch_siz
                 total_env_steps=1000, target_entropy_beta=0.9, target_entropy_init=0.0, target_entropy_final=-2.0)
 
 
-def learner_for(**fast):
-    learner = (SACSVGConfig().environment(TASK).env_runners(num_env_runners=0).training(**(SETTINGS | fast))
-               .debugging(seed=0)).build_learner(env=gym.make(TASK))
-    return learner
+def learner_for(gpus: float = 0, **fast):
+    return (SACSVGConfig().environment(TASK).env_runners(num_env_runners=0).learners(num_gpus_per_learner=gpus)
+            .training(**(SETTINGS | fast)).debugging(seed=0)).build_learner(env=gym.make(TASK))
 
 
 def run_updates(learner, data, reference_state) -> dict[str, torch.Tensor]:
@@ -104,3 +104,67 @@ def test_restored_learner_continues_exactly_like_the_original(data):
         # RLlib's optimizer-state round trip is exact to ~1e-9 (the plain optimizer shows the same); stale Adam
         # moments would move parameters by ~lr = 1e-4.
         torch.testing.assert_close(after[1][name], after[0][name], rtol=0, atol=1e-6, msg=name)
+
+
+# --- CUDA graphs: the updates of one env step must be capturable (graphs.py) ------------------------------
+
+def parameters(learner) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in learner.svg.named_parameters()}
+
+
+@pytest.mark.parametrize("horizon, env_steps", [(0, 300), (2, 255), (2, 300)])  # SAC; SVG(2) in and after warm-up
+def test_one_env_step_of_updates_never_reads_the_device_on_the_host(data, horizon, env_steps):
+    """Fixed shapes and no host reads in everything one env step runs (sampling, eq. 14, clips, the non-finite
+    guard, fused Adam), so a CUDA graph can capture it; checked here on the CPU."""
+    learner = learner_for(horizon=horizon)
+    learner.update_from_transitions(data)  # Adam's state exists: its first step is eager, before any capture
+    learner.env_steps = env_steps
+    learner.target_entropy_now.fill_(learner.target_entropy())
+    before = parameters(learner)
+    with NoHostSync():
+        learner.env_step_updates()
+    after = parameters(learner)
+    moved = {n.split(".")[0] for n in before if not torch.equal(before[n], after[n])}
+    assert moved == ({"actor", "critic", "target_critic", "temperature"} | ({"world_model"} if horizon else set()))
+    assert sum(learner.stats.counts.values()) > 0
+
+
+def test_no_host_sync_catches_host_reads(data):
+    x = torch.arange(3.0)
+    for read in (lambda: x.sum().item(), lambda: bool(x.sum() > 0), lambda: x.nonzero()):
+        with pytest.raises(HostSyncError), NoHostSync():
+            read()
+    learner = learner_for(fused_optimizer=False)  # the unfused Adam reads its skip flag on the host
+    learner.update_from_transitions(data)
+    with pytest.raises(HostSyncError, match="_local_scalar_dense"), NoHostSync():
+        learner.env_step_updates()
+
+
+def test_device_stats_persist_and_read_only_what_was_added():
+    stats = DeviceStats()
+    stats.add({"a": torch.tensor(1.0), "b": torch.tensor(4.0)})
+    sums = dict(stats.sums)
+    stats.add({"a": torch.tensor(3.0)})
+    assert stats.read_means() == {"a": 2.0, "b": 4.0}
+    stats.add({"a": torch.tensor(5.0)})
+    assert stats.read_means() == {"a": 5.0}  # b held nothing since the last read
+    assert all(stats.sums[k] is sums[k] for k in sums)  # the buffers a captured graph adds into stay the same
+    assert stats.read_means() == {}
+
+
+def test_cuda_graphs_are_refused_without_a_gpu_learner():
+    config = SACSVGConfig().environment(TASK).training(cuda_graphs=True, fused_optimizer=False)
+    with pytest.raises(ValueError, match=r"(?s)cuda_graphs=True needs the learner on a GPU: num_gpus_per_learner is "
+                                         r"0.*cuda_graphs=True needs fused_optimizer=True"):
+        config.validate()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on the development machine)")
+def test_cuda_graph_updates_match_eager_updates(data):
+    eager = learner_for(gpus=1)
+    reference = {k: v.clone() for k, v in eager.svg.state_dict().items()}
+    slow = run_updates(eager, data, reference)
+    graphed = learner_for(gpus=1, cuda_graphs=True)
+    fast = run_updates(graphed, data, reference)
+    assert graphed.graphs.graphs  # replayed from a captured graph, not only warmed up
+    assert_same_run(fast, slow)

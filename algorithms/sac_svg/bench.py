@@ -3,8 +3,9 @@
 Runs on Walker2d-v5 (the notes' reference task) at the paper's Table 3 sizes and at a small size, for H = 0
 (SAC) and H = 2, prints a table and writes JSON (bench_results/). Numbers are this machine's, measured now.
 Each row is measured for the update paths in --variants (plain: PyTorch's default per-parameter Adam; fast:
-the default fused path; compiled: plus torch.compile, whose compile time is reported), next to a bare-PyTorch
-SAC update at the same sizes measured in the same run, so every speed claim is a ratio from one run.
+the default fused path; compiled: plus torch.compile, whose compile time is reported; graphs: CUDA graphs, on
+a GPU only), next to a bare-PyTorch SAC update at the same sizes measured in the same run, so every speed
+claim is a ratio from one run.
 
   python -m algorithms.sac_svg.bench [--quick] [--dtypes float32 bfloat16] [--threads 2] [--gpus 1] [--set k=v ...]
   python -m algorithms.sac_svg.bench --bf16-study   # float32 vs bfloat16 world model, see bf16_study.py
@@ -39,7 +40,8 @@ SIZES = {
 REFERENCE_MS_PER_ENV_STEP = {"official SAC-SVG(2), Table 3 sizes": 1400.0, "official SAC (H=0)": 65.0,
                              "RLlib SAC (one update)": 121.0}
 FRAGMENT = 10  # env steps per learner call, the default rollout_fragment_length
-VARIANTS = {"plain": dict(fused_optimizer=False), "fast": {}, "compiled": dict(compile_updates=True)}
+VARIANTS = {"plain": dict(fused_optimizer=False), "fast": {}, "compiled": dict(compile_updates=True),
+            "graphs": dict(cuda_graphs=True)}  # graphs: GPU learner only
 COMPONENTS = ("step_batch", "update_actor", "update_alpha", "update_critic", "update_reward", "update_termination",
               "update_target_critic", "dynamics_update")
 
@@ -192,8 +194,9 @@ def main() -> None:
                         help="learner torch threads (in a trial: the CPUs Ray reserves for it; 2 here)")
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--horizons", nargs="+", type=int, default=[0, 2])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
-                        help="update paths to time (same mathematics): plain, fast (default path), compiled")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
+                        help="update paths to time (same mathematics): plain, fast (default path), compiled, "
+                             "graphs (CUDA graphs); default: all that the device runs")
     parser.add_argument("--repeats", type=int, help="timed calls per measurement (default 5, --quick 2)")
     parser.add_argument("--gpus", type=int, default=0, help="GPUs for the learner (0: CPU)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
@@ -209,6 +212,9 @@ def main() -> None:
         parser.error(str(error))
     if args.gpus and not torch.cuda.is_available():
         parser.error(f"--gpus {args.gpus}: no CUDA device is visible to torch {torch.__version__}")
+    if "graphs" in (args.variants or []) and not args.gpus:
+        parser.error("--variants graphs: CUDA graphs need the learner on a GPU (--gpus 1)")
+    variants = args.variants or [v for v in VARIANTS if args.gpus or v != "graphs"]
     if args.bf16_study:
         from algorithms.sac_svg import bf16_study
         return bf16_study.main(args.quick, args.threads, overrides, Path(args.out))
@@ -219,7 +225,7 @@ def main() -> None:
     for size in args.sizes:
         for horizon in args.horizons:
             for dtype in args.dtypes if size == "paper" else ["float32"]:
-                for variant in args.variants:
+                for variant in variants:
                     config = config_for(size, horizon, dtype, args.threads, overrides | VARIANTS[variant], args.gpus)
                     config.validate()
                     row = {"size": size, "horizon": horizon, "dtype": dtype, "variant": variant,

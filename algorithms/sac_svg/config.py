@@ -73,6 +73,8 @@ class SVGHyperparameters:
     # Speed only: the same mathematics either way (see learner.py and `make bench`).
     fused_optimizer: bool = True            # fused Adam (foreach where no fused kernel); False: per-parameter loop
     compile_updates: bool = False           # torch.compile each component's loss, forward and backward
+    cuda_graphs: bool = False               # replay each env step's updates from a CUDA graph (GPU learner only;
+                                            # off until measured on a GPU, graphs.py)
 
     @staticmethod
     def official_code_defaults() -> dict:
@@ -152,8 +154,11 @@ class SACSVGConfig(AlgorithmConfig):
         """world_model_dtype with "auto" decided for the learner's device (see native_bfloat16)."""
         if self.world_model_dtype != "auto":
             return self.world_model_dtype
-        on_gpu = _is_number(self.num_gpus_per_learner) and self.num_gpus_per_learner > 0
-        return "bfloat16" if native_bfloat16("cuda" if on_gpu else "cpu") else "float32"
+        return "bfloat16" if native_bfloat16("cuda" if self.learner_on_gpu else "cpu") else "float32"
+
+    @property
+    def learner_on_gpu(self) -> bool:
+        return _is_number(self.num_gpus_per_learner) and self.num_gpus_per_learner > 0
 
     @property
     def sequence_length(self) -> int:
@@ -244,6 +249,11 @@ def _value_errors(c: SACSVGConfig) -> list[str]:
     if _is_number(c.num_gpus_per_learner) and c.num_gpus_per_learner > 1:
         errors.append(f"num_gpus_per_learner={c.num_gpus_per_learner}: the one SAC-SVG learner runs on one "
                       "device; use a fraction of one GPU, e.g. 0.25, or 1")
+    if c.cuda_graphs and not c.learner_on_gpu:
+        errors.append(f"cuda_graphs=True needs the learner on a GPU: num_gpus_per_learner is "
+                      f"{c.num_gpus_per_learner!r} (--gpus-per-trial, or --set num_gpus_per_learner=1)")
+    if c.cuda_graphs and not c.fused_optimizer:
+        errors.append("cuda_graphs=True needs fused_optimizer=True (the unfused Adam reads its skip flag on the host)")
     return errors
 
 

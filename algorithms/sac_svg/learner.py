@@ -22,6 +22,7 @@ from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
 
 from algorithms.sac_svg import losses
+from algorithms.sac_svg.graphs import CUDAGraphUpdates
 from algorithms.sac_svg.guard import NonFiniteGuard, nonfinite_flag
 from algorithms.sac_svg.metrics import (
     ALPHA,
@@ -59,6 +60,7 @@ class SACSVGLearner(TorchLearner):
         self.target_entropy_now = torch.zeros((), device=self._device)  # eq. 14 at env_steps, for eq. 9
         self.stats = DeviceStats()
         self.loss_fns = self.build_loss_functions()
+        self.graphs = self.build_cuda_graphs()
 
     # --- optimizers: one per component, so no loss moves another component's weights -----------------
     @override(TorchLearner)
@@ -95,6 +97,14 @@ class SACSVGLearner(TorchLearner):
         }
         return {name: compiled(fn) for name, fn in fns.items()} if c.compile_updates else fns
 
+    def build_cuda_graphs(self) -> CUDAGraphUpdates | None:
+        """With `cuda_graphs`, one env step's updates replay from a CUDA graph per actor horizon (graphs.py)."""
+        if not self.config.cuda_graphs:
+            return None
+        if self._device.type != "cuda":
+            raise ValueError(f"cuda_graphs=True needs the learner on a CUDA GPU; it is on {self._device}")
+        return CUDAGraphUpdates(self.env_step_updates, self.stats.counts, [self.replay.generator])
+
     @override(TorchLearner)
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         raise NotImplementedError("SAC-SVG updates its components in sequence: see update_from_transitions")
@@ -123,11 +133,10 @@ class SACSVGLearner(TorchLearner):
             if self.env_steps < c.num_random_steps or len(self.replay) < 2:
                 continue
             self.target_entropy_now.fill_(self.target_entropy())
-            for _ in range(c.num_step_updates):
-                self.stats.add(self.single_step_update())
-            if c.horizon > 0:
-                for _ in range(c.num_seq_updates):
-                    self.stats.add(self.dynamics_update())
+            if self.graphs is None:
+                self.env_step_updates()
+            else:
+                self.graphs(self.actor_horizon())
             num_updates += c.num_step_updates
         elapsed = time.perf_counter() - start
         if num_updates:
@@ -138,6 +147,15 @@ class SACSVGLearner(TorchLearner):
             stats[LEARNER_MS_PER_UPDATE] = 1e3 * elapsed / num_updates
         return stats | {NUM_UPDATES: num_updates, REPLAY_SIZE: len(self.replay),
                         TARGET_ENTROPY: self.target_entropy()}
+
+    def env_step_updates(self) -> None:
+        """The updates Algorithm 1 runs per env step: M_step single-step, then N_seq multi-step updates."""
+        c = self.config
+        for _ in range(c.num_step_updates):
+            self.stats.add(self.single_step_update())
+        if c.horizon > 0:
+            for _ in range(c.num_seq_updates):
+                self.stats.add(self.dynamics_update())
 
     def single_step_update(self) -> dict[str, torch.Tensor]:
         """One pass of Algorithm 1's single-step loop, on one batch D_step, in the paper's order."""
@@ -158,11 +176,13 @@ class SACSVGLearner(TorchLearner):
 
     def update_actor(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Eq. 10 (eq. 8 during the SAC-actor warm-up); returns the loss and log pi(u_0|x_0)."""
-        c = self.config
-        horizon = c.horizon if self.env_steps >= c.actor_warmup_steps else 0
-        actor = self.loss_fns["actor"](batch["x"], self.svg.temperature.alpha.detach(), horizon)
-        self._step("actor", actor.loss, c.actor_grad_clip)
+        actor = self.loss_fns["actor"](batch["x"], self.svg.temperature.alpha.detach(), self.actor_horizon())
+        self._step("actor", actor.loss, self.config.actor_grad_clip)
         return actor.loss.detach(), actor.log_prob.detach()
+
+    def actor_horizon(self) -> int:
+        """H in eq. 10, or 0 (SAC's eq. 8) during the SAC-actor warm-up."""
+        return self.config.horizon if self.env_steps >= self.config.actor_warmup_steps else 0
 
     def update_alpha(self, log_prob: torch.Tensor) -> torch.Tensor:
         """Eq. 9 against the scheduled target entropy (eq. 14)."""
@@ -232,6 +252,8 @@ class SACSVGLearner(TorchLearner):
     @override(TorchLearner)
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
+        if self.graphs is not None:
+            self.graphs.reset()  # the restored optimizers hold new state tensors
         if REPLAY in state:
             self.env_steps = state[REPLAY]["env_steps"]
             if state[REPLAY]["buffer"] is not None:
@@ -239,7 +261,8 @@ class SACSVGLearner(TorchLearner):
 
 
 class DeviceStats:
-    """Per-update metrics summed in device buffers; `read_means` reads them once and starts over."""
+    """Per-update metrics summed into persistent device buffers (a CUDA graph adds into the same ones);
+    `read_means` reads them once and zeroes them in place. `counts` says how many values each sum holds."""
 
     def __init__(self):
         self.sums: dict[str, torch.Tensor] = {}
@@ -254,11 +277,14 @@ class DeviceStats:
             self.counts[key] = self.counts.get(key, 0) + 1
 
     def read_means(self) -> dict[str, float]:
-        if not self.sums:
+        read = [key for key in self.sums if self.counts.get(key, 0)]
+        if not read:
             return {}
-        sums = torch.stack(list(self.sums.values())).tolist()
-        means = {key: total / self.counts[key] for key, total in zip(self.sums, sums)}
-        self.sums, self.counts = {}, {}
+        sums = torch.stack([self.sums[key] for key in read]).tolist()
+        means = {key: total / self.counts[key] for key, total in zip(read, sums)}
+        for total in self.sums.values():
+            total.zero_()
+        self.counts.clear()
         return means
 
 
