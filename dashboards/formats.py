@@ -7,12 +7,16 @@ import pandas as pd
 from dashboards.paper_numbers import PAPER_TRIALS
 
 INCOMPLETE = "†"
+REDUCED = "‡"
 
 
 LEGEND = (f"{INCOMPLETE} incomplete: fewer than {PAPER_TRIALS} trials, or trials that have not "
           "reached the training length (their last evaluation is used). "
+          f"{REDUCED} reduced budget (BUDGET=short or smoke): smaller networks and shorter runs than Table 3 "
+          "and the paper's; beside the paper's numbers it shows learning, it is not a reproduction. "
           "n = trials with an evaluation; mean ± sample std (ddof 1) of each trial's last "
-          "evaluation return. p = Welch's t-test of ours against the reference's mean, std and n. "
+          "evaluation return. p = Welch's t-test of ours against the reference's mean, std and n; "
+          "'p vs our SAC' = Welch's t-test of SAC-SVG(H)'s trials against the SAC (H=0) trials of the same run. "
           "'paper' = the SAC-SVG(H) authors' numbers; 'POPLIN (reported)' = POPLIN's numbers as "
           "printed in the paper's Table 2. Neither is ours.")
 
@@ -77,7 +81,7 @@ def to_markdown(df: pd.DataFrame) -> str:
 
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                 "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                "^": r"\textasciicircum{}", "±": r"$\pm$", INCOMPLETE: r"$^\dagger$",
+                "^": r"\textasciicircum{}", "±": r"$\pm$", INCOMPLETE: r"$^\dagger$", REDUCED: r"$^\ddagger$",
                 "—": "--", "<": r"$<$"}
 
 

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from dashboards import formats, load, paper_numbers, plots, report, tables, wandb_tables
+from dashboards import formats, load, paper_numbers, plots, report, table2, tables, wandb_tables
 from dashboards.stats import welch_p
 from sweeps import wandb_logging
 
@@ -265,6 +265,23 @@ def test_table2_incomplete_cells_show_real_n(generated):
     shown = generated.tables.display["table2"]
     cell = shown[(shown["Task"] == "poplin-cheetah (Cheetah)") & (shown["Method"] == "SAC-SVG(H=2)")]["Ours"].item()
     assert "(n=4)" in cell and cell.endswith(formats.INCOMPLETE)
+
+
+def test_table2_marks_reduced_budgets_and_tests_svg_against_our_sac(generated, synthetic):
+    """A smoke (or short) run is marked reduced, with its sizes; SAC-SVG(H) is tested against the SAC trials
+    of the same run (Welch), independently of dashboards.load."""
+    t2 = generated.tables.table2
+    svg, sac = row(t2, task="poplin-cheetah", horizon=2.0), row(t2, task="poplin-cheetah", horizon=0.0)
+    assert svg["reduced"] and "reduced budget 'smoke': 64-unit networks, batches 64/32" in svg["note"]
+    finals = independent_finals(synthetic / "poplin-cheetah-reproduce-smoke")
+    expected = stats.ttest_ind(finals[finals.horizon == 2]["final_eval"], finals[finals.horizon == 0]["final_eval"],
+                               equal_var=False).pvalue
+    assert svg["p_vs_our_sac"] == pytest.approx(expected) and 0 < expected < 1
+    assert math.isnan(sac["p_vs_our_sac"])
+    shown = generated.tables.display["table2"]
+    assert set(shown[shown["Task"] == "poplin-cheetah (Cheetah)"]["Steps"]) == {f"3k {formats.REDUCED}"}
+    assert formats.REDUCED in formats.LEGEND and r"\ddagger" in (generated.out / "table2.tex").read_text()
+    assert table2.reduced_note("paper") == ""
 
 
 def test_table2_falls_back_to_best_sweep_schedule_and_says_so(generated):
