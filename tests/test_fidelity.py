@@ -128,7 +128,7 @@ def independent_h2_loss(nets, x0, alpha, gamma, cut_model_gradient=False):
     c1 = 1 - torch.sigmoid(d0)
     c2 = c1 * (1 - torch.sigmoid(d1))
     xu2 = torch.cat([x2, u2], -1)
-    q = torch.minimum(critic.q1(xu2), critic.q2(xu2)).squeeze(-1)
+    q = torch.minimum(critic.q(0, xu2), critic.q(1, xu2))
     value = (r0 - alpha * lp0) + gamma * (c1 * r1 - alpha * lp1) + gamma**2 * (c2 * q - alpha * lp2)
     return -value.mean() / 3
 

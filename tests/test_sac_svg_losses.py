@@ -9,6 +9,7 @@ from torch.distributions import Normal, TanhTransform, TransformedDistribution
 from algorithms.sac_svg import losses
 from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.critic import DoubleQCritic
+from algorithms.sac_svg.networks import mlp
 from algorithms.sac_svg.temperature import target_entropy
 from algorithms.sac_svg.world_model import WorldModel, gru_cell
 
@@ -32,8 +33,29 @@ def independent_sac_actor_loss(actor, critic, x, alpha):
     eps = torch.randn_like(mu)
     u = torch.tanh(mu + log_std.exp() * eps)
     log_prob = pi.log_prob(u).sum(-1)
-    q = torch.minimum(critic.q1(torch.cat([x, u], -1)), critic.q2(torch.cat([x, u], -1))).squeeze(-1)
+    q = torch.minimum(critic.q(0, torch.cat([x, u], -1)), critic.q(1, torch.cat([x, u], -1)))
     return (alpha * log_prob - q).mean(), log_prob
+
+
+def test_double_q_is_two_separate_mlps_evaluated_together():
+    """The stacked critic starts as, and computes, two separate MLPs built from the same random numbers:
+    the same Q values and the same gradients."""
+    torch.manual_seed(3)
+    critic = DoubleQCritic(OBS, ACT, 32, 2)
+    torch.manual_seed(3)
+    separate = [mlp(OBS + ACT, 32, 1, 2) for _ in range(2)]
+    x, u = torch.randn(B, OBS), torch.randn(B, ACT)
+    stacked_q = critic(x, u)
+    separate_q = [net(torch.cat([x, u], -1)).squeeze(-1) for net in separate]
+    for ours, theirs in zip(stacked_q, separate_q):
+        torch.testing.assert_close(ours, theirs)
+    ours = torch.autograd.grad(sum(q.square().mean() for q in stacked_q), list(critic.parameters()))
+    theirs = torch.autograd.grad(sum(q.square().mean() for q in separate_q),
+                                 [p for net in separate for p in net.parameters()])
+    per_layer = [(theirs[2 * k], theirs[2 * k + 1], theirs[6 + 2 * k], theirs[7 + 2 * k]) for k in range(3)]
+    for k, (w1, b1, w2, b2) in enumerate(per_layer):  # ours: weights (2, in, out) then biases (2, 1, out)
+        torch.testing.assert_close(ours[k], torch.stack([w1.t(), w2.t()]))
+        torch.testing.assert_close(ours[3 + k], torch.stack([b1, b2]).unsqueeze(1))
 
 
 def test_h0_actor_and_alpha_losses_equal_sac(nets):

@@ -6,16 +6,40 @@ from algorithms.sac_svg.networks import mlp
 
 
 class DoubleQCritic(nn.Module):
-    """Two independent Q networks; the actor and the targets use min(Q1, Q2)."""
+    """Two independent Q networks; the actor and the targets use min(Q1, Q2).
+
+    Both are evaluated at once: layer k of Q1 and Q2 is stacked into one (2, in, out) weight, so each layer of
+    the pair is one batched matrix product (forward and backward), not two. Each Q_i starts exactly as a
+    separate `mlp` (built in the same order, so the same random numbers) and computes the same function.
+    """
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, hidden_depth: int):
         super().__init__()
-        self.q1 = mlp(obs_dim + act_dim, hidden_dim, 1, hidden_depth)
-        self.q2 = mlp(obs_dim + act_dim, hidden_dim, 1, hidden_depth)
+        pair = [mlp(obs_dim + act_dim, hidden_dim, 1, hidden_depth) for _ in range(2)]
+        linears = [[layer for layer in q if isinstance(layer, nn.Linear)] for q in pair]
+        self.weights = nn.ParameterList(torch.stack([l1.weight.detach().t(), l2.weight.detach().t()])
+                                        for l1, l2 in zip(*linears))  # (2, in, out) per layer
+        self.biases = nn.ParameterList(torch.stack([l1.bias.detach(), l2.bias.detach()]).unsqueeze(1)
+                                       for l1, l2 in zip(*linears))  # (2, 1, out) per layer
 
     def forward(self, x: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xu = torch.cat([x, u], dim=-1)
-        return self.q1(xu).squeeze(-1), self.q2(xu).squeeze(-1)
+        h = xu.expand(2, *xu.shape)
+        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)
+            if k < len(self.weights) - 1:
+                h = torch.relu(h)
+        q1, q2 = h.squeeze(-1)
+        return q1, q2
 
     def min_q(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         return torch.minimum(*self(x, u))
+
+    def q(self, i: int, xu: torch.Tensor) -> torch.Tensor:
+        """Q_i(concat(x, u)) alone, one plain matrix product per layer (for tests and inspection)."""
+        h = xu
+        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = h @ w[i] + b[i]
+            if k < len(self.weights) - 1:
+                h = torch.relu(h)
+        return h.squeeze(-1)
