@@ -37,11 +37,12 @@ def independent_sac_actor_loss(actor, critic, x, alpha):
     return (alpha * log_prob - q).mean(), log_prob
 
 
-def test_double_q_is_two_separate_mlps_evaluated_together():
+@pytest.mark.parametrize("batched", [True, False])
+def test_double_q_is_two_separate_mlps_evaluated_together(batched):
     """The stacked critic starts as, and computes, two separate MLPs built from the same random numbers:
-    the same Q values and the same gradients."""
+    the same Q values and the same gradients, with one batched product per layer or two."""
     torch.manual_seed(3)
-    critic = DoubleQCritic(OBS, ACT, 32, 2)
+    critic = DoubleQCritic(OBS, ACT, 32, 2, batched=batched)
     torch.manual_seed(3)
     separate = [mlp(OBS + ACT, 32, 1, 2) for _ in range(2)]
     x, u = torch.randn(B, OBS), torch.randn(B, ACT)

@@ -4,17 +4,23 @@ from torch import nn
 
 from algorithms.sac_svg.networks import mlp
 
+# Widest layers for which one batched product of Q1 and Q2 beats two products on this project's 2-core CPU
+# (critic forward and backward, one thread: 35% faster at 64 units, 7% at 128, 15-25% slower at 512).
+BATCHED_MAX_WIDTH = 128
+
 
 class DoubleQCritic(nn.Module):
     """Two independent Q networks; the actor and the targets use min(Q1, Q2).
 
-    Both are evaluated at once: layer k of Q1 and Q2 is stacked into one (2, in, out) weight, so each layer of
-    the pair is one batched matrix product (forward and backward), not two. Each Q_i starts exactly as a
-    separate `mlp` (built in the same order, so the same random numbers) and computes the same function.
+    Layer k of Q1 and Q2 is stored stacked as one (2, in, out) weight; up to BATCHED_MAX_WIDTH units both are
+    evaluated at once, one batched matrix product per layer (forward and backward), not two. Each Q_i starts
+    exactly as a separate `mlp` (built in the same order, so the same random numbers) and computes the same
+    function either way.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, hidden_depth: int):
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, hidden_depth: int, batched: bool | None = None):
         super().__init__()
+        self.batched = hidden_dim <= BATCHED_MAX_WIDTH if batched is None else batched
         pair = [mlp(obs_dim + act_dim, hidden_dim, 1, hidden_depth) for _ in range(2)]
         linears = [[layer for layer in q if isinstance(layer, nn.Linear)] for q in pair]
         self.weights = nn.ParameterList(torch.stack([l1.weight.detach().t(), l2.weight.detach().t()])
@@ -24,6 +30,8 @@ class DoubleQCritic(nn.Module):
 
     def forward(self, x: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xu = torch.cat([x, u], dim=-1)
+        if not self.batched:
+            return self.q(0, xu), self.q(1, xu)
         h = xu.expand(2, *xu.shape)
         for k, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
@@ -36,10 +44,10 @@ class DoubleQCritic(nn.Module):
         return torch.minimum(*self(x, u))
 
     def q(self, i: int, xu: torch.Tensor) -> torch.Tensor:
-        """Q_i(concat(x, u)) alone, one plain matrix product per layer (for tests and inspection)."""
+        """Q_i(concat(x, u)) alone, one plain matrix product per layer."""
         h = xu
         for k, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = h @ w[i] + b[i]
+            h = torch.addmm(b[i], h, w[i])
             if k < len(self.weights) - 1:
                 h = torch.relu(h)
         return h.squeeze(-1)
