@@ -57,15 +57,15 @@ SHORT = Budget(
     num_samples=None,
     num_seeds=10,
     train_steps=25_000,
-    eval_interval=2_000,
+    eval_interval=2_500,  # a divisor of the length, so the last evaluation is at 25k
     max_concurrent_trials=2,
     max_failures=2,
-    checkpoint_every=5,
+    checkpoint_every=10,  # every 5k env steps
     checkpoint_every_s=600,
     keep_checkpoints=1,
     rllib={
         "training": {
-            "report_interval_steps": 1_000,
+            "report_interval_steps": 500,
             "eval_episodes": 5,
             # The paper's 10k-step SAC-actor warm-up is 5% of a 200k POPLIN run and 1% of an MBPO one;
             # 2.5k keeps a 25k run's warm-up at 10%, between the two.

@@ -22,6 +22,7 @@ from sweeps import search_space as ss
 from sweeps.budgets import get_budget
 from sweeps.experiment import build_config
 from tasks import get_task
+from tasks.registry import TASKS
 from tests.conftest import REPO, SMOKE_TASK, assert_no_trial_failed, run_cli
 
 SCHEDULE_KEYS = list(ss.TARGET_ENTROPY_KEYS)
@@ -132,10 +133,20 @@ def test_short_budget_is_table3_structure_at_reduced_cost():
     config = build_config(get_task("poplin-pets-cheetah"), get_budget("short"))
     assert (config.hidden_dim, config.model_hidden_dim, config.gru_hidden_dim) == (128, 128, 128)
     assert (config.batch_size, config.seq_batch_size, config.num_seq_updates) == (256, 256, 4)
-    assert config.horizon == 2 and config.total_env_steps == 25_000 and config.eval_interval_steps == 2_000
+    assert config.horizon == 2 and config.total_env_steps == 25_000 and config.eval_interval_steps == 2_500
     assert config.eval_episodes == 5 and config.actor_warmup_steps == 2_500
     assert config.learner_cpu_threads == 1 and get_budget("short").max_concurrent_trials == 2
     config.validate()
+
+
+@pytest.mark.parametrize("budget", ["paper", "short", "smoke"])
+def test_every_run_evaluates_at_its_training_length(budget):
+    """Evaluations fall on iteration ends and the last one on the last env step, for every task: Table 2's
+    final evaluation is at the training length, not an interval before it."""
+    for task in TASKS.values():
+        config = build_config(task, get_budget(budget))
+        assert config.eval_interval_steps % config.report_interval_steps == 0, (task.name, budget)
+        assert config.total_env_steps % config.eval_interval_steps == 0, (task.name, budget)
 
 
 def test_a_budget_never_trains_longer_than_the_task():
