@@ -79,14 +79,27 @@ def read_progress(trial: Location) -> pd.DataFrame:
         except pd.errors.EmptyDataError:
             frame = pd.DataFrame()
     elif js.is_file() and js.size():
-        rows = [json.loads(line) for line in js.read_text().splitlines() if line.strip()]
-        frame = pd.DataFrame([{k: r.get(k) for k in CURVE_COLUMNS} for r in rows])
+        frame = pd.DataFrame([{k: r.get(k) for k in CURVE_COLUMNS} for r in complete_records(js.read_text())])
     for col in CURVE_COLUMNS:
         if col not in frame:
             frame[col] = math.nan
     numeric = [c for c in CURVE_COLUMNS if c != DONE]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
     return frame[list(CURVE_COLUMNS)]
+
+
+def complete_records(text: str) -> list[dict]:
+    """result.json's records, one per line; a last line cut off mid-write (a full disk, a killed process) is
+    left out, while a broken line before it still fails."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    records = []
+    for i, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i < len(lines) - 1:
+                raise
+    return records
 
 
 def final_eval(progress: pd.DataFrame) -> tuple[float, float]:

@@ -284,6 +284,19 @@ def test_read_only_results_folder_fails_before_ray_and_keeps_results(small_files
     assert sweep_results.trial_table(exp_dir)[["env_steps", "final_eval"]].values.tolist() == [[500, 12.5]]
 
 
+def test_a_result_line_cut_off_by_a_full_disk_is_left_out(tmp_path):
+    """Found by the full-disk test: result.json's last record written halfway; the trial's curve keeps the
+    records before it."""
+    trial = tmp_path / "trial"
+    trial.mkdir()
+    records = [json.dumps({"env_steps": 250 * i, "eval_return": 1.0 * i}) for i in (1, 2)]
+    (trial / "result.json").write_text("\n".join(records) + '\n{"env_steps": 750, "eval_ret')
+    assert sweep_results.read_progress(trial)["env_steps"].tolist() == [250, 500]
+    (trial / "result.json").write_text('{"env_steps": 2\n' + "\n".join(records))
+    with pytest.raises(json.JSONDecodeError):
+        sweep_results.read_progress(trial)
+
+
 def test_wandb_errors_are_counted_and_reported_when_the_sweep_ends(tmp_path, monkeypatch, capsys):
     """W&B online without an API key: Ray's callback fails in setup; the sweep goes on, and its end reports
     the error and how many W&B calls were skipped after it."""
