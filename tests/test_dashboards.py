@@ -580,6 +580,8 @@ def test_wandb_tables_logged(generated, synthetic, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
+    import wandb
+    wandb.teardown()  # W&B's process-wide settings may come from an earlier test: read WANDB_DIR afresh
     raw_tables = {name: generated.tables.raw(name) for name in formats.TITLES}
     wandb_tables.log_wandb(raw_tables, [synthetic / "Walker2d-sweep-smoke"])
     logged = {p.name.split("_")[0] for p in tmp_path.glob("wandb/offline-run-*/files/media/table/*")}
