@@ -32,12 +32,7 @@ class DoubleQCritic(nn.Module):
         xu = torch.cat([x, u], dim=-1)
         if not self.batched:
             return self.q(0, xu), self.q(1, xu)
-        h = xu.expand(2, *xu.shape)
-        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(b, h, w)
-            if k < len(self.weights) - 1:
-                h = torch.relu(h)
-        q1, q2 = h.squeeze(-1)
+        q1, q2 = self._layers(xu.expand(2, *xu.shape), torch.baddbmm)  # both Q at once, (2, B, in) inputs
         return q1, q2
 
     def min_q(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -45,9 +40,12 @@ class DoubleQCritic(nn.Module):
 
     def q(self, i: int, xu: torch.Tensor) -> torch.Tensor:
         """Q_i(concat(x, u)) alone, one plain matrix product per layer."""
-        h = xu
+        return self._layers(xu, lambda b, h, w: torch.addmm(b[i], h, w[i]))
+
+    def _layers(self, h: torch.Tensor, linear) -> torch.Tensor:
+        """The MLP over the stacked weights: linear(bias, h, weight) per layer, ReLU between layers."""
         for k, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.addmm(b[i], h, w[i])
+            h = linear(b, h, w)
             if k < len(self.weights) - 1:
                 h = torch.relu(h)
         return h.squeeze(-1)
