@@ -45,14 +45,15 @@ def _table2_row(exp: pd.Series, horizon: float, trials: pd.DataFrame, source: st
     names = (exp["paper_name"], exp["task"])
     refs = paper_numbers.references(exp["suite"], names, horizon_zero=horizon == 0)
     paper, poplin = refs["paper"], refs["poplin"]
-    notes = [reduced_note(exp["budget"]), completeness_note(n, n_trials, n_complete, exp["train_steps"])]
+    reduced = reduced_note(exp["budget"])
+    notes = [reduced, completeness_note(n, n_trials, n_complete, exp["train_steps"])]
     if source != FROM_REPRODUCE:
         notes.append(f"from the {source}")
     notes.append(length_note(exp["train_steps"], paper.steps if paper else None))
     return {
         "task": exp["task"], "paper_name": exp["paper_name"], "suite": exp["suite"],
         "method": method_name(horizon), "horizon": horizon, "source": source,
-        "experiment": exp["experiment"], "budget": exp["budget"], "reduced": bool(reduced_note(exp["budget"])),
+        "experiment": exp["experiment"], "budget": exp["budget"], "reduced": bool(reduced),
         "train_steps": exp["train_steps"],
         "mean": mean, "std": std, "n": n, "n_trials": n_trials, "n_complete": n_complete,
         "incomplete": incomplete(n, n_trials, n_complete),
