@@ -22,13 +22,17 @@ def learner_for(gpus: float = 0, **fast):
             .training(**(SETTINGS | fast)).debugging(seed=0)).build_learner(env=gym.make(TASK))
 
 
+def parameters(learner) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in learner.svg.named_parameters()}
+
+
 def run_updates(learner, data, reference_state) -> dict[str, torch.Tensor]:
     learner.svg.load_state_dict(reference_state)
     torch.manual_seed(0)  # the actor's noise
     learner.update_from_transitions({k: v[:250] for k, v in data.items()})  # fills D (the random phase)
     stats = [learner.update_from_transitions({k: v[250 + 5 * i:255 + 5 * i] for k, v in data.items()})
              for i in range(3)]  # 15 env steps, across the end of the actor warm-up
-    return {n: p.detach().clone() for n, p in learner.svg.named_parameters()} | {"stats": stats}
+    return parameters(learner) | {"stats": stats}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +54,7 @@ def assert_same_run(fast, slow):
 def test_fused_adam_path_matches_the_plain_optimizer(data):
     plain = learner_for(fused_optimizer=False)
     reference = {k: v.clone() for k, v in plain.svg.state_dict().items()}
-    before = {n: p.detach().clone() for n, p in plain.svg.named_parameters()}
+    before = parameters(plain)
     slow = run_updates(plain, data, reference)
     fast = run_updates(learner_for(fused_optimizer=True), data, reference)
     assert any(not torch.equal(before[n], slow[n]) for n in before if n.startswith("world_model.dynamics"))
@@ -99,7 +103,7 @@ def test_restored_learner_continues_exactly_like_the_original(data):
     for learner in (original, restored):
         torch.manual_seed(1)
         learner.update_from_transitions({k: v[255:265] for k, v in data.items()})
-        after.append({n: p.detach().clone() for n, p in learner.svg.named_parameters()})
+        after.append(parameters(learner))
     for name in after[0]:
         # RLlib's optimizer-state round trip is exact to ~1e-9 (the plain optimizer shows the same); stale Adam
         # moments would move parameters by ~lr = 1e-4.
@@ -107,10 +111,6 @@ def test_restored_learner_continues_exactly_like_the_original(data):
 
 
 # --- CUDA graphs: the updates of one env step must be capturable (graphs.py) ------------------------------
-
-def parameters(learner) -> dict[str, torch.Tensor]:
-    return {n: p.detach().clone() for n, p in learner.svg.named_parameters()}
-
 
 @pytest.mark.parametrize("horizon, env_steps", [(0, 300), (2, 255), (2, 300)])  # SAC; SVG(2) in and after warm-up
 def test_one_env_step_of_updates_never_reads_the_device_on_the_host(data, horizon, env_steps):
