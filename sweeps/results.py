@@ -68,17 +68,13 @@ def _number_or_nan(value):
 
 
 def read_progress(trial: Location) -> pd.DataFrame:
-    """The trial's per-iteration results (only :data:`CURVE_COLUMNS`) from progress.csv, else result.json;
-    empty when it has neither."""
+    """The trial's per-iteration results (only :data:`CURVE_COLUMNS`) from progress.csv, else (when that holds
+    no complete row) result.json; empty when neither does. A full disk or a killed process can cut either file
+    off mid-row: only rows whose newline was written count."""
     trial = Location.of(trial)
     csv, js = trial / "progress.csv", trial / "result.json"
-    frame = pd.DataFrame()
-    if csv.is_file() and csv.size():
-        try:
-            frame = pd.read_csv(io.BytesIO(csv.read_bytes()), usecols=lambda c: c in CURVE_COLUMNS)
-        except pd.errors.EmptyDataError:
-            frame = pd.DataFrame()
-    elif js.is_file() and js.size():
+    frame = csv_rows(complete_lines(csv.read_text())) if csv.is_file() else pd.DataFrame()
+    if frame.empty and js.is_file():
         frame = pd.DataFrame([{k: r.get(k) for k in CURVE_COLUMNS} for r in complete_records(js.read_text())])
     for col in CURVE_COLUMNS:
         if col not in frame:
@@ -88,18 +84,22 @@ def read_progress(trial: Location) -> pd.DataFrame:
     return frame[list(CURVE_COLUMNS)]
 
 
+def complete_lines(text: str) -> str:
+    """The text up to its last newline: Tune ends every row of its logs with one, so what follows was cut off."""
+    return text[:text.rfind("\n") + 1]
+
+
+def csv_rows(text: str) -> pd.DataFrame:
+    """progress.csv's :data:`CURVE_COLUMNS`; empty without a header and a row."""
+    try:
+        return pd.read_csv(io.StringIO(text), usecols=lambda c: c in CURVE_COLUMNS)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
 def complete_records(text: str) -> list[dict]:
-    """result.json's records, one per line; a last line cut off mid-write (a full disk, a killed process) is
-    left out, while a broken line before it still fails."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    records = []
-    for i, line in enumerate(lines):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i < len(lines) - 1:
-                raise
-    return records
+    """result.json's records, one per complete line; a broken complete line still fails."""
+    return [json.loads(line) for line in complete_lines(text).splitlines() if line.strip()]
 
 
 def final_eval(progress: pd.DataFrame) -> tuple[float, float]:

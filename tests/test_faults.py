@@ -297,6 +297,18 @@ def test_a_result_line_cut_off_by_a_full_disk_is_left_out(tmp_path):
         sweep_results.read_progress(trial)
 
 
+@pytest.mark.parametrize("csv, steps", [("env_steps,eval_re", [250, 500]),  # no header: result.json's rows
+                                        ("env_steps,eval_return\n", [250, 500]),  # no row: result.json's rows
+                                        ("env_steps,eval_return\n250,\n50", [250])])  # the cut row left out
+def test_a_progress_csv_cut_off_by_a_full_disk(tmp_path, csv, steps):
+    """Found by the full-disk test in CI: progress.csv's buffered header or last row written halfway."""
+    trial = tmp_path / "trial"
+    trial.mkdir()
+    (trial / "progress.csv").write_text(csv)
+    (trial / "result.json").write_text("".join(json.dumps({"env_steps": 250 * i}) + "\n" for i in (1, 2)))
+    assert sweep_results.read_progress(trial)["env_steps"].tolist() == steps
+
+
 def test_wandb_errors_are_counted_and_reported_when_the_sweep_ends(tmp_path, monkeypatch, capsys):
     """W&B online without an API key: Ray's callback fails in setup; the sweep goes on, and its end reports
     the error and how many W&B calls were skipped after it."""
