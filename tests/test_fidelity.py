@@ -228,7 +228,7 @@ def test_world_model_beats_the_no_change_baseline_on_a_mujoco_task():
     learner.replay.add(data)
     learner.svg.normalizer.update(torch.as_tensor(data["obs"]))
     for _ in range(300):
-        learner.dynamics_update()
+        learner.dynamics_update(learner.sequence_batch())
     seq = learner.replay.sample_sequences(1024, learner.config.sequence_length)
     states, valid = learner.svg.normalizer(seq.states), seq.valid.bool()
     with torch.no_grad():

@@ -4,30 +4,32 @@ import gymnasium as gym
 import pytest
 import torch
 
-from algorithms.sac_svg import bench
+from algorithms.sac_svg import bench, losses
 from algorithms.sac_svg.guard import NonFiniteUpdateError
 from tests.test_sac_svg_algorithm import TASK, small_config
 
 torch.set_num_threads(1)
 
 
-def learner_with_poisoned(component: str, limit: int, poisoned_calls: int, good_calls_first: int = 0):
-    """A learner whose `component` loss is NaN for `poisoned_calls` evaluations after `good_calls_first` good
-    ones (Adam's state exists after the first good one: the fused kernel then takes the skip flag)."""
+LOSSES = {"critic": "critic_loss", "dynamics": "dynamics_loss"}  # component -> its loss in losses.py
+
+
+def learner_with_poisoned(monkeypatch, component: str, limit: int, poisoned_calls: int, good_calls_first: int = 0):
+    """A learner whose `component` loss is NaN for `poisoned_calls` updates after `good_calls_first` good ones
+    (Adam's state exists after the first good one: the fused kernel then takes the skip flag). Evaluations
+    without gradients (the model-error metric) are neither counted nor poisoned."""
     learner = small_config(num_random_steps=20, actor_warmup_steps=30, batch_size=32, seq_batch_size=16,
                            max_nonfinite_updates=limit).build_learner(env=gym.make(TASK))
-    loss_fn, calls = learner.loss_fns[component], []
+    loss_fn, calls = getattr(losses, LOSSES[component]), []
 
     def poisoned(*args):
-        calls.append(1)
         loss = loss_fn(*args)
-        if not good_calls_first < len(calls) <= good_calls_first + poisoned_calls:
+        if not torch.is_grad_enabled():
             return loss
-        if hasattr(loss, "log_prob"):  # the actor's loss
-            return type(loss)(loss.loss * float("nan"), loss.log_prob)
-        return loss * float("nan")
+        calls.append(1)
+        return loss * float("nan") if good_calls_first < len(calls) <= good_calls_first + poisoned_calls else loss
 
-    learner.loss_fns[component] = poisoned
+    monkeypatch.setattr(losses, LOSSES[component], poisoned)
     return learner
 
 
@@ -37,8 +39,8 @@ def adam_state(learner, name):
 
 
 @pytest.mark.parametrize("component", ["critic", "dynamics"])
-def test_a_nan_loss_is_skipped_counted_and_never_applied(component):
-    learner = learner_with_poisoned(component, limit=100, poisoned_calls=10**6, good_calls_first=2)
+def test_a_nan_loss_is_skipped_counted_and_never_applied(monkeypatch, component):
+    learner = learner_with_poisoned(monkeypatch, component, limit=100, poisoned_calls=10**6, good_calls_first=2)
     learner.update_from_transitions(bench.random_transitions(25, TASK))  # 5 updates: 2 good, then poisoned
     before = adam_state(learner, component)
     others = {n: [p.clone() for p in ps] for n, ps in learner.component_params.items() if n != component}
@@ -51,8 +53,8 @@ def test_a_nan_loss_is_skipped_counted_and_never_applied(component):
         "the other components stopped learning"
 
 
-def test_updates_resume_after_a_few_nan_losses():
-    learner = learner_with_poisoned("critic", limit=3, poisoned_calls=2, good_calls_first=1)
+def test_updates_resume_after_a_few_nan_losses(monkeypatch):
+    learner = learner_with_poisoned(monkeypatch, "critic", limit=3, poisoned_calls=2, good_calls_first=1)
     learner.update_from_transitions(bench.random_transitions(22, TASK))  # good, 2 poisoned, then good
     critic = [p.clone() for p in learner.component_params["critic"]]
     stats = learner.update_from_transitions(bench.random_transitions(3, TASK))
@@ -60,8 +62,8 @@ def test_updates_resume_after_a_few_nan_losses():
     assert any(not torch.equal(a, b) for a, b in zip(critic, learner.component_params["critic"]))
 
 
-def test_too_many_nan_updates_in_a_row_fail_naming_the_component_and_env_step():
-    learner = learner_with_poisoned("critic", limit=3, poisoned_calls=10**6)
+def test_too_many_nan_updates_in_a_row_fail_naming_the_component_and_env_step(monkeypatch):
+    learner = learner_with_poisoned(monkeypatch, "critic", limit=3, poisoned_calls=10**6)
     with pytest.raises(NonFiniteUpdateError, match=r"critic: [0-9]+ updates in a row .* by env step 25"):
         learner.update_from_transitions(bench.random_transitions(25, TASK))
 

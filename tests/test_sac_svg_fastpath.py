@@ -1,4 +1,4 @@
-"""The fast update path (fused Adam called directly, compiled losses, device-side bookkeeping) computes the
+"""The fast update path (fused Adam called directly, compiled updates, device-side bookkeeping) computes the
 same updates as the plain path: same weights and batches in, the same parameters out."""
 import gymnasium as gym
 import numpy as np
@@ -62,12 +62,22 @@ def test_fused_adam_path_matches_the_plain_optimizer(data):
 
 
 @pytest.mark.slow
-def test_compiled_updates_match_eager_updates(data):
+def test_compiled_updates_match_eager_updates_and_compile_once_per_horizon(data):
+    """The whole env step compiled (compile_updates) gives the eager parameters; it compiles one graph per actor
+    horizon (the SAC-actor warm-up, then H = 2) and reuses them after a checkpoint restore."""
     eager = learner_for(fused_optimizer=False)
     reference = {k: v.clone() for k, v in eager.svg.state_dict().items()}
     slow = run_updates(eager, data, reference)
-    fast = run_updates(learner_for(fused_optimizer=True, compile_updates=True), data, reference)
+    compiled = learner_for(fused_optimizer=True, compile_updates=True)
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    fast = run_updates(compiled, data, reference)
     assert_same_run(fast, slow)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == 2
+    compiled.set_state(compiled.get_state())
+    before = parameters(compiled)
+    compiled.update_from_transitions({k: v[265:275] for k, v in data.items()})
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == 2
+    assert all(not torch.equal(before[n], p) for n, p in parameters(compiled).items() if n.startswith("actor"))
 
 
 def test_clip_grad_norm_matches_torch():

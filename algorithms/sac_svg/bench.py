@@ -98,19 +98,20 @@ def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: in
     learner.env_steps = len(data["reward"])
     fragment = {k: v[-FRAGMENT:] for k, v in data.items()}  # what an env runner delivers per sync
     start = time.perf_counter()
-    learner.update_from_transitions({k: v[:1] for k, v in fragment.items()})
+    learner.update_from_transitions({k: v[:2] for k, v in fragment.items()})  # Adam's first step, then compiling
     first_call_s = time.perf_counter() - start
     with FlopCounterMode(display=False) as flops:  # matrix-product FLOPs of all updates of one env step
         with torch.compiler.set_stance("force_eager"):
             learner.update_from_transitions({k: v[:1] for k, v in fragment.items()})
-    batch = learner.step_batch()
-    log_prob = learner.update_actor(batch)[1]
-    calls = {"step_batch": learner.step_batch, "update_actor": lambda: learner.update_actor(batch),
+    batch, seq, horizon = learner.step_batch(), learner.sequence_batch(), learner.actor_horizon()
+    log_prob = learner.update_actor(batch, horizon)[1]
+    calls = {"step_batch": learner.step_batch, "update_actor": lambda: learner.update_actor(batch, horizon),
              "update_alpha": lambda: learner.update_alpha(log_prob),
              "update_critic": lambda: learner.update_critic(batch),
              "update_reward": lambda: learner.update_reward(batch),
              "update_termination": lambda: learner.update_termination(batch),
-             "update_target_critic": learner.update_target_critic, "dynamics_update": learner.dynamics_update}
+             "update_target_critic": learner.update_target_critic,
+             "dynamics_update": lambda: learner.dynamics_update(seq)}
     if config.horizon == 0:
         for unused in ("update_reward", "update_termination", "dynamics_update"):
             calls.pop(unused)

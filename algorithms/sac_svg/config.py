@@ -72,7 +72,7 @@ class SVGHyperparameters:
     learner_threads: int | None = None      # torch CPU threads; None = the CPUs Ray reserves for the learner
     # Speed only: the same mathematics either way (see learner.py and `make bench`).
     fused_optimizer: bool = True            # fused Adam (foreach where no fused kernel); False: per-parameter loop
-    compile_updates: bool = False           # torch.compile each component's loss, forward and backward
+    compile_updates: bool = False           # torch.compile each env step's updates into one graph (learner.py)
     cuda_graphs: bool = False               # replay each env step's updates from a CUDA graph (GPU learner only;
                                             # off until measured on a GPU, graphs.py)
 
@@ -252,8 +252,8 @@ def _value_errors(c: SACSVGConfig) -> list[str]:
     if c.cuda_graphs and not c.learner_on_gpu:
         errors.append(f"cuda_graphs=True needs the learner on a GPU: num_gpus_per_learner is "
                       f"{c.num_gpus_per_learner!r} (--gpus-per-trial, or --set num_gpus_per_learner=1)")
-    if c.cuda_graphs and not c.fused_optimizer:
-        errors.append("cuda_graphs=True needs fused_optimizer=True (the unfused Adam reads its skip flag on the host)")
+    errors += [f"{name}=True needs fused_optimizer=True (the unfused Adam reads its skip flag on the host)"
+               for name in ("cuda_graphs", "compile_updates") if getattr(c, name) and not c.fused_optimizer]
     return errors
 
 

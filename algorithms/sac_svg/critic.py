@@ -30,7 +30,7 @@ class DoubleQCritic(nn.Module):
 
     def forward(self, x: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xu = torch.cat([x, u], dim=-1)
-        if not self.batched:
+        if not self.batched or torch.compiler.is_compiling():  # compiled, two products are faster (learner.py)
             return self.q(0, xu), self.q(1, xu)
         q1, q2 = self._layers(xu.expand(2, *xu.shape), torch.baddbmm)  # both Q at once, (2, B, in) inputs
         return q1, q2

@@ -6,8 +6,9 @@ batches between processes or syncing with the host until the metrics are read on
 
 Per-update overhead (it dominates at small sizes on a CPU and at every size on a GPU): Adam is the fused
 kernel where the device has one (else foreach), the statistics are summed in device buffers, eq. 14's target
-entropy and the replay's sampling range are device scalars updated in place, and `compile_updates` runs each
-component's loss, forward and backward, through torch.compile (same mathematics, same random numbers).
+entropy and the replay's sampling range are device scalars updated in place, and `compile_updates` compiles
+all the updates of one env step (losses, gradients, clipping, Adam) into one graph per actor horizon with
+torch.compile (same mathematics, same random numbers).
 """
 import time
 from collections.abc import Callable
@@ -59,7 +60,7 @@ class SACSVGLearner(TorchLearner):
         self.env_steps = 0  # the env step of Algorithm 1's outer loop (t in eq. 14)
         self.target_entropy_now = torch.zeros((), device=self._device)  # eq. 14 at env_steps, for eq. 9
         self.stats = DeviceStats()
-        self.loss_fns = self.build_loss_functions()
+        self.compiled_updates = compiled(self.run_updates) if c.compile_updates else None
         self.graphs = self.build_cuda_graphs()
 
     # --- optimizers: one per component, so no loss moves another component's weights -----------------
@@ -79,23 +80,6 @@ class SACSVGLearner(TorchLearner):
                                     optimizer=optimizer, lr_or_lr_schedule=lr)
             self.adam_steps[name] = AdamStep(optimizer)
         self.guard = NonFiniteGuard(self.component_params, config.max_nonfinite_updates, self._device)
-
-    def build_loss_functions(self) -> dict[str, Callable]:
-        """Each component's loss as a function of tensors only, compiled once per trial if asked (the modules
-        are updated in place, so the compiled code stays valid across iterations and checkpoint restores)."""
-        c, m = self.config, self.svg
-        fns = {
-            "actor": lambda x, alpha, horizon: losses.svg_actor_loss(
-                m.actor, m.critic, m.world_model, x, alpha, c.gamma, horizon, c.actor_loss_per_term),
-            "critic": lambda x, u, r, x_next, terminated, alpha: losses.critic_loss(
-                m.critic, m.target_critic, m.actor, x, u, r, x_next, terminated, alpha, c.gamma),
-            "reward": lambda x, u, r: losses.reward_loss(m.world_model, x, u, r),
-            "termination": lambda x, u, terminated: losses.termination_loss(
-                m.world_model, x, u, terminated, c.termination_balance_classes),
-            "dynamics": lambda states, actions, valid: losses.dynamics_loss(
-                m.world_model.dynamics, m.normalizer(states), actions, valid),
-        }
-        return {name: compiled(fn) for name, fn in fns.items()} if c.compile_updates else fns
 
     def build_cuda_graphs(self) -> CUDAGraphUpdates | None:
         """With `cuda_graphs`, one env step's updates replay from a CUDA graph per actor horizon (graphs.py)."""
@@ -149,18 +133,29 @@ class SACSVGLearner(TorchLearner):
                         TARGET_ENTROPY: self.target_entropy()}
 
     def env_step_updates(self) -> None:
-        """The updates Algorithm 1 runs per env step: M_step single-step, then N_seq multi-step updates."""
+        """The updates Algorithm 1 runs per env step: M_step single-step, then N_seq multi-step updates. The
+        batches are drawn first (the replay's sampler draws them in the same order as one at a time)."""
         c = self.config
-        for _ in range(c.num_step_updates):
-            self.stats.add(self.single_step_update())
-        if c.horizon > 0:
-            for _ in range(c.num_seq_updates):
-                self.stats.add(self.dynamics_update())
+        step_batches = [self.step_batch() for _ in range(c.num_step_updates)]
+        sequences = [self.sequence_batch() for _ in range(c.num_seq_updates if c.horizon > 0 else 0)]
+        for stats in self.updates()(step_batches, sequences, self.actor_horizon()):
+            self.stats.add(stats)
 
-    def single_step_update(self) -> dict[str, torch.Tensor]:
+    def updates(self) -> Callable:
+        """run_updates, compiled with `compile_updates` once every optimizer has made its first (eager) step,
+        which creates Adam's state; a restored checkpoint's state is taken over the same way."""
+        updated = self.adam_steps if self.config.horizon > 0 else ("actor", "critic", "alpha")  # H = 0: no model
+        ready = all(self.adam_steps[name].ready for name in updated)
+        return self.compiled_updates if self.compiled_updates is not None and ready else self.run_updates
+
+    def run_updates(self, step_batches: list[dict], sequences: list, horizon: int) -> list[dict[str, torch.Tensor]]:
+        """One env step's updates on drawn batches, with the actor's horizon H; their statistics."""
+        return ([self.single_step_update(batch, horizon) for batch in step_batches]
+                + [self.dynamics_update(seq) for seq in sequences])
+
+    def single_step_update(self, batch: dict[str, torch.Tensor], horizon: int) -> dict[str, torch.Tensor]:
         """One pass of Algorithm 1's single-step loop, on one batch D_step, in the paper's order."""
-        batch = self.step_batch()
-        actor_loss, log_prob = self.update_actor(batch)
+        actor_loss, log_prob = self.update_actor(batch, horizon)
         stats = {LOSS_ACTOR: actor_loss, POLICY_ENTROPY: -log_prob.mean(),
                  LOSS_ALPHA: self.update_alpha(log_prob), ALPHA: self.svg.temperature.alpha.detach(),
                  LOSS_CRITIC: self.update_critic(batch)}
@@ -174,9 +169,11 @@ class SACSVGLearner(TorchLearner):
         batch = self.replay.sample(self.config.batch_size)
         return batch | {"x": self.svg.normalizer(batch["obs"]), "x_next": self.svg.normalizer(batch["next_obs"])}
 
-    def update_actor(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eq. 10 (eq. 8 during the SAC-actor warm-up); returns the loss and log pi(u_0|x_0)."""
-        actor = self.loss_fns["actor"](batch["x"], self.svg.temperature.alpha.detach(), self.actor_horizon())
+    def update_actor(self, batch, horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 10 with horizon H (eq. 8 for H = 0); returns the loss and log pi(u_0|x_0)."""
+        c, m = self.config, self.svg
+        actor = losses.svg_actor_loss(m.actor, m.critic, m.world_model, batch["x"], m.temperature.alpha.detach(),
+                                      c.gamma, horizon, c.actor_loss_per_term)
         self._step("actor", actor.loss, self.config.actor_grad_clip)
         return actor.loss.detach(), actor.log_prob.detach()
 
@@ -192,29 +189,34 @@ class SACSVGLearner(TorchLearner):
 
     def update_critic(self, batch) -> torch.Tensor:
         """Eq. 5."""
-        loss = self.loss_fns["critic"](batch["x"], batch["action"], batch["reward"], batch["x_next"],
-                                       batch["terminated"], self.svg.temperature.alpha.detach())
+        m = self.svg
+        loss = losses.critic_loss(m.critic, m.target_critic, m.actor, batch["x"], batch["action"], batch["reward"],
+                                  batch["x_next"], batch["terminated"], m.temperature.alpha.detach(), self.config.gamma)
         self._step("critic", loss, self.config.critic_grad_clip)
         return loss.detach()
 
     def update_reward(self, batch) -> torch.Tensor:
         """Eq. 12."""
-        loss = self.loss_fns["reward"](batch["x"], batch["action"], batch["reward"])
+        loss = losses.reward_loss(self.svg.world_model, batch["x"], batch["action"], batch["reward"])
         self._step("reward", loss)
         return loss.detach()
 
     def update_termination(self, batch) -> torch.Tensor:
         """Eq. 13."""
-        loss = self.loss_fns["termination"](batch["x"], batch["action"], batch["terminated"])
+        loss = losses.termination_loss(self.svg.world_model, batch["x"], batch["action"], batch["terminated"],
+                                       self.config.termination_balance_classes)
         self._step("termination", loss)
         return loss.detach()
 
-    def dynamics_update(self) -> dict[str, torch.Tensor]:
+    def sequence_batch(self):
+        """D_seq: multi-step sequences for eq. 11."""
+        return self.replay.sample_sequences(self.config.seq_batch_size, self.config.sequence_length)
+
+    def dynamics_update(self, seq) -> dict[str, torch.Tensor]:
         """Eq. 11 on a batch of multi-step sequences."""
-        c = self.config
-        seq = self.replay.sample_sequences(c.seq_batch_size, c.sequence_length)
-        loss = self.loss_fns["dynamics"](seq.states, seq.actions, seq.valid)
-        self._step("dynamics", loss, c.dynamics_grad_clip)
+        m = self.svg
+        loss = losses.dynamics_loss(m.world_model.dynamics, m.normalizer(seq.states), seq.actions, seq.valid)
+        self._step("dynamics", loss, self.config.dynamics_grad_clip)
         return {LOSS_DYNAMICS: loss.detach()}
 
     @torch.no_grad()
@@ -311,6 +313,11 @@ class AdamStep:
     def forget(self, optimizer=None) -> None:
         self.state = None  # a restored optimizer holds new state tensors
 
+    @property
+    def ready(self) -> bool:
+        """The next step is the fused kernel on Adam's existing state (which the first step creates)."""
+        return self.state is not None
+
     def step(self, grads: list[torch.Tensor], skip: torch.Tensor) -> None:
         """Adam's step, or none where `skip` (a device scalar) is 1: weights, moments and step count stay."""
         group = self.optimizer.param_groups[0]
@@ -329,11 +336,30 @@ class AdamStep:
             return
         exp_avgs, exp_avg_sqs, steps = self.state
         beta1, beta2 = group["betas"]
+        if torch.compiler.is_compiling():  # inductor has no lowering of the fused kernel: the same step in foreach ops
+            adam_foreach(params, grads, exp_avgs, exp_avg_sqs, steps, group["lr"], beta1, beta2, group["eps"], skip)
+            return
         torch._foreach_add_(steps, 1)
         torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"],
                            beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
                            maximize=group["maximize"], found_inf=skip)
         torch._foreach_sub_(steps, [skip] * len(steps))  # as torch.optim.Adam does with found_inf
+
+
+@torch.no_grad()
+def adam_foreach(params, grads, exp_avgs, exp_avg_sqs, steps, lr: float, beta1: float, beta2: float, eps: float,
+                 skip: torch.Tensor) -> None:
+    """torch.optim.Adam's step (its capturable foreach form, no weight decay), skipped where `skip` is 1."""
+    keep = 1 - skip
+    grads = [torch.where(skip > 0, 0.0, g) for g in grads]
+    torch._foreach_add_(steps, keep)
+    torch._foreach_lerp_(exp_avgs, grads, (1 - beta1) * keep)
+    torch._foreach_mul_(exp_avg_sqs, 1 - (1 - beta2) * keep)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+    for p, m, v, step in zip(params, exp_avgs, exp_avg_sqs, steps):
+        step_size = lr / (1 - beta1**step)
+        denom = v.sqrt() / (1 - beta2**step).sqrt() + eps
+        p.sub_(keep * step_size * m / denom)
 
 
 def clip_grad_norm(grads: list[torch.Tensor], max_norm: float) -> None:
@@ -344,8 +370,12 @@ def clip_grad_norm(grads: list[torch.Tensor], max_norm: float) -> None:
 
 
 def compiled(fn: Callable) -> Callable:
-    """torch.compile with the eager random-number stream (so compiled and eager updates draw the same noise)
-    and tracing through the GRU's weights (GRUDynamics never calls torch.nn.GRU's forward)."""
+    """torch.compile of a whole update function into one graph (fullgraph) per set of arguments' shapes and Python
+    values (the actor horizon): autograd.grad traced into it, the eager random-number stream kept (so compiled
+    and eager updates draw the same noise) and tracing through the GRU's weights (GRUDynamics never calls
+    torch.nn.GRU's forward). Compiled once per trial: the modules and optimizer state are updated in place."""
+    torch._dynamo.config.trace_autograd_ops = True
     torch._inductor.config.fallback_random = True
     torch._dynamo.config.allow_rnn = True
-    return torch.compile(fn, dynamic=False)
+    torch._inductor.config.size_asserts = False  # dynamo's guards already check every input's sizes
+    return torch.compile(fn, fullgraph=True, dynamic=False)
