@@ -75,6 +75,9 @@ SHORT = Budget(
             "gru_hidden_dim": 128,
             "batch_size": 256,
             "seq_batch_size": 256,
+            # At these sizes one compiled graph per env step is 1.4x faster (README, speed); it compiles in
+            # about 2.5 min for H = 2 (less for the warm-up's H = 0), repaid after about 4.4k env steps (34 ms each).
+            "compile_updates": True,
         },
         # Each trial reserves one CPU in all (its learner then uses one thread): two trials fill 2 cores.
         "env_runners": {"num_env_runners": 1, "num_cpus_per_env_runner": 0.5},

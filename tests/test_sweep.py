@@ -129,13 +129,15 @@ def test_num_seeds_sets_the_seeds_of_reproduce_and_caps_a_sweep_space():
 
 
 def test_short_budget_is_table3_structure_at_reduced_cost():
-    """BUDGET=short: 128 units, batches 256/256, 25k steps (at most the task's), one CPU per trial."""
+    """BUDGET=short: 128 units, batches 256/256, 25k steps (at most the task's), one CPU per trial, compiled
+    updates (faster at these sizes)."""
     config = build_config(get_task("poplin-pets-cheetah"), get_budget("short"))
     assert (config.hidden_dim, config.model_hidden_dim, config.gru_hidden_dim) == (128, 128, 128)
     assert (config.batch_size, config.seq_batch_size, config.num_seq_updates) == (256, 256, 4)
     assert config.horizon == 2 and config.total_env_steps == 25_000 and config.eval_interval_steps == 2_500
     assert config.eval_episodes == 5 and config.actor_warmup_steps == 2_500
     assert config.learner_cpu_threads == 1 and get_budget("short").max_concurrent_trials == 2
+    assert config.compile_updates and not build_config(get_task("Hopper"), get_budget("paper")).compile_updates
     config.validate()
 
 
