@@ -40,11 +40,19 @@ def data():
     return bench.random_transitions(300, TASK)
 
 
-def assert_same_run(fast, slow):
+def assert_same_run(fast, slow, start: dict[str, torch.Tensor] | None = None):
+    """The same parameters elementwise; with `start`, the same movement from it per tensor, to 1% in norm.
+
+    Compiled kernels round differently, and Adam turns a rounding difference in a gradient element near zero
+    into a different step of up to lr for that element, which an elementwise check meets now and then."""
     stats_fast, stats_slow = fast.pop("stats"), slow.pop("stats")
     assert fast.keys() == slow.keys()
     for name in fast:
-        torch.testing.assert_close(fast[name], slow[name], rtol=1e-4, atol=1e-5, msg=name)
+        if start is None:
+            torch.testing.assert_close(fast[name], slow[name], rtol=1e-4, atol=1e-5, msg=name)
+        else:
+            moved = torch.linalg.vector_norm(slow[name] - start[name])
+            assert torch.linalg.vector_norm(fast[name] - slow[name]) <= 0.01 * moved, name
     for a, b in zip(stats_fast, stats_slow):
         assert a["num_updates"] == b["num_updates"] > 0 and a.keys() == b.keys()
         metrics = sorted(a.keys() - {"learner_ms_per_update"})  # the only one that may differ: a timing
@@ -71,7 +79,7 @@ def test_compiled_updates_match_eager_updates_and_compile_once_per_horizon(data)
     compiled = learner_for(fused_optimizer=True, compile_updates=True)
     graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     fast = run_updates(compiled, data, reference)
-    assert_same_run(fast, slow)
+    assert_same_run(fast, slow, start=reference)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == 2
     compiled.set_state(compiled.get_state())
     before = parameters(compiled)
