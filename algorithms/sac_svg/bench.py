@@ -90,8 +90,9 @@ def _synchronize(device: torch.device) -> None:
 
 
 def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: int) -> dict[str, float]:
-    """Time of each component update and of all updates Algorithm 1 runs per env step; with compiled updates,
-    the time of the first call (which compiles every component) as compile_s."""
+    """Time of each component update (eager) and of all updates Algorithm 1 runs per env step; with compiled
+    updates, the time of the first two env steps (an eager one, which creates Adam's state, then the compile)
+    as compile_s."""
     learner = config.build_learner(env=gym.make(ENV))
     learner.replay.add(data)  # fill D without updating
     learner.svg.normalizer.update(torch.as_tensor(data["obs"], device=learner._device))

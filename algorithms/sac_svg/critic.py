@@ -13,9 +13,9 @@ class DoubleQCritic(nn.Module):
     """Two independent Q networks; the actor and the targets use min(Q1, Q2).
 
     Layer k of Q1 and Q2 is stored stacked as one (2, in, out) weight; up to BATCHED_MAX_WIDTH units both are
-    evaluated at once, one batched matrix product per layer (forward and backward), not two. Each Q_i starts
-    exactly as a separate `mlp` (built in the same order, so the same random numbers) and computes the same
-    function either way.
+    evaluated at once in eager mode, one batched matrix product per layer (forward and backward), not two.
+    Each Q_i starts exactly as a separate `mlp` (built in the same order, so the same random numbers) and
+    computes the same function either way.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, hidden_depth: int, batched: bool | None = None):
