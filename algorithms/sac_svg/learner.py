@@ -41,7 +41,7 @@ from algorithms.sac_svg.metrics import (
     SKIPPED_UPDATES,
     TARGET_ENTROPY,
 )
-from algorithms.sac_svg.replay import TransitionReplay
+from algorithms.sac_svg.replay import SequenceBatch, TransitionReplay
 from algorithms.sac_svg.temperature import target_entropy
 
 REPLAY = "replay"
@@ -148,7 +148,8 @@ class SACSVGLearner(TorchLearner):
         ready = all(self.adam_steps[name].ready for name in updated)
         return self.compiled_updates if self.compiled_updates is not None and ready else self.run_updates
 
-    def run_updates(self, step_batches: list[dict], sequences: list, horizon: int) -> list[dict[str, torch.Tensor]]:
+    def run_updates(self, step_batches: list[dict], sequences: list[SequenceBatch],
+                    horizon: int) -> list[dict[str, torch.Tensor]]:
         """One env step's updates on drawn batches, with the actor's horizon H; their statistics."""
         return ([self.single_step_update(batch, horizon) for batch in step_batches]
                 + [self.dynamics_update(seq) for seq in sequences])
@@ -208,14 +209,18 @@ class SACSVGLearner(TorchLearner):
         self._step("termination", loss)
         return loss.detach()
 
-    def sequence_batch(self):
-        """D_seq: multi-step sequences for eq. 11."""
-        return self.replay.sample_sequences(self.config.seq_batch_size, self.config.sequence_length)
+    def sequence_batch(self, newest: int | None = None) -> SequenceBatch:
+        """D_seq: multi-step sequences for eq. 11 (drawn among the `newest` transitions only, if given)."""
+        return self.replay.sample_sequences(self.config.seq_batch_size, self.config.sequence_length, newest=newest)
 
-    def dynamics_update(self, seq) -> dict[str, torch.Tensor]:
-        """Eq. 11 on a batch of multi-step sequences."""
+    def dynamics_loss(self, seq: SequenceBatch) -> torch.Tensor:
+        """Eq. 11 on a batch of multi-step sequences (normalized here)."""
         m = self.svg
-        loss = losses.dynamics_loss(m.world_model.dynamics, m.normalizer(seq.states), seq.actions, seq.valid)
+        return losses.dynamics_loss(m.world_model.dynamics, m.normalizer(seq.states), seq.actions, seq.valid)
+
+    def dynamics_update(self, seq: SequenceBatch) -> dict[str, torch.Tensor]:
+        """Eq. 11's update on a batch of multi-step sequences."""
+        loss = self.dynamics_loss(seq)
         self._step("dynamics", loss, self.config.dynamics_grad_clip)
         return {LOSS_DYNAMICS: loss.detach()}
 
@@ -235,12 +240,9 @@ class SACSVGLearner(TorchLearner):
     @torch.no_grad()
     def model_error(self) -> dict[str, torch.Tensor]:
         """The dynamics' multi-step squared error (per state dimension and step) on the newest transitions."""
-        c, m = self.config, self.svg
-        if c.horizon == 0:
+        if self.config.horizon == 0:
             return {}
-        seq = self.replay.sample_sequences(c.seq_batch_size, c.sequence_length, newest=c.model_error_window)
-        return {MODEL_ERROR: losses.dynamics_loss(m.world_model.dynamics, m.normalizer(seq.states), seq.actions,
-                                                  seq.valid)}
+        return {MODEL_ERROR: self.dynamics_loss(self.sequence_batch(newest=self.config.model_error_window))}
 
     # --- checkpoints: RLlib's state plus the replay buffer and the env-step counter --------------------
     @override(TorchLearner)
