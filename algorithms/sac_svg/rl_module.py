@@ -41,6 +41,24 @@ class SACSVGModule(TorchRLModule, InferenceOnlyAPI):
                                       detach_feedback=c["dynamics_detach_feedback"],
                                       matmul_dtype=c["world_model_dtype"])
 
+    # RLlib's state round trip casts float64 arrays to float32 both ways; the float64 buffers (the normalizer's
+    # running moments) travel exactly, so that a restored run normalizes like the original.
+    @override(TorchRLModule)
+    def get_state(self, *args, **kwargs) -> dict[str, Any]:
+        state = super().get_state(*args, **kwargs)
+        exact = self.float64_buffers()
+        return state | {name: exact[name].cpu().numpy().copy() for name in exact.keys() & state.keys()}
+
+    @override(TorchRLModule)
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        exact = self.float64_buffers()
+        for name in exact.keys() & state.keys():
+            exact[name].copy_(torch.as_tensor(state[name], dtype=torch.float64))
+
+    def float64_buffers(self) -> dict[str, torch.Tensor]:
+        return {name: buffer for name, buffer in self.named_buffers() if buffer.dtype == torch.float64}
+
     @override(InferenceOnlyAPI)
     def get_non_inference_attributes(self) -> list[str]:
         return ["critic", "target_critic", "temperature", "world_model"]
