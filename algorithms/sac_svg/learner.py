@@ -45,6 +45,7 @@ from algorithms.sac_svg.replay import SequenceBatch, TransitionReplay
 from algorithms.sac_svg.temperature import target_entropy
 
 REPLAY = "replay"
+MODEL_COMPONENTS = ("reward", "termination", "dynamics")  # the world model's, updated only for H > 0
 
 
 class SACSVGLearner(TorchLearner):
@@ -137,15 +138,15 @@ class SACSVGLearner(TorchLearner):
         batches are drawn first (the replay's sampler draws them in the same order as one at a time)."""
         c = self.config
         step_batches = [self.step_batch() for _ in range(c.num_step_updates)]
-        sequences = [self.sequence_batch() for _ in range(c.num_seq_updates if c.horizon > 0 else 0)]
+        sequences = [self.sequence_batch() for _ in range(c.num_seq_updates if self.learns_model else 0)]
         for stats in self.updates()(step_batches, sequences, self.actor_horizon()):
             self.stats.add(stats)
 
     def updates(self) -> Callable:
         """run_updates, compiled with `compile_updates` once every optimizer has made its first (eager) step,
         which creates Adam's state; a restored checkpoint's state is taken over the same way."""
-        updated = self.adam_steps if self.config.horizon > 0 else ("actor", "critic", "alpha")  # H = 0: no model
-        ready = all(self.adam_steps[name].ready for name in updated)
+        ready = all(step.ready for name, step in self.adam_steps.items()
+                    if self.learns_model or name not in MODEL_COMPONENTS)
         return self.compiled_updates if self.compiled_updates is not None and ready else self.run_updates
 
     def run_updates(self, step_batches: list[dict], sequences: list[SequenceBatch],
@@ -160,10 +161,15 @@ class SACSVGLearner(TorchLearner):
         stats = {LOSS_ACTOR: actor_loss, POLICY_ENTROPY: -log_prob.mean(),
                  LOSS_ALPHA: self.update_alpha(log_prob), ALPHA: self.svg.temperature.alpha.detach(),
                  LOSS_CRITIC: self.update_critic(batch)}
-        if self.config.horizon > 0:  # the world model serves only the SVG(H) actor
+        if self.learns_model:
             stats |= {LOSS_REWARD: self.update_reward(batch), LOSS_TERMINATION: self.update_termination(batch)}
         self.update_target_critic()
         return stats
+
+    @property
+    def learns_model(self) -> bool:
+        """The world model serves only the SVG(H) actor: for H = 0 (SAC) it is never updated."""
+        return self.config.horizon > 0
 
     def step_batch(self) -> dict[str, torch.Tensor]:
         """D_step with normalized observations x and x'."""
@@ -240,7 +246,7 @@ class SACSVGLearner(TorchLearner):
     @torch.no_grad()
     def model_error(self) -> dict[str, torch.Tensor]:
         """The dynamics' multi-step squared error (per state dimension and step) on the newest transitions."""
-        if self.config.horizon == 0:
+        if not self.learns_model:
             return {}
         return {MODEL_ERROR: self.dynamics_loss(self.sequence_batch(newest=self.config.model_error_window))}
 
