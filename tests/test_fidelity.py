@@ -66,9 +66,9 @@ def test_only_the_dynamics_gradient_is_clipped_at_one(monkeypatch):
     calls = []
     clip = learner_module.clip_grad_norm
 
-    def record(grads, max_norm):
+    def record(grads, max_norm, total_norm):
         calls.append(([g.shape for g in grads], max_norm))
-        return clip(grads, max_norm)
+        return clip(grads, max_norm, total_norm)
 
     monkeypatch.setattr(learner_module, "clip_grad_norm", record)
     learner = small_config(num_random_steps=50, actor_warmup_steps=60).official_code_defaults().training(

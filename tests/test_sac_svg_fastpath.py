@@ -7,7 +7,7 @@ import torch
 
 from algorithms.sac_svg import SACSVGConfig, bench
 from algorithms.sac_svg.graphs import HostSyncError, NoHostSync
-from algorithms.sac_svg.learner import DeviceStats, clip_grad_norm
+from algorithms.sac_svg.learner import DeviceStats, clip_grad_norm, grad_norm
 
 TASK = "InvertedPendulum-v5"
 # Tight clipping so the clipped paths are exercised; warm-up ends mid-run so both actor losses are used.
@@ -94,7 +94,7 @@ def test_clip_grad_norm_matches_torch():
     for p, g in zip(params, grads):
         p.grad = g.clone()
     torch.nn.utils.clip_grad_norm_(params, 0.5)
-    clip_grad_norm(grads, 0.5)
+    clip_grad_norm(grads, 0.5, grad_norm(grads))
     for p, g in zip(params, grads):
         torch.testing.assert_close(g, p.grad)
     assert torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads])) == pytest.approx(0.5, rel=1e-5)

@@ -54,9 +54,11 @@ def config_for(size: str, horizon: int, dtype: str, threads: int, overrides: dic
 
 
 def random_transitions(n: int, env_id: str = ENV) -> dict[str, np.ndarray]:
-    """n uniformly random transitions of env_id, episodes numbered so sequences can be sampled."""
+    """n uniformly random transitions of env_id (seeded: the same ones every call), episodes numbered so
+    sequences can be sampled."""
     env = gym.make(env_id)
     obs, _ = env.reset(seed=0)
+    env.action_space.seed(0)
     rows, episode, t = [], 0, 0
     for _ in range(n):
         action = env.action_space.sample()

@@ -12,10 +12,10 @@ class NonFiniteUpdateError(RuntimeError):
     """A component kept producing non-finite losses or gradients, or holds non-finite weights."""
 
 
-def nonfinite_flag(loss: torch.Tensor, grads: list[torch.Tensor]) -> torch.Tensor:
-    """1.0 where the loss or any gradient element is NaN or infinite, else 0.0 (a float32 device scalar)."""
-    total = loss.detach().float() + torch.stack(torch._foreach_norm(grads)).float().sum()
-    return (~torch.isfinite(total)).float()
+def nonfinite_flag(loss: torch.Tensor, grad_norm: torch.Tensor) -> torch.Tensor:
+    """1.0 where the loss or the gradients' total norm (so some gradient element) is NaN or infinite, else 0.0
+    (a float32 device scalar)."""
+    return (~torch.isfinite(loss.detach().float() + grad_norm.float())).float()
 
 
 class NonFiniteGuard:

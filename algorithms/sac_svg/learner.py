@@ -99,10 +99,11 @@ class SACSVGLearner(TorchLearner):
         (and counted) when the loss or a gradient is not finite (guard.py)."""
         params = self.component_params[name]
         grads = list(torch.autograd.grad(loss, params))
-        skip = nonfinite_flag(loss, grads)
+        norm = grad_norm(grads)
+        skip = nonfinite_flag(loss, norm)
         self.guard.record(name, skip)
         if clip is not None:
-            clip_grad_norm(grads, clip)
+            clip_grad_norm(grads, clip, norm)
         self.adam_steps[name].step(grads, skip)
 
     # --- Algorithm 1 ---------------------------------------------------------------------------------
@@ -360,20 +361,28 @@ def adam_foreach(params, grads, exp_avgs, exp_avg_sqs, steps, lr: float, beta1: 
     """torch.optim.Adam's step (its capturable foreach form, no weight decay), skipped where `skip` is 1."""
     keep = 1 - skip
     grads = [torch.where(skip > 0, 0.0, g) for g in grads]
-    torch._foreach_add_(steps, keep)
+    new_steps = torch._foreach_add(steps, keep)
     torch._foreach_lerp_(exp_avgs, grads, (1 - beta1) * keep)
     torch._foreach_mul_(exp_avg_sqs, 1 - (1 - beta2) * keep)
     torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
-    for p, m, v, step in zip(params, exp_avgs, exp_avg_sqs, steps):
+    for p, m, v, step in zip(params, exp_avgs, exp_avg_sqs, new_steps):
         step_size = lr / (1 - beta1**step)
         denom = v.sqrt() / (1 - beta2**step).sqrt() + eps
         p.sub_(keep * step_size * m / denom)
+    torch._foreach_copy_(steps, new_steps)
 
 
-def clip_grad_norm(grads: list[torch.Tensor], max_norm: float) -> None:
-    """torch.nn.utils.clip_grad_norm_'s rescaling (total 2-norm, coefficient max_norm / (norm + 1e-6) capped
-    at 1), applied to gradients that are not stored on the parameters."""
-    total_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+def grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """The total 2-norm of a list of gradients, as torch.nn.utils.clip_grad_norm_ computes it. Compiled, it is
+    per-tensor norms, which inductor fuses (it has no lowering of _foreach_norm, whose CPU fallback loops)."""
+    compiling = torch.compiler.is_compiling()
+    norms = [torch.linalg.vector_norm(g) for g in grads] if compiling else torch._foreach_norm(grads)
+    return torch.linalg.vector_norm(torch.stack(norms))
+
+
+def clip_grad_norm(grads: list[torch.Tensor], max_norm: float, total_norm: torch.Tensor) -> None:
+    """torch.nn.utils.clip_grad_norm_'s rescaling (coefficient max_norm / (total_norm + 1e-6) capped at 1, with
+    total_norm = grad_norm(grads)), applied to gradients that are not stored on the parameters."""
     torch._foreach_mul_(grads, (max_norm / (total_norm + 1e-6)).clamp(max=1.0))
 
 
