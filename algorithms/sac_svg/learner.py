@@ -361,7 +361,7 @@ def adam_foreach(params, grads, exp_avgs, exp_avg_sqs, steps, lr: float, beta1: 
     """torch.optim.Adam's step (its capturable foreach form, no weight decay), skipped where `skip` is 1."""
     keep = 1 - skip
     grads = [torch.where(skip > 0, 0.0, g) for g in grads]
-    new_steps = torch._foreach_add(steps, keep)
+    new_steps = torch._foreach_add(steps, keep)  # out of place: inductor misread an in-place increment here
     torch._foreach_lerp_(exp_avgs, grads, (1 - beta1) * keep)
     torch._foreach_mul_(exp_avg_sqs, 1 - (1 - beta2) * keep)
     torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
