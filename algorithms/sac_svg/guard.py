@@ -26,6 +26,9 @@ class NonFiniteGuard:
         self.limit = limit
         self.skipped = {name: torch.zeros((), device=device) for name in components}
         self.in_a_row = {name: torch.zeros((), device=device) for name in components}
+        self.params = [p for params in components.values() for p in params]
+        # The component of each parameter, in the order of self.params (one norm for all, summed per component).
+        self.owner = torch.tensor([i for i, params in enumerate(components.values()) for _ in params], device=device)
 
     def record(self, name: str, flag: torch.Tensor) -> None:
         self.skipped[name].add_(flag)
@@ -34,10 +37,11 @@ class NonFiniteGuard:
     def read(self, env_step: int) -> int:
         """Updates skipped since the last read; raises NonFiniteUpdateError naming the component."""
         names = list(self.components)
-        weights_finite = [torch.isfinite(torch.stack(torch._foreach_norm(self.components[n])).sum()) for n in names]
+        norms = torch.stack(torch._foreach_norm(self.params))
+        weights_finite = norms.new_zeros(len(names)).index_add_(0, self.owner, norms).isfinite()
         skipped, in_a_row, finite = torch.stack([
             torch.stack([self.skipped[n] for n in names]), torch.stack([self.in_a_row[n] for n in names]),
-            torch.stack(weights_finite).float()]).tolist()
+            weights_finite.float()]).tolist()
         for value in self.skipped.values():
             value.zero_()
         for name, run, ok in zip(names, in_a_row, finite):

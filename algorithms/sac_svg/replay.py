@@ -14,6 +14,7 @@ import torch
 
 FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "episode", "t")
 MAX_OPEN_EPISODES = 4096  # episodes still collecting whose newest slot is remembered
+CANDIDATES_PER_SEQUENCE = 2  # start slots drawn per sequence of a batch; the first valid ones are kept
 
 
 @dataclass
@@ -81,25 +82,43 @@ class TransitionReplay:
             self.open_episodes.pop(next(iter(self.open_episodes)))
         return successor
 
-    def _random_index(self, n: int, newest: int | None = None) -> torch.Tensor:
-        """Uniform slots among all stored transitions, or among the `newest` ones (device arithmetic only)."""
+    def draw_step(self, batch_size: int) -> torch.Tensor:
+        """The uniform numbers a single-step batch is sampled at (`batch_at`). Sampling is split into this draw
+        from the sampler's generator and a gather with no randomness, which a compiled update can run inside
+        its graph (dynamo cannot trace a generator)."""
+        return torch.rand(batch_size, dtype=torch.float64, device=self.device, generator=self.generator)
+
+    def draw_sequences(self, batch_size: int) -> torch.Tensor:
+        """The uniform numbers a sequence batch is sampled at (`sequences_at`), one per candidate start."""
+        return self.draw_step(CANDIDATES_PER_SEQUENCE * batch_size)
+
+    def _random_index(self, uniform: torch.Tensor, newest: int | None = None) -> torch.Tensor:
+        """Slots at `uniform` among all stored transitions, or among the `newest` ones (device arithmetic only)."""
         span = self.device_size if newest is None else self.device_size.clamp(max=newest)
-        uniform = torch.rand(n, dtype=torch.float64, device=self.device, generator=self.generator)
         offset = (uniform * span).long()
         return (self.device_next_index - 1 - offset) % self.capacity if newest is not None else offset
 
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
         """A uniform batch of single-step transitions (D_step in Algorithm 1)."""
-        index = self._random_index(batch_size)
+        return self.batch_at(self.draw_step(batch_size))
+
+    def batch_at(self, uniform: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The single-step batch at `uniform` (from `draw_step`)."""
+        index = self._random_index(uniform)
         return {key: self.data[key][index] for key in ("obs", "action", "reward", "next_obs", "terminated")}
 
     def sample_sequences(self, batch_size: int, length: int, newest: int | None = None) -> SequenceBatch:
-        """B sequences x_{1:L}, u_{1:L-1} (D_seq in Algorithm 1) that never cross an episode end.
+        """B sequences x_{1:L}, u_{1:L-1} (D_seq in Algorithm 1) that never cross an episode end."""
+        return self.sequences_at(self.draw_sequences(batch_size), length, newest)
 
-        Candidates are drawn uniformly (twice as many as needed) and the first B valid ones are kept, which
-        is uniform over valid starts. Should fewer than B candidates be valid, the rest carry valid = 0.
+    def sequences_at(self, uniform: torch.Tensor, length: int, newest: int | None = None) -> SequenceBatch:
+        """The sequence batch at `uniform` (from `draw_sequences`).
+
+        Candidate starts are drawn uniformly (CANDIDATES_PER_SEQUENCE per sequence) and the first B valid ones
+        are kept, which is uniform over valid starts. Should fewer than B be valid, the rest carry valid = 0.
         """
-        chain = [self._random_index(2 * batch_size, newest)]
+        batch_size = len(uniform) // CANDIDATES_PER_SEQUENCE
+        chain = [self._random_index(uniform, newest)]
         valid = self.data["episode"][chain[0]] >= 0
         for _ in range(length - 2):
             successor = self.data["next_slot"][chain[-1]]
