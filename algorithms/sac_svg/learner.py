@@ -7,8 +7,8 @@ batches between processes or syncing with the host until the metrics are read on
 Per-update overhead (it dominates at small sizes on a CPU and at every size on a GPU): Adam is the fused
 kernel where the device has one (else foreach), the statistics are summed in device buffers, eq. 14's target
 entropy and the replay's sampling range are device scalars updated in place, and `compile_updates` compiles
-all the updates of one env step (losses, gradients, clipping, Adam) into one graph per actor horizon with
-torch.compile (same mathematics, same random numbers).
+all the updates of one env step (gathering the batches, losses, gradients, clipping, Adam) into one graph per
+actor horizon with torch.compile (same mathematics, same random numbers).
 """
 import time
 from collections.abc import Callable
@@ -398,8 +398,8 @@ def compiled(fn: Callable, device: torch.device) -> Callable:
     torch.nn.GRU's forward). Compiled once per trial: the modules and optimizer state are updated in place.
 
     On a CPU the graph's wrapper code (allocations, views, kernel and matrix-product calls) is C++ as well
-    (inductor's cpp_wrapper): 0.2 ms of Python per env step at H = 0 and ~5 ms at H = 2, measured at the
-    small size (README, Speed). GPUs keep inductor's default wrapper (not measured there)."""
+    (inductor's cpp_wrapper), whose Python was a large part of a small network's update (README, Speed);
+    GPUs keep inductor's default wrapper (not measured there)."""
     torch._dynamo.config.trace_autograd_ops = True
     torch._dynamo.config.allow_rnn = True
     options = {"fallback_random": True,
