@@ -92,7 +92,7 @@ class TransitionReplay:
         """The uniform numbers a sequence batch is sampled at (`sequences_at`), one per candidate start."""
         return self.draw_step(CANDIDATES_PER_SEQUENCE * batch_size)
 
-    def _random_index(self, uniform: torch.Tensor, newest: int | None = None) -> torch.Tensor:
+    def _slots_at(self, uniform: torch.Tensor, newest: int | None = None) -> torch.Tensor:
         """Slots at `uniform` among all stored transitions, or among the `newest` ones (device arithmetic only)."""
         span = self.device_size if newest is None else self.device_size.clamp(max=newest)
         offset = (uniform * span).long()
@@ -104,7 +104,7 @@ class TransitionReplay:
 
     def batch_at(self, uniform: torch.Tensor) -> dict[str, torch.Tensor]:
         """The single-step batch at `uniform` (from `draw_step`)."""
-        index = self._random_index(uniform)
+        index = self._slots_at(uniform)
         return {key: self.data[key][index] for key in ("obs", "action", "reward", "next_obs", "terminated")}
 
     def sample_sequences(self, batch_size: int, length: int, newest: int | None = None) -> SequenceBatch:
@@ -118,7 +118,7 @@ class TransitionReplay:
         are kept, which is uniform over valid starts. Should fewer than B be valid, the rest carry valid = 0.
         """
         batch_size = len(uniform) // CANDIDATES_PER_SEQUENCE
-        chain = [self._random_index(uniform, newest)]
+        chain = [self._slots_at(uniform, newest)]
         valid = self.data["episode"][chain[0]] >= 0
         for _ in range(length - 2):
             successor = self.data["next_slot"][chain[-1]]
