@@ -57,10 +57,22 @@ def trial_dirs(exp: Location) -> list[Location]:
 
 
 def read_params(trial: Location) -> dict:
-    """The trial's configuration columns (NaN where params.json lacks a key)."""
-    params = json.loads((Location.of(trial) / PARAMS_FILE).read_text())
+    """The trial's configuration columns (NaN where its configuration lacks a key)."""
+    params = trial_config(trial)
     return {ours: params.get(key) if ours == "env" else _number_or_nan(params.get(key))
             for ours, key in CONFIG_KEYS.items()}
+
+
+def trial_config(trial: Location) -> dict:
+    """params.json; where a full disk left it empty or cut off (Tune rewrites it when it retries a trial), the
+    configuration Tune repeats in the first complete result.json record; else empty."""
+    trial = Location.of(trial)
+    try:
+        return json.loads((trial / PARAMS_FILE).read_text())
+    except json.JSONDecodeError:
+        js = trial / "result.json"
+        records = complete_records(js.read_text()) if js.is_file() else []
+        return records[0].get("config", {}) if records else {}
 
 
 def _number_or_nan(value):

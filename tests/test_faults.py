@@ -297,6 +297,18 @@ def test_a_result_line_cut_off_by_a_full_disk_is_left_out(tmp_path):
         sweep_results.read_progress(trial)
 
 
+@pytest.mark.parametrize("params", ["", '{"horizon": 2, "se'])
+def test_a_params_file_emptied_by_a_full_disk_is_read_from_the_results(tmp_path, params):
+    """Found by the full-disk test: Tune rewrote params.json into the full disk when it retried the trial."""
+    trial = tmp_path / "trial"
+    trial.mkdir()
+    (trial / "params.json").write_text(params)
+    (trial / "result.json").write_text(json.dumps({"env_steps": 250, "config": {"horizon": 2, "seed": 3}}) + "\n")
+    assert sweep_results.trial_table(tmp_path)[["horizon", "seed", "env_steps"]].values.tolist() == [[2, 3, 250]]
+    (trial / "result.json").write_text("")
+    assert sweep_results.trial_table(tmp_path)[["horizon", "env_steps"]].isna().values.tolist() == [[True, True]]
+
+
 @pytest.mark.parametrize("csv, steps", [("env_steps,eval_re", [250, 500]),  # no header: result.json's rows
                                         ("env_steps,eval_return\n", [250, 500]),  # no row: result.json's rows
                                         ("env_steps,eval_return\n250,\n50", [250])])  # the cut row left out
