@@ -187,3 +187,19 @@ def test_cuda_graph_updates_match_eager_updates(data):
     fast = run_updates(graphed, data, reference)
     assert graphed.graphs.graphs  # replayed from a captured graph, not only warmed up
     assert_same_run(fast, slow)
+
+
+def test_bench_logs_each_matrix_product_with_its_layout_and_times_it_alone():
+    """The bench's floor: every product of the logged code, counted by operator and argument layout (a
+    transposed weight is its own layout), timed alone on tensors of that layout."""
+    x, w, b = torch.randn(8, 5), torch.randn(3, 5), torch.randn(3)
+    with bench.MatrixProductLog() as log:
+        torch.nn.functional.linear(x, w, b)  # addmm(b, x, w.t())
+        torch.nn.functional.linear(x, w, b)
+        x @ w.t().contiguous()
+        torch.relu(x)
+    addmm = bench.Layout(torch.Size([3]), (1,), torch.float32), bench.Layout(torch.Size([8, 5]), (5, 1), torch.float32)
+    assert sorted((f.overloadpacket.__name__, n) for (f, _, _), n in log.calls.items()) == [("addmm", 2), ("mm", 1)]
+    assert any(layouts[:2] == addmm and layouts[2].stride == (1, 5) for _, layouts, _ in log.calls)
+    assert bench.Layout(torch.Size([2, 3]), (0, 1), torch.float32).random(torch.device("cpu")).stride() == (0, 1)
+    assert bench.products_ms(log, repeats=3, device=torch.device("cpu")) > 0

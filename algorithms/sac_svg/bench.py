@@ -5,17 +5,21 @@ Runs on Walker2d-v5 (the notes' reference task) at the paper's Table 3 sizes and
 Each row is measured for the update paths in --variants (plain: PyTorch's default per-parameter Adam; fast:
 the default fused path; compiled: plus torch.compile, whose compile time is reported; graphs: CUDA graphs, on
 a GPU only), next to a bare-PyTorch SAC update at the same sizes measured in the same run, so every speed
-claim is a ratio from one run.
+claim is a ratio from one run. "products alone" is the floor under a row: the matrix products of one env step's
+updates, each timed alone on random tensors of the same layouts.
 
   python -m algorithms.sac_svg.bench [--quick] [--dtypes float32 bfloat16] [--threads 2] [--gpus 1] [--set k=v ...]
   python -m algorithms.sac_svg.bench --bf16-study   # float32 vs bfloat16 world model, see bf16_study.py
 """
 import argparse
+import collections
 import copy
+import functools
 import json
 import platform as py_platform
 import statistics
 import time
+import typing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +29,7 @@ import ray
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from algorithms.sac_svg.config import SACSVGConfig
@@ -42,6 +47,7 @@ REFERENCE_MS_PER_ENV_STEP = {"official SAC-SVG(2), Table 3 sizes": 1400.0, "offi
 FRAGMENT = 10  # env steps per learner call, the default rollout_fragment_length
 VARIANTS = {"plain": dict(fused_optimizer=False), "fast": {}, "compiled": dict(compile_updates=True),
             "graphs": dict(cuda_graphs=True)}  # graphs: GPU learner only
+MATRIX_PRODUCTS = ("mm", "addmm", "bmm", "baddbmm")
 COMPONENTS = ("step_batch", "update_actor", "update_alpha", "update_critic", "update_reward", "update_termination",
               "update_target_critic", "dynamics_update")
 
@@ -71,10 +77,10 @@ def random_transitions(n: int, env_id: str = ENV) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in zip(keys, zip(*rows))}
 
 
-def timed_ms(fn, repeats: int, device: torch.device, clock=time.perf_counter) -> float:
-    """Median time of fn() in milliseconds by `clock`: wall time, or time.process_time for the CPU time this
-    process spent, which on a shared machine excludes the waits for other processes (the device is
-    synchronised around each call)."""
+def timed_ms(fn, repeats: int, device: torch.device, clock=time.perf_counter, summary=statistics.median) -> float:
+    """Median (or other `summary`) time of fn() in milliseconds by `clock`: wall time, or time.process_time for
+    the CPU time this process spent, which on a shared machine excludes the waits for other processes (the
+    device is synchronised around each call)."""
     fn()  # warm-up
     samples = []
     for _ in range(repeats):
@@ -83,12 +89,48 @@ def timed_ms(fn, repeats: int, device: torch.device, clock=time.perf_counter) ->
         fn()
         _synchronize(device)
         samples.append(1e3 * (clock() - start))
-    return statistics.median(samples)
+    return summary(samples)
 
 
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+class Layout(typing.NamedTuple):
+    shape: torch.Size
+    stride: tuple[int, ...]
+    dtype: torch.dtype
+
+    def random(self, device: torch.device) -> torch.Tensor:
+        """Standard normal entries in this layout (an expanded dimension has stride 0)."""
+        storage = 1 + sum((n - 1) * s for n, s in zip(self.shape, self.stride))
+        return torch.randn(storage, device=device).to(self.dtype).as_strided(self.shape, self.stride)
+
+
+class MatrixProductLog(TorchDispatchMode):
+    """Counts the matrix products run under it by operator and the layout (shape, strides, dtype) of each
+    tensor argument."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: collections.Counter = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket.__name__ in MATRIX_PRODUCTS:
+            layouts = tuple(Layout(a.shape, a.stride(), a.dtype) if isinstance(a, torch.Tensor) else a for a in args)
+            self.calls[func, layouts, tuple(sorted((kwargs or {}).items()))] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def products_ms(log: MatrixProductLog, repeats: int, device: torch.device) -> float:
+    """The logged matrix products, each timed alone on random tensors of the same layouts (the fastest of `repeats`
+    calls): what they cost at this machine's BLAS speed with nothing else around them, the floor under a row."""
+    total = 0.0
+    for (func, layouts, kwargs), count in log.calls.items():
+        args = [a.random(device) if isinstance(a, Layout) else a for a in layouts]
+        total += count * timed_ms(functools.partial(func, *args, **dict(kwargs)), repeats, device, summary=min)
+    return total
 
 
 def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: int) -> dict[str, float]:
@@ -103,7 +145,7 @@ def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: in
     start = time.perf_counter()
     learner.update_from_transitions({k: v[:2] for k, v in fragment.items()})  # Adam's first step, then compiling
     first_call_s = time.perf_counter() - start
-    with FlopCounterMode(display=False) as flops:  # matrix-product FLOPs of all updates of one env step
+    with FlopCounterMode(display=False) as flops, MatrixProductLog() as products:  # all updates of one env step
         with torch.compiler.set_stance("force_eager"):
             learner.update_from_transitions({k: v[:1] for k, v in fragment.items()})
     batch, seq, horizon = learner.step_batch(), learner.sequence_batch(), learner.actor_horizon()
@@ -126,6 +168,7 @@ def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: in
     if config.compile_updates:
         times["compile_s"] = first_call_s
     times["gflop_per_env_step"] = flops.get_total_flops() / 1e9
+    times["products_ms_per_env_step"] = products_ms(products, max(repeats, 20), learner._device)
     return times
 
 
@@ -237,6 +280,7 @@ def main() -> None:
                     row["learner_ms_per_env_step"] = row["components_ms"].pop("all_updates_per_env_step")
                     row["compile_s"] = row["components_ms"].pop("compile_s", None)
                     row["gflop_per_env_step"] = row["components_ms"].pop("gflop_per_env_step")
+                    row["products_ms_per_env_step"] = row["components_ms"].pop("products_ms_per_env_step")
                     row["cpu_ms_per_env_step"] = row["components_ms"].pop("cpu_ms_per_env_step")
                     if not args.quick and variant == "fast":
                         steps = 32 if size == "paper" else 256
@@ -260,7 +304,7 @@ def main() -> None:
 
 def format_table(report: dict) -> str:
     head = (["size", "H", "dtype", "path", "ms/env step", "CPU ms/env step", "env steps/s", "e2e steps/s",
-             "compile s", "GFLOP/step", "GFLOP/s"] + list(COMPONENTS))
+             "compile s", "GFLOP/step", "GFLOP/s", "products alone ms"] + list(COMPONENTS))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in report["rows"]:
         c = r["components_ms"]
@@ -269,7 +313,8 @@ def format_table(report: dict) -> str:
                  f"{r['cpu_ms_per_env_step']:.2f}",
                  f"{1e3 / r['learner_ms_per_env_step']:.1f}", "-" if e2e is None else f"{e2e:.1f}",
                  "-" if r.get("compile_s") is None else f"{r['compile_s']:.0f}", f"{r['gflop_per_env_step']:.3f}",
-                 f"{r['gflop_per_env_step'] / r['learner_ms_per_env_step'] * 1e3:.1f}"]
+                 f"{r['gflop_per_env_step'] / r['learner_ms_per_env_step'] * 1e3:.1f}",
+                 f"{r['products_ms_per_env_step']:.2f}"]
         cells += [f"{c[k]:.1f}" if k in c else "-" for k in COMPONENTS]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
