@@ -177,7 +177,7 @@ class SACSVGLearner(TorchLearner):
 
     def step_batch(self, draw: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """D_step with normalized observations x and x', at the replay's `draw` (a new one if None)."""
-        batch = self.replay.batch_at(self.replay.draw_step(self.config.batch_size) if draw is None else draw)
+        batch = self.replay.sample(self.config.batch_size) if draw is None else self.replay.batch_at(draw)
         return batch | {"x": self.svg.normalizer(batch["obs"]), "x_next": self.svg.normalizer(batch["next_obs"])}
 
     def update_actor(self, batch, horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -222,8 +222,10 @@ class SACSVGLearner(TorchLearner):
     def sequence_batch(self, draw: torch.Tensor | None = None, newest: int | None = None) -> SequenceBatch:
         """D_seq: multi-step sequences for eq. 11 at the replay's `draw` (a new one if None), among the `newest`
         transitions only if given."""
-        draw = self.replay.draw_sequences(self.config.seq_batch_size) if draw is None else draw
-        return self.replay.sequences_at(draw, self.config.sequence_length, newest=newest)
+        c = self.config
+        if draw is None:
+            return self.replay.sample_sequences(c.seq_batch_size, c.sequence_length, newest=newest)
+        return self.replay.sequences_at(draw, c.sequence_length, newest=newest)
 
     def dynamics_loss(self, seq: SequenceBatch) -> torch.Tensor:
         """Eq. 11 on a batch of multi-step sequences (normalized here)."""
