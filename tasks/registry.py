@@ -49,7 +49,7 @@ class Task:
     train_steps: int
     eval_interval: int
     schedule: EntropySchedule  # Table 4's (the default)
-    official_schedule: EntropySchedule | None = None  # the official code's config/env file (NOTES.md), if any
+    official_schedule: EntropySchedule  # the official code's config/env file (docs/official-code.md)
     max_episode_steps: int = 1000
     differs_from_paper: str  # one sentence: how our env differs from the paper's gym v1/v2 version
     gym_id: str  # what make_env builds: a gymnasium id ...
@@ -58,16 +58,10 @@ class Task:
 
     def schedule_for(self, preset: str = "table4") -> EntropySchedule:
         """The task's schedule from `preset`: "table4" (the paper's Table 4, the default) or "official" (the
-        official code's per-task config files, NOTES.md "Sweeps and tables")."""
+        official code's per-task config files, docs/official-code.md)."""
         if preset not in SCHEDULE_PRESETS:
             raise UnknownScheduleError(f"Unknown schedules {preset!r}: choose one of {', '.join(SCHEDULE_PRESETS)}.")
-        schedule = self.schedule if preset == "table4" else self.official_schedule
-        if schedule is None:
-            with_official = [t.name for t in TASKS.values() if t.official_schedule is not None]
-            raise UnknownScheduleError(
-                f"Task {self.name!r} has no official schedule (the official code has no config file for it); "
-                f"use --schedules table4, or one of {', '.join(with_official)}.")
-        return schedule
+        return self.schedule if preset == "table4" else self.official_schedule
 
 
 SCHEDULE_PRESETS = ("table4", "official")
@@ -91,8 +85,7 @@ _REBUILT = (
 )
 
 
-def _mbpo(name, obs_dim, act_dim, train_steps, schedule, differs, paper_name=None, official=None,
-          **gym_kwargs) -> Task:
+def _mbpo(name, obs_dim, act_dim, train_steps, schedule, differs, official, paper_name=None, **gym_kwargs) -> Task:
     return Task(
         name=name, suite="mbpo", paper_name=paper_name or name, obs_dim=obs_dim, act_dim=act_dim,
         train_steps=train_steps, eval_interval=EVAL_INTERVAL["mbpo"], schedule=schedule,
@@ -111,8 +104,8 @@ def _poplin(name, paper_name, env_class, obs_dim, act_dim, train_steps, schedule
 _S = EntropySchedule
 _MJ = mujoco.__version__
 _TASK_LIST = [
-    # MBPO tasks. Train steps: NOTES.md (official runs); schedules: Table 4, right ("Cheetah" = HalfCheetah);
-    # official schedules: NOTES.md (the official code has config files for Hopper and Walker2d only).
+    # MBPO tasks. Train steps: the official runs; schedules: Table 4, right ("Cheetah" = HalfCheetah);
+    # official schedules: the official code's config/env files (docs/official-code.md).
     _mbpo("Hopper", 11, 3, 1_000_000, _S(0, -1, 0.5),
           _V5.format(env="Hopper", mj=_MJ) + "; v5 pays the healthy reward only while healthy "
           "(not on the terminating step).", official=_S(0, -2, 1 / 32)),
@@ -122,19 +115,21 @@ _TASK_LIST = [
           official=_S(-2, -8, 1 / 16)),
     _mbpo("HalfCheetah", 17, 6, 2_000_000, _S(-2, -2, None),
           _V5.format(env="HalfCheetah", mj=_MJ) + "; same observation and reward terms.",
-          paper_name="Cheetah", xml_file=envs.HALF_CHEETAH_XML),  # same model, no deprecated settotalmass
+          official=_S(-2, -3, 1), paper_name="Cheetah",
+          xml_file=envs.HALF_CHEETAH_XML),  # same model, no deprecated settotalmass
     _mbpo("Ant", 27, 8, 2_000_000, _S(2, -4, 1),
           _V5.format(env="Ant", mj=_MJ) + " (MBPO's AntTruncatedObs); contact forces dropped with "
           "include_cfrc_ext_in_observation=False, while the v5 reward still subtracts the contact cost "
           "and pays the healthy reward only while healthy.",
-          include_cfrc_ext_in_observation=False),
+          include_cfrc_ext_in_observation=False, official=_S(0, -2, 4)),
     _mbpo("Humanoid", 45, 17, 5_000_000, _S(-1, -1, None),
           _V5.format(env="Humanoid", mj=_MJ) + " (MBPO's HumanoidTruncatedObs); only qpos[2:] and qvel "
           "are kept by excluding cinert, cvel, qfrc_actuator and cfrc_ext, and the v5 reward includes "
           "the contact cost and pays the healthy reward only while healthy.",
           include_cinert_in_observation=False, include_cvel_in_observation=False,
-          include_qfrc_actuator_in_observation=False, include_cfrc_ext_in_observation=False),
-    # POPLIN tasks. Train steps: Table 2; schedules: Table 4, left; official schedules: NOTES.md.
+          include_qfrc_actuator_in_observation=False, include_cfrc_ext_in_observation=False,
+          official=_S(-2, -2, 1)),
+    # POPLIN tasks. Train steps: Table 2; schedules: Table 4, left; official schedules: config/env files.
     _poplin("poplin-ant", "Ant", envs.PoplinAnt, 27, 8, 200_000, _S(0, 0, None),
             _REBUILT.format(xml="gymnasium's ant.xml", gym_env="Ant") + ".", official=_S(1, -3, 0.5)),
     _poplin("poplin-hopper", "Hopper", envs.PoplinHopper, 11, 3, 200_000, _S(0, 0, None),

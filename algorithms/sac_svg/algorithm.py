@@ -36,6 +36,7 @@ from algorithms.sac_svg.metrics import (
     SKIPPED_UPDATES,
     TARGET_ENTROPY,
     TRAIN_RETURN,
+    WORLD_MODEL_DTYPE,
 )
 from algorithms.sac_svg.replay import episodes_to_transitions
 
@@ -90,6 +91,7 @@ class SACSVG(Algorithm):
             results[EVAL_RETURN] = evaluation["episode_return_mean"]
         results[DONE] = env_steps >= self.config.total_env_steps
         results[ENV_RUNNER_RESTARTS] = results.get(FAULT_TOLERANCE_STATS, {}).get("num_remote_worker_restarts", 0)
+        results[WORLD_MODEL_DTYPE] = self.config.resolved_world_model_dtype
         results[SHOULD_CHECKPOINT] = self._checkpoint_due()
         return results
 

@@ -66,9 +66,10 @@ class SVGHyperparameters:
     checkpoint_replay: bool = True          # keep the replay buffer in checkpoints
     max_nonfinite_updates: int = 10         # a component's skipped non-finite updates in a row before the trial fails
     checkpoint_every_s: float | None = None  # also checkpoint when this much time passed (None: off)
-    # The world model's matrix products: "auto" = bfloat16 where the learner's hardware computes it natively
-    # (README, speed: bench --bf16-study), else float32; or "float32" / "bfloat16" explicitly.
-    world_model_dtype: str = "auto"
+    # The world model's matrix products: float32 on every machine, so that a run's numerics do not depend on
+    # where it lands; "bfloat16" explicitly, or "auto" = bfloat16 where the learner's hardware computes it
+    # natively, else float32 (docs/performance.md: the bfloat16 study). Results report the dtype used.
+    world_model_dtype: str = "float32"
     learner_threads: int | None = None      # torch CPU threads; None = the CPUs Ray reserves for the learner
     # Speed only: the same mathematics either way (see learner.py and `make bench`).
     fused_optimizer: bool = True            # fused Adam (foreach where no fused kernel); False: per-parameter loop

@@ -8,6 +8,7 @@ TRAIN_RETURN = "train_return"  # mean return of the iteration's training episode
 EVAL_RETURN = "eval_return"  # mean return of the evaluation episodes, on evaluation iterations only
 DONE = "done"  # the run reached total_env_steps
 ENV_RUNNER_RESTARTS = "env_runner_restarts"  # env runner processes replaced after a crash, so far
+WORLD_MODEL_DTYPE = "world_model_dtype"  # the dtype of the world model's matrix products ("auto" resolved)
 
 # Per update, averaged over the iteration (learner.py).
 LOSS_ACTOR = "loss_actor"  # eq. 10 (eq. 8 during the SAC-actor warm-up)
