@@ -71,7 +71,7 @@ train: $(STAMP)
 	$(BIN)/python -m sweeps.train --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m algorithms.sac_svg.bench $(ARGS)
+	$(BIN)/python -m benchmarks.bench $(if $(filter full,$(BENCH)),--full) $(ARGS)
 
 tables: $(STAMP)
 	$(BIN)/python -m dashboards.tables --results $(RESULTS) $(if $(SWEEP),--sweep $(SWEEP)) $(ARGS)

@@ -116,4 +116,4 @@ def test_learner_asks_rllib_for_its_gpu_device(monkeypatch):
     learner = small_config().learners(num_gpus_per_learner=0.25).build_learner(env=gym.make("InvertedPendulum-v5"))
     assert asked == [0.25]
     assert learner.replay.device == learner._device
-    assert next(learner.svg.parameters()).device == learner._device
+    assert next(learner.rl_module.parameters()).device == learner._device
