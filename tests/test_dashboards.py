@@ -209,7 +209,8 @@ def test_table4_ignores_unevaluated_trials_and_marks_them(generated):
 
 
 def test_table4_shows_the_official_schedule_beside_the_papers(generated):
-    """NOTES.md: the official config files give POPLIN Cheetah (-1, -4, 1) and MBPO Walker2d (-2, -8, 1/16)."""
+    """The official config files (docs/official-code.md) give POPLIN Cheetah (-1, -4, 1) and MBPO Walker2d
+    (-2, -8, 1/16)."""
     from dashboards.table4 import display_table4
 
     t4 = generated.tables.table4
