@@ -32,6 +32,7 @@ from rliable import plot_utils
 from algorithms.sac_svg.metrics import ENV_STEPS, EVAL_RETURN, MODEL_ERROR, TARGET_ENTROPY
 from algorithms.sac_svg.temperature import target_entropy
 from dashboards import intervals, load, normalization, paper_numbers
+from dashboards.formats import fmt_steps
 from dashboards.select import members, method_name, schedule_groups, table2_cells, tasks
 from sweeps.results import best_group
 
@@ -123,10 +124,19 @@ def _save(fig, path: Path) -> Path:
 def learning_curves(results: load.Results, task: str, out: Path, curves_as: str = IQM,
                     reps: int = intervals.BOOTSTRAP_REPS) -> Path:
     """Evaluation return against env steps for each Table 2 cell of ``task``: the IQM with its 95% band, or
-    (``curves_as`` mean-std) mean ± 1 std; the references as points where they were measured."""
+    (``curves_as`` mean-std) mean ± 1 std; the references as points at the training length they were measured
+    at: on the same axes when that is within our curves' reach, else in a panel of their own beside them (so
+    that a short run's curves are not squashed into a corner)."""
     exp, by_h, source = table2_cells(results, task)
     curves = results.curves[results.curves["task"] == task]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    refs = {h: [r for r in paper_numbers.references(exp["suite"], (exp["paper_name"], exp["task"]),
+                                                    horizon_zero=h == 0).items() if r[1] and r[1].steps]
+            for h in by_h}
+    reach = REFERENCE_REACH * (curves[ENV_STEPS].max() if curves[ENV_STEPS].notna().any() else 0)
+    beyond = any(ref.steps > reach for pairs in refs.values() for _, ref in pairs)
+    fig, axes = plt.subplots(1, 2 if beyond else 1, figsize=(8.5 if beyond else 7, 4.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [4, 1]} if beyond else None)
+    ax, side = axes[0][0], axes[0][-1]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     drawn = False
     for i, horizon in enumerate(by_h):
@@ -143,15 +153,28 @@ def learning_curves(results: load.Results, task: str, out: Path, curves_as: str 
             if len(stats):
                 _band(ax, stats, label, color)
         drawn |= bool(len(stats))
-        _reference_points(ax, exp, horizon, color)
+        for kind, ref in refs[horizon]:
+            _reference_point(side if ref.steps > reach else ax, ref, kind, color)
     if not drawn:
         _empty_note(ax, "no evaluations yet")
     ax.set_xlabel("env steps")
     ax.set_ylabel("evaluation return")
     summary = "IQM across seeds, 95% bootstrap CI" if curves_as == IQM else "mean ± 1 std across seeds"
     ax.set_title(f"{task} ({exp['budget']}, {source}): {summary}", fontsize=9)
-    _legend(ax, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if beyond:
+        side.set_title("reported (own scale)", fontsize=8)
+        side.set_xlabel("env steps")
+        side.yaxis.tick_right()
+        steps = sorted({ref.steps for pairs in refs.values() for _, ref in pairs if ref.steps > reach})
+        side.set_xticks(steps, [fmt_steps(x) for x in steps])
+        side.margins(x=0.5)
+    handles = [h for a in dict.fromkeys((ax, side)) for h in a.get_legend_handles_labels()[0]]
+    if handles:
+        fig.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2)
     return _save(fig, out / f"{_filename(task)}_learning_curves.png")
+
+
+REFERENCE_REACH = 1.5  # references measured beyond 1.5x our longest curve go in a panel of their own
 
 
 def _curves_of(curves: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
@@ -159,17 +182,11 @@ def _curves_of(curves: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
     return curves[curves["trial"].isin(trials["trial"]) & curves["experiment"].isin(trials["experiment"])]
 
 
-def _reference_points(ax, exp: pd.Series, horizon: float, color) -> None:
-    """The reported final values as a point with its std at the training length they were measured at."""
-    refs = paper_numbers.references(exp["suite"], (exp["paper_name"], exp["task"]),
-                                    horizon_zero=horizon == 0)
-    markers = {"paper": "D", "poplin": "s"}
-    for kind, ref in refs.items():
-        if ref is None or not ref.steps:
-            continue
-        ax.errorbar([ref.steps], [ref.mean], yerr=[ref.std], color=color, marker=markers[kind], capsize=4,
-                    linestyle="none", markerfacecolor="white",
-                    label=f"reported: {ref.method}, {ref.mean:.0f} ± {ref.std:.0f} at {ref.steps:,} steps")
+def _reference_point(ax, ref: paper_numbers.Reference, kind: str, color) -> None:
+    """A reported final value as a point with its std at the training length it was measured at."""
+    ax.errorbar([ref.steps], [ref.mean], yerr=[ref.std], color=color, marker={"paper": "D", "poplin": "s"}[kind],
+                capsize=4, linestyle="none", markerfacecolor="white",
+                label=f"reported: {ref.method}, {ref.mean:.0f} ± {ref.std:.0f} at {ref.steps:,} steps")
 
 
 def entropy_schedules(results: load.Results, experiment: str, out: Path) -> Path:
@@ -237,8 +254,9 @@ def aggregate_metrics(normalized: dict[str, np.ndarray], task_names: list[str], 
     """rliable's aggregate metrics of the normalized scores, each with its 95% stratified bootstrap interval."""
     points, cis = intervals.aggregate_estimates(normalized, reps)
     fig, _ = plot_utils.plot_interval_estimates(points, cis, metric_names=list(intervals.AGGREGATE_METRICS),
-                                                algorithms=list(normalized), xlabel=NORMALIZED_LABEL)
-    fig.suptitle(_over(normalized, task_names), y=1.25, fontsize=10)
+                                                algorithms=list(normalized), xlabel=NORMALIZED_LABEL,
+                                                row_height=0.8, xlabel_y_coordinate=-0.45 / len(normalized))
+    fig.suptitle(_over(normalized, task_names), y=1 + 0.5 / len(normalized), fontsize=12)
     return _save(fig, out / "aggregate_metrics.png")
 
 
@@ -251,7 +269,7 @@ def performance_profiles(normalized: dict[str, np.ndarray], task_names: list[str
     fig, ax = plt.subplots(figsize=(7, 4.2))
     plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax,
                                          xlabel=f"{NORMALIZED_LABEL} (tau)", ylabel="fraction of runs with score > tau")
-    ax.legend(list(normalized), fontsize=8)
+    ax.legend(fontsize=8)
     ax.set_title(_over(normalized, task_names), fontsize=9)
     return _save(fig, out / "performance_profiles.png")
 
