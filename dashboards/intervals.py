@@ -180,11 +180,12 @@ def summarize_arms(scores: Mapping[Hashable, np.ndarray], reps: int = BOOTSTRAP_
                    seed: int = SEED) -> dict[Hashable, ArmSummary]:
     """Per arm (a method, an ablation's arm): the IQM and mean of its trial scores (a 1-D array; NaNs are
     trials without a score and are dropped), with rliable's 95% stratified bootstrap intervals; below
-    :data:`MIN_TRIALS` scores, the point estimates and a note instead of an interval."""
+    :data:`MIN_TRIALS` scores, the point estimates and a note instead of an interval. The scores are sorted first,
+    so that the same trials give the same intervals whatever order they come in."""
     summaries = {}
     for arm, values in scores.items():
         values = np.asarray(values, dtype=float)
-        values = values[~np.isnan(values)].reshape(-1, 1)  # rliable's (runs, tasks)
+        values = np.sort(values[~np.isnan(values)]).reshape(-1, 1)  # rliable's (runs, tasks), in a fixed order
         n, note = len(values), too_few_note(len(values))
         if n == 0:
             points, lows, highs = [math.nan] * 2, [math.nan] * 2, [math.nan] * 2
@@ -211,7 +212,7 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int = BOOTSTR
     """
     x, y = (np.asarray(a, dtype=float) for a in (x, y))
     x, y = (a.reshape(-1, 1) if a.ndim == 1 else a for a in (x, y))
-    x, y = x[~np.isnan(x).any(axis=1)], y[~np.isnan(y).any(axis=1)]
+    x, y = (np.sort(a[~np.isnan(a).any(axis=1)], axis=0) for a in (x, y))  # each task's runs, in a fixed order
     n = min(len(x), len(y))
     note = too_few_note(n)
     if n == 0:

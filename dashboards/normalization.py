@@ -92,10 +92,9 @@ if __name__ == "__main__":
 
 
 def normalized_scores(results) -> tuple[dict[str, np.ndarray], list[str]]:
-    """The Table 2 methods' normalized trial scores as rliable's (runs, tasks) matrices, over every task with a
-    normalization and scores, for the methods that have scores on all of those tasks, at least
-    ``MIN_TRIALS`` each (rliable needs the same trials per task: each method keeps its first k per task, k
-    its fewest), and the tasks; empty below two tasks."""
+    """The Table 2 methods' normalized trial scores as rliable's (runs, tasks) matrices over the tasks where every
+    method has at least ``MIN_TRIALS`` of them (rliable needs the same trials per task: each method keeps its
+    first k per task, k its fewest), and those tasks; empty below two such tasks."""
     from dashboards.select import method_name, table2_cells, tasks
 
     by_method: dict[str, dict[str, np.ndarray]] = {}
@@ -104,12 +103,13 @@ def normalized_scores(results) -> tuple[dict[str, np.ndarray], list[str]]:
         for horizon, trials in by_h.items():
             values = normalize(trials["score"].dropna(), exp["task"], exp["suite"], exp["paper_name"])
             values = values[~np.isnan(values)]
-            if len(values):
+            if len(values) >= MIN_TRIALS:
                 by_method.setdefault(method_name(horizon), {})[task] = values
-    scored = sorted(set().union(*by_method.values()))
+    common = sorted(set.intersection(*map(set, by_method.values()))) if by_method else []
+    if len(common) < 2:
+        return {}, []
     matrices = {}
     for method, per_task in by_method.items():
-        runs = min((len(per_task.get(task, ())) for task in scored), default=0)
-        if runs >= MIN_TRIALS:
-            matrices[method] = np.column_stack([per_task[task][:runs] for task in scored])
-    return (matrices, scored) if len(scored) >= 2 and matrices else ({}, [])
+        runs = min(len(per_task[task]) for task in common)
+        matrices[method] = np.column_stack([per_task[task][:runs] for task in common])
+    return matrices, common
