@@ -4,7 +4,7 @@ An experiment folder (``<RESULTS>/<Task>-<mode>-<budget>/``) holds ``sweep.json`
 per trial with ``params.json`` and ``progress.csv`` (or ``result.json``). Two frames come out:
 
 - :func:`trials_frame`: one row per trial: experiment metadata, the trial's configuration, its
-  final (= last) evaluation return and how complete it is;
+  final (= last) evaluation return, its score (:class:`dashboards.intervals.ScoreRule`) and how complete it is;
 - :func:`curves_frame`: one row per trial and training iteration (the learning curves).
 
 Missing pieces never raise: a trial without results yet has NaN returns and status "no results".

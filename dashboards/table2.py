@@ -125,7 +125,6 @@ def display_table2(t2: pd.DataFrame) -> pd.DataFrame:
                                        "P(> our SAC) [95% CI]", "Notes"])
 
 
-
 def _ref_cell(r: pd.Series, prefix: str) -> str:
     if not r[f"{prefix}_method"]:
         return "—"
