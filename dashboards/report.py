@@ -205,7 +205,7 @@ def render_html(gen: Generated, pointers: Pointers) -> str:
         "'Ours' are our runs; 'paper' and 'POPLIN (reported)' are published numbers.</p>"
         f"<h2>Experiments</h2>{_experiments_html(gen)}"
         f"<h2>Live dashboards</h2>{_pointers_html(pointers)}"
-        f"{_table_html(gen, 'table2')}{_table_html(gen, 'table4')}"
+        f"{''.join(_table_html(gen, name) for name in TITLES)}"
         f"<p class='legend'>{html.escape(LEGEND)}</p>"
         f"{_plots_html(gen)}<script>{_IMG_CHECK}</script></body></html>"
     )
@@ -242,7 +242,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    gen = tables_mod.generate(args.results, args.sweep, args.out, use_wandb=not args.no_wandb)
+    gen = tables_mod.generate(args.results, args.sweep, args.out, use_wandb=not args.no_wandb, score=args.score,
+                              curves=args.curves)
     pointers = Pointers.find(gen.experiments)
     path = write_report(gen, pointers)
     for line in pointers.lines():
