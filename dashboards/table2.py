@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from algorithms.sac_svg.metrics import WORLD_MODEL_DTYPE
 from dashboards import load, normalization, paper_numbers
 from dashboards.formats import INCOMPLETE, REDUCED, fmt_p, fmt_stat, fmt_steps, task_label
 from dashboards.intervals import (
@@ -64,6 +65,7 @@ def _table2_row(exp: pd.Series, horizon: float, trials: pd.DataFrame, source: st
         notes.append(f"from the {source}")
     notes.append(length_note(exp["train_steps"], paper.steps if paper else None))
     notes.append(exp["score_rule"])
+    notes.append(dtype_note(horizon, trials))
     random_return = normalization.RANDOM_RETURNS.get(exp["task"], math.nan)
     high = normalization.paper_value(exp["suite"], names)
     notes.append(normalization.note(random_return, high))
@@ -81,6 +83,14 @@ def _table2_row(exp: pd.Series, horizon: float, trials: pd.DataFrame, source: st
         "score_rule": exp["score_rule"], "random_return": random_return, "normalization_high": high,
         "note": "; ".join(x for x in notes if x),
     }
+
+
+def dtype_note(horizon: float, trials: pd.DataFrame) -> str:
+    """Which of a model-based cell's trials computed their world model in another dtype than float32."""
+    other = trials[WORLD_MODEL_DTYPE][~trials[WORLD_MODEL_DTYPE].isin(["float32", ""])].dropna()
+    if not horizon or other.empty:
+        return ""
+    return f"world model in {'/'.join(sorted(set(other)))}, not float32, in {len(other)} of {len(trials)} trials"
 
 
 def reduced_note(budget: str) -> str:

@@ -27,6 +27,7 @@ from algorithms.sac_svg.metrics import (
     MODEL_ERROR,
     TARGET_ENTROPY,
     TRAIN_RETURN,
+    WORLD_MODEL_DTYPE,
 )
 from sweeps.storage import Location
 from tasks import SCHEDULE_FIELDS
@@ -35,14 +36,15 @@ PARAMS_FILE = "params.json"
 # Per-iteration result columns the readers keep (the sweeps' contract with the dashboards).
 CURVE_COLUMNS = (
     "training_iteration", ENV_STEPS, EVAL_RETURN, TRAIN_RETURN, TARGET_ENTROPY,
-    ALPHA, MODEL_ERROR, LOSS_ACTOR, LOSS_CRITIC, LOSS_DYNAMICS, DONE,
+    ALPHA, MODEL_ERROR, LOSS_ACTOR, LOSS_CRITIC, LOSS_DYNAMICS, DONE, WORLD_MODEL_DTYPE,
 )
+TEXT_CURVE_COLUMNS = (DONE, WORLD_MODEL_DTYPE)  # the curve columns that are not numbers
 # Configuration columns taken from params.json: our name -> params.json key.
 CONFIG_KEYS = {"horizon": "horizon", **{key: key for key in SCHEDULE_FIELDS}, "seed": "seed", "env": "env"}
 # A schedule group: the trials that differ only in their seed.
 SCHEDULE_GROUP = ["horizon", *SCHEDULE_FIELDS]
 TRIAL_COLUMNS = ["trial", *CONFIG_KEYS, "iterations", ENV_STEPS, "final_eval", "final_eval_step", "status",
-                 "complete"]
+                 "complete", WORLD_MODEL_DTYPE]
 # Trial statuses, from best to worst.
 COMPLETE, RUNNING, NO_EVAL, NO_RESULTS, ERROR = (
     "complete", "running", "no evaluation yet", "no results", "error")
@@ -95,7 +97,7 @@ def read_progress(trial: Location) -> pd.DataFrame:
     for col in CURVE_COLUMNS:
         if col not in frame:
             frame[col] = math.nan
-    numeric = [c for c in CURVE_COLUMNS if c != DONE]
+    numeric = [c for c in CURVE_COLUMNS if c not in TEXT_CURVE_COLUMNS]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
     return frame[list(CURVE_COLUMNS)]
 
@@ -155,7 +157,14 @@ def trial_row(trial: Location, progress: pd.DataFrame, train_steps: int | None =
     status = trial_status(trial, progress, train_steps)
     return {"trial": Location.of(trial).name, **read_params(trial), "iterations": len(progress),
             ENV_STEPS: progress[ENV_STEPS].max() if len(progress) else math.nan,
-            "final_eval": value, "final_eval_step": at, "status": status, "complete": status == COMPLETE}
+            "final_eval": value, "final_eval_step": at, "status": status, "complete": status == COMPLETE,
+            WORLD_MODEL_DTYPE: world_model_dtype(progress)}
+
+
+def world_model_dtype(progress: pd.DataFrame) -> str:
+    """The dtype the trial's world model computed in, as its results report it ("" before any result)."""
+    reported = progress[WORLD_MODEL_DTYPE].dropna()
+    return str(reported.iloc[-1]) if len(reported) else ""
 
 
 def trial_table(exp: Location) -> pd.DataFrame:

@@ -287,6 +287,21 @@ def test_table2_marks_reduced_budgets_and_compares_svg_with_our_sac(generated):
     assert table2.reduced_note("paper") == ""
 
 
+def test_table2_notes_model_based_cells_not_run_in_float32(tmp_path):
+    """The world model's dtype each trial reports: a SAC-SVG(H) cell with bfloat16 trials says how many; float32
+    trials and the SAC cell (no world model) get no such note."""
+    finals = {(2, 0, -3, 0.1, seed): 100.0 * seed for seed in (1, 2, 3)} | {(0, 0, -3, 0.1, 1): 50.0}
+    exp = write_experiment(tmp_path, "poplin-cheetah", "poplin", "reproduce", finals)
+    for trial in exp.glob("*/progress.csv"):
+        seed, horizon = (json.loads((trial.parent / "params.json").read_text())[k] for k in ("seed", "horizon"))
+        frame = pd.read_csv(trial)
+        frame["world_model_dtype"] = "bfloat16" if horizon and seed < 3 else "float32"
+        frame.to_csv(trial, index=False)
+    t2 = tables.generate(tmp_path, out=tmp_path / "out", use_wandb=False).tables.table2
+    assert "world model in bfloat16, not float32, in 2 of 3 trials" in row(t2, horizon=2.0)["note"]
+    assert "not float32" not in row(t2, horizon=0.0)["note"]
+
+
 def test_table2_falls_back_to_best_sweep_schedule_and_says_so(generated):
     r = row(generated.tables.table2, task="Walker2d", horizon=2.0)
     assert r["source"].startswith("sweep") and "from the sweep" in r["note"]
