@@ -79,7 +79,8 @@ class SVGHyperparameters(NetworkHyperparameters):
     # SAC-actor warm-up only, as in the official code.
     critic_mve: str = "none"
     critic_horizon: int | None = None       # model steps of the critic's rollout; None -> horizon (the actor's H)
-    dynamics_grad_clip: float | None = 1.0  # official dx clip_grad_norm, on eq. 11 as a mean
+    dynamics_grad_clip: float | None = 1.0  # official dx clip_grad_norm, on eq. 11 as a mean (the GRU; the
+                                            # mlp_ensemble is unclipped, as in MBPO: members stay independent)
     actor_grad_clip: float | None = None    # official: none (only dx is clipped)
     critic_grad_clip: float | None = None   # official: none
     actor_loss_per_term: bool = False       # official divides eq. 10 by H + 1
