@@ -180,8 +180,9 @@ class SACSVGConfig(AlgorithmConfig):
 
     @property
     def sequence_length(self) -> int:
-        """States per dynamics training sequence: x_1 .. x_{H+1} by default (at least one model step)."""
-        return self.dynamics_seq_len or max(self.horizon, 1) + 1
+        """States per dynamics training sequence (and model-error sequence): x_1 .. x_{H+1} by default, H the longer
+        of the actor's and the critic's rollouts (at least one model step)."""
+        return self.dynamics_seq_len or max(self.horizon, self.critic_expansion_horizon, 1) + 1
 
     @property
     def critic_expansion_horizon(self) -> int:

@@ -99,38 +99,56 @@ def expanded_target_critic_loss(critic: DoubleQCritic, target_critic: DoubleQCri
                                 world_model: WorldModel, x: torch.Tensor, u: torch.Tensor, r: torch.Tensor,
                                 x_next: torch.Tensor, terminated: torch.Tensor, alpha: torch.Tensor, gamma: float,
                                 horizon: int) -> torch.Tensor:
-    """critic_mve="target": eq. 5 with the soft value of x' in eq. 6 replaced by eq. 10's H-step expansion
-    V_{0:H}(x') through the model, the target critic at its end:
-
-    (Q_i(x, u) - r - gamma (1 - d) V_{0:H}(x'))^2 summed over both critics. H = 0 is eq. 5 exactly.
-    """
-    with torch.no_grad():
-        rollout = policy_rollout(actor, world_model, x_next, horizon)
-        v_next = expanded_value(rollout, target_critic.min_q(rollout.states[-1], rollout.actions[-1]), alpha, gamma)
-        q_target = r + gamma * (1 - terminated) * v_next
+    """critic_mve="target": eq. 5 against `expanded_q_target`, summed over both critics."""
+    q_target = expanded_q_target(target_critic, actor, world_model, r, x_next, terminated, alpha, gamma, horizon)
     q1, q2 = critic(x, u)
     return F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target)
+
+
+@torch.no_grad()
+def expanded_q_target(target_critic: DoubleQCritic, actor: TanhGaussianActor, world_model: WorldModel,
+                      r: torch.Tensor, x_next: torch.Tensor, terminated: torch.Tensor, alpha: torch.Tensor,
+                      gamma: float, horizon: int) -> torch.Tensor:
+    """Eq. 6's target with the soft value of x' replaced by eq. 10's H-step expansion through the model (the
+    official critic_target_mve), the target critic at its end: r + gamma (1 - d) V_{0:H}(x'). H = 0 is eq. 6."""
+    rollout = policy_rollout(actor, world_model, x_next, horizon)
+    v_next = expanded_value(rollout, target_critic.min_q(rollout.states[-1], rollout.actions[-1]), alpha, gamma)
+    return r + gamma * (1 - terminated) * v_next
+
+
+@dataclass
+class MVEBatch:
+    """The pairs the MVE critic is fit on, concatenated over t = 0 .. H: (x_t, u_t), target y_t, weight w_t."""
+    x: torch.Tensor
+    u: torch.Tensor
+    targets: torch.Tensor
+    weights: torch.Tensor
 
 
 def mve_critic_loss(critic: DoubleQCritic, target_critic: DoubleQCritic, actor: TanhGaussianActor,
                     world_model: WorldModel, x: torch.Tensor, u: torch.Tensor, r: torch.Tensor, x_next: torch.Tensor,
                     terminated: torch.Tensor, alpha: torch.Tensor, gamma: float, horizon: int) -> torch.Tensor:
-    """critic_mve="full": the MVE critic update of Feinberg et al. (2018). From the real (x_0, u_0, r_0, d_0) and an
-    H-step model rollout from x_1 = x' (u_t ~ pi(x_t), x_2 .. x_{H+1} predicted), the critic is fit on the real
-    pair and on every imagined pair (x_t, u_t), t = 1 .. H, each against its TD-(H+1-t) target from the same
-    rollout with the target critic at (x_{H+1}, u_{H+1}) (`mve_targets`):
+    """critic_mve="full", the MVE critic update of Feinberg et al. (2018) on `mve_batch`:
+    sum_i mean_{t, batch} w_t (Q_i(x_t, u_t) - y_t)^2 (the official update_critic_mve's weighting and mean)."""
+    b = mve_batch(target_critic, actor, world_model, x, u, r, x_next, terminated, alpha, gamma, horizon)
+    q1, q2 = critic(b.x, b.u)
+    return (b.weights * (q1 - b.targets).pow(2)).mean() + (b.weights * (q2 - b.targets).pow(2)).mean()
 
-    sum_i mean_{t, batch} w_t (Q_i(x_t, u_t) - y_t)^2,  w_t = prod_{k<t} (1 - d_k)  (w_0 = 1),
-    the probability that the rollout reaches x_t (the official update_critic_mve's weighting and mean).
-    """
-    with torch.no_grad():
-        rollout = policy_rollout(actor, world_model, x_next, horizon)
-        not_done = [1 - terminated] + rollout.not_done
-        targets = mve_targets([r] + rollout.rewards, not_done, rollout.log_probs,
-                              target_critic.min_q(rollout.states[-1], rollout.actions[-1]), alpha, gamma)
-        weights = torch.cumprod(torch.stack([torch.ones_like(r)] + not_done[:-1]), dim=0).flatten()
-    q1, q2 = critic(torch.cat([x] + rollout.states[:-1]), torch.cat([u] + rollout.actions[:-1]))
-    return (weights * (q1 - targets).pow(2)).mean() + (weights * (q2 - targets).pow(2)).mean()
+
+@torch.no_grad()
+def mve_batch(target_critic: DoubleQCritic, actor: TanhGaussianActor, world_model: WorldModel, x: torch.Tensor,
+              u: torch.Tensor, r: torch.Tensor, x_next: torch.Tensor, terminated: torch.Tensor, alpha: torch.Tensor,
+              gamma: float, horizon: int) -> MVEBatch:
+    """From the real (x_0, u_0, r_0, d_0) and an H-step model rollout from x_1 = x' (u_t ~ pi(x_t), x_2 .. x_{H+1}
+    predicted): the real pair and every imagined pair (x_t, u_t), t = 1 .. H, each with its TD-(H+1-t) target
+    from the same rollout, the target critic at (x_{H+1}, u_{H+1}) (`mve_targets`), and the weight
+    w_t = prod_{k<t} (1 - d_k) (w_0 = 1), the probability that the rollout reaches x_t."""
+    rollout = policy_rollout(actor, world_model, x_next, horizon)
+    not_done = [1 - terminated] + rollout.not_done
+    targets = mve_targets([r] + rollout.rewards, not_done, rollout.log_probs,
+                          target_critic.min_q(rollout.states[-1], rollout.actions[-1]), alpha, gamma)
+    weights = torch.cumprod(torch.stack([torch.ones_like(r)] + not_done[:-1]), dim=0).flatten()
+    return MVEBatch(torch.cat([x] + rollout.states[:-1]), torch.cat([u] + rollout.actions[:-1]), targets, weights)
 
 
 def mve_targets(rewards: list[torch.Tensor], not_done: list[torch.Tensor], next_log_probs: list[torch.Tensor],
