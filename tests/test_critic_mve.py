@@ -10,6 +10,7 @@ from algorithms.sac_svg import SACSVGConfig, losses
 from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.critic import DoubleQCritic
 from algorithms.sac_svg.ensemble import MLPEnsembleDynamics
+from algorithms.sac_svg.graphs import NoHostSync
 from algorithms.sac_svg.metrics import LOSS_CRITIC, LOSS_DYNAMICS, MODEL_ERROR
 from algorithms.sac_svg.world_model import WorldModel
 from tasks.random_policy import random_transitions
@@ -285,6 +286,19 @@ def test_sac_actor_with_mve_critic_learns_the_ensemble_and_expands_after_the_war
     assert batch["obs"].shape == (3, 16, learner.rl_module.observation_space.shape[0])
     errors = learner.model_errors(learner.replay.sample_sequences(8, 4))
     assert errors.shape == (3,) and torch.isfinite(errors).all()
+
+
+@pytest.mark.parametrize("critic_mve", ["target", "full"])
+def test_expanded_critic_and_ensemble_updates_never_read_the_device_on_the_host(data, critic_mve):
+    """Fixed shapes and no host reads (the member draw and gather included): capturable as a CUDA graph."""
+    learner = learner_for(critic_mve=critic_mve, dynamics_model="mlp_ensemble", ensemble_size=3)
+    learner.update_from_transitions({k: v[:115] for k, v in data.items()})
+    before = {n: p.detach().clone() for n, p in learner.rl_module.named_parameters()}
+    assert learner.horizons() == (2, 2)
+    with NoHostSync():
+        learner.run_env_step_updates()
+    assert all(not torch.equal(before[n], p) for n, p in learner.rl_module.named_parameters()
+               if n.startswith(("critic", "world_model.dynamics")))
 
 
 def test_sac_with_critic_mve_none_learns_no_model(data):
