@@ -16,9 +16,10 @@ from sweeps.wandb_logging import wandb_callbacks
 
 
 def trial_dirname(trial) -> str:
-    """Readable trial folders: <id>_H=2_init=0_final=-8_beta=4_seed=3."""
+    """Readable trial folders: <id>_H=2_init=0_final=-8_beta=4_seed=3 (with an MVE critic: <id>_H=2_critic=full_...)."""
     c = trial.config
-    return (f"{trial.trial_id}_H={c.get('horizon')}_init={c.get('target_entropy_init')}_"
+    critic = f"_critic={c['critic_mve']}" if c.get("critic_mve", "none") != "none" else ""
+    return (f"{trial.trial_id}_H={c.get('horizon')}{critic}_init={c.get('target_entropy_init')}_"
             f"final={c.get('target_entropy_final')}_beta={c.get('target_entropy_beta')}_seed={c.get('seed')}")
 
 
