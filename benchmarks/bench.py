@@ -133,11 +133,11 @@ def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: in
     with FlopCounterMode(display=False) as flops, MatrixProductLog() as products:  # all updates of one env step
         with torch.compiler.set_stance("force_eager"):
             learner.update_from_transitions({k: v[:1] for k, v in fragment.items()})
-    batch, seq, horizon = learner.transition_batch(), learner.sequence_batch(), learner.actor_horizon()
+    batch, seq, horizon = learner.transition_batch(), learner.dynamics_batch(), learner.actor_horizon()
     log_prob = learner.update_actor(batch, horizon)[1]
     calls = {"transition_batch": learner.transition_batch, "update_actor": lambda: learner.update_actor(batch, horizon),
              "update_alpha": lambda: learner.update_alpha(log_prob),
-             "update_critic": lambda: learner.update_critic(batch),
+             "update_critic": lambda: learner.update_critic(batch, learner.critic_horizon()),
              "update_reward": lambda: learner.update_reward(batch),
              "update_termination": lambda: learner.update_termination(batch),
              "update_target_critic": learner.update_target_critic,

@@ -105,8 +105,8 @@ def actor_gradient_cosines(learner, steps: int, every: int) -> list[list[float]]
             m.world_model.matmul_dtype = m.world_model.dynamics.matmul_dtype = "float32"
             cosines.append([step, torch.nn.functional.cosine_similarity(*grads, dim=0).item()])
         learner.target_entropy_now.fill_(learner.target_entropy())
-        learner.single_step_update(learner.transition_batch(), learner.actor_horizon())
-        learner.dynamics_update(learner.sequence_batch())
+        learner.single_step_update(learner.transition_batch(), *learner.horizons())
+        learner.dynamics_update(learner.dynamics_batch())
     return cosines
 
 

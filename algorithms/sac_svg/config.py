@@ -32,6 +32,11 @@ class NetworkHyperparameters:
     obs_std_min: float = 0.1
     obs_std_max: float = 10.0
     dynamics_detach_feedback: bool = False  # official: True
+    # The dynamics model f (world_model.py): "gru" = section 4.2's recurrent model on multi-step sequences (eq. 11);
+    # "mlp_ensemble" = ensemble_size MLP delta models on one-step transitions, each on its own bootstrap batch
+    # (ensemble.py; the models of PETS and MBPO that fig. 3 compares with), model_hidden_dim x model_hidden_depth.
+    dynamics_model: str = "gru"
+    ensemble_size: int = 5                  # members of the mlp_ensemble (fig. 3: 5)
     # The world model's matrix products: float32 on every machine, so that a run's numerics do not depend on
     # where it lands; "bfloat16" explicitly, or "auto" = bfloat16 where the learner's hardware computes it
     # natively, else float32 (docs/performance.md: the bfloat16 study). Results report the dtype used.
@@ -55,7 +60,9 @@ class SVGHyperparameters(NetworkHyperparameters):
     batch_size: int = 512                   # Table 3: single-step batch
     seq_batch_size: int = 1024              # Table 3: multi-step batch
     num_step_updates: int = 1               # Table 3: M_step single-step updates per env step
-    num_seq_updates: int = 4                # Table 3: N_seq multi-step dynamics updates per env step
+    num_seq_updates: int = 4                # Table 3: N_seq multi-step dynamics updates per env step (the
+                                            # mlp_ensemble's one-step updates per env step, seq_batch_size rows
+                                            # per member)
     replay_capacity: int = 1_000_000        # Table 3
     # Eq. 14 target entropy schedule; None -> -|A| (SAC's heuristic). beta None = constant.
     target_entropy_init: float | None = None
@@ -66,6 +73,12 @@ class SVGHyperparameters(NetworkHyperparameters):
     num_random_steps: int = 1_000           # uniform random actions first; updates start then
     actor_warmup_steps: int = 10_000        # plain SAC actor loss (H = 0) before this many env steps
     dynamics_seq_len: int | None = None     # states per training sequence; None -> H + 1
+    # Critic value expansion (fig. 4, 6; losses.py): "none" = eq. 5; "target" = eq. 6's target with an H-step
+    # model rollout from x' (official critic_target_mve); "full" = Feinberg et al. (2018)'s MVE, the critic fit
+    # on the real and every imagined state-action of the rollout (official full_target_mve). After the
+    # SAC-actor warm-up only, as in the official code.
+    critic_mve: str = "none"
+    critic_horizon: int | None = None       # model steps of the critic's rollout; None -> horizon (the actor's H)
     dynamics_grad_clip: float | None = 1.0  # official dx clip_grad_norm, on eq. 11 as a mean
     actor_grad_clip: float | None = None    # official: none (only dx is clipped)
     critic_grad_clip: float | None = None   # official: none
@@ -97,7 +110,8 @@ class SVGHyperparameters(NetworkHyperparameters):
 
 
 SVG_FIELDS = {f.name: f for f in fields(SVGHyperparameters)}
-CHOICES = {"world_model_dtype": ("auto", "float32", "bfloat16")}
+CHOICES = {"world_model_dtype": ("auto", "float32", "bfloat16"), "dynamics_model": ("gru", "mlp_ensemble"),
+           "critic_mve": ("none", "target", "full")}
 
 
 class SACSVGConfig(AlgorithmConfig):
@@ -168,6 +182,18 @@ class SACSVGConfig(AlgorithmConfig):
         """States per dynamics training sequence: x_1 .. x_{H+1} by default (at least one model step)."""
         return self.dynamics_seq_len or max(self.horizon, 1) + 1
 
+    @property
+    def critic_expansion_horizon(self) -> int:
+        """Model steps of the critic's rollout: 0 for eq. 5 (critic_mve="none")."""
+        if self.critic_mve == "none":
+            return 0
+        return self.horizon if self.critic_horizon is None else self.critic_horizon
+
+    @property
+    def learns_model(self) -> bool:
+        """Whether the world model is used, so learned: by the SVG(H) actor (H > 0) or the expanded critic."""
+        return self.horizon > 0 or self.critic_expansion_horizon > 0
+
     @override(AlgorithmConfig)
     def validate(self) -> None:
         super().validate()
@@ -225,9 +251,9 @@ def _value_errors(c: SACSVGConfig) -> list[str]:
     positive = ("tau", "actor_lr", "critic_lr", "alpha_lr", "model_lr", "init_alpha", "batch_size",
                 "seq_batch_size", "hidden_dim", "model_hidden_dim", "gru_hidden_dim", "gru_layers",
                 "replay_capacity", "total_env_steps", "report_interval_steps", "eval_interval_steps",
-                "eval_episodes", "model_error_window", "learner_threads", "max_nonfinite_updates")
+                "eval_episodes", "model_error_window", "learner_threads", "max_nonfinite_updates", "ensemble_size")
     non_negative = ("horizon", "num_step_updates", "num_seq_updates", "hidden_depth", "model_hidden_depth",
-                    "decoder_depth", "num_random_steps", "actor_warmup_steps")
+                    "decoder_depth", "num_random_steps", "actor_warmup_steps", "critic_horizon")
     errors = [f"{k}={getattr(c, k)!r} must be > 0" for k in positive
               if is_number(getattr(c, k)) and getattr(c, k) <= 0]
     errors += [f"{k}={getattr(c, k)!r} must be >= 0" for k in non_negative
@@ -243,6 +269,7 @@ def _value_errors(c: SACSVGConfig) -> list[str]:
                       f"({c.target_entropy_final}) or give a beta (eq. 14)")
     if c.dynamics_seq_len is not None and is_number(c.dynamics_seq_len) and c.dynamics_seq_len < 2:
         errors.append(f"dynamics_seq_len={c.dynamics_seq_len} must be >= 2 (one model step)")
+    errors += _critic_mve_errors(c)
     if c.num_learners > 1:
         errors.append(f"num_learners={c.num_learners}: SAC-SVG keeps its replay on one learner; use 0 or 1")
     if is_number(c.num_gpus_per_learner) and c.num_gpus_per_learner > 1:
@@ -254,6 +281,17 @@ def _value_errors(c: SACSVGConfig) -> list[str]:
     errors += [f"{name}=True needs fused_optimizer=True (the unfused Adam reads its skip flag on the host)"
                for name in ("cuda_graphs", "compile_updates") if getattr(c, name) and not c.fused_optimizer]
     return errors
+
+
+def _critic_mve_errors(c: SACSVGConfig) -> list[str]:
+    """Option combinations of the critic's value expansion that cannot work."""
+    if c.critic_mve != "full" or not all(is_number(v) for v in (c.horizon, c.critic_horizon or 0)):
+        return []
+    if c.critic_expansion_horizon == 0:
+        source = "critic_horizon=0" if c.critic_horizon is not None else "critic_horizon=None (the actor's horizon=0)"
+        return [f"critic_mve='full' with {source} has no imagined state to fit (and no world model to learn): "
+                "set critic_horizon >= 1, or use critic_mve='none' (eq. 5)"]
+    return []
 
 
 def is_number(value) -> bool:

@@ -45,7 +45,7 @@ from algorithms.sac_svg.replay import SequenceBatch, TransitionReplay
 from algorithms.sac_svg.temperature import target_entropy
 
 REPLAY = "replay"
-MODEL_COMPONENTS = ("reward", "termination", "dynamics")  # the world model's, updated only for H > 0
+MODEL_COMPONENTS = ("reward", "termination", "dynamics")  # the world model's, updated only when it is used
 
 
 class SACSVGLearner(TorchLearner):
@@ -123,7 +123,7 @@ class SACSVGLearner(TorchLearner):
             if self.graphs is None:
                 self.run_env_step_updates()
             else:
-                self.graphs(self.actor_horizon())
+                self.graphs(self.horizons())
             num_updates += c.num_step_updates
         elapsed = time.perf_counter() - start
         if num_updates:
@@ -136,14 +136,13 @@ class SACSVGLearner(TorchLearner):
                         TARGET_ENTROPY: self.target_entropy()}
 
     def run_env_step_updates(self) -> None:
-        """The updates Algorithm 1 runs per env step: M_step single-step, then N_seq multi-step updates. The
+        """The updates Algorithm 1 runs per env step: M_step single-step, then N_seq dynamics updates. The
         replay's random numbers for all their batches are drawn first, in that order; the batches themselves
         are gathered in env_step_updates (inside the compiled graph with `compile_updates`)."""
         c = self.config
         transition_draws = [self.replay.draw_transitions(c.batch_size) for _ in range(c.num_step_updates)]
-        sequence_draws = [self.replay.draw_sequences(c.seq_batch_size)
-                          for _ in range(c.num_seq_updates if self.learns_model else 0)]
-        for stats in self.current_env_step_updates()(transition_draws, sequence_draws, self.actor_horizon()):
+        dynamics_draws = [self.dynamics_draw() for _ in range(c.num_seq_updates if self.learns_model else 0)]
+        for stats in self.current_env_step_updates()(transition_draws, dynamics_draws, *self.horizons()):
             self.stats.add(stats)
 
     def current_env_step_updates(self) -> Callable:
@@ -154,19 +153,21 @@ class SACSVGLearner(TorchLearner):
         compiled = self.compiled_env_step_updates
         return compiled if compiled is not None and ready else self.env_step_updates
 
-    def env_step_updates(self, transition_draws: list[torch.Tensor], sequence_draws: list[torch.Tensor],
-                         horizon: int) -> list[dict[str, torch.Tensor]]:
-        """One env step's updates on the batches at the replay's draws, with the actor's horizon H; their
-        statistics."""
-        return ([self.single_step_update(self.transition_batch(draw), horizon) for draw in transition_draws]
-                + [self.dynamics_update(self.sequence_batch(draw)) for draw in sequence_draws])
+    def env_step_updates(self, transition_draws: list[torch.Tensor], dynamics_draws: list[torch.Tensor],
+                         horizon: int, critic_horizon: int) -> list[dict[str, torch.Tensor]]:
+        """One env step's updates on the batches at the replay's draws, with the actor's horizon H and the
+        critic's expansion horizon; their statistics."""
+        return ([self.single_step_update(self.transition_batch(draw), horizon, critic_horizon)
+                 for draw in transition_draws]
+                + [self.dynamics_update(self.dynamics_batch(draw)) for draw in dynamics_draws])
 
-    def single_step_update(self, batch: dict[str, torch.Tensor], horizon: int) -> dict[str, torch.Tensor]:
+    def single_step_update(self, batch: dict[str, torch.Tensor], horizon: int,
+                           critic_horizon: int) -> dict[str, torch.Tensor]:
         """One pass of Algorithm 1's single-step loop, on one batch D_step, in the paper's order."""
         actor_loss, log_prob = self.update_actor(batch, horizon)
         stats = {LOSS_ACTOR: actor_loss, POLICY_ENTROPY: -log_prob.mean(),
                  LOSS_ALPHA: self.update_alpha(log_prob), ALPHA: self.rl_module.temperature.alpha.detach(),
-                 LOSS_CRITIC: self.update_critic(batch)}
+                 LOSS_CRITIC: self.update_critic(batch, critic_horizon)}
         if self.learns_model:
             stats |= {LOSS_REWARD: self.update_reward(batch), LOSS_TERMINATION: self.update_termination(batch)}
         self.update_target_critic()
@@ -174,8 +175,8 @@ class SACSVGLearner(TorchLearner):
 
     @property
     def learns_model(self) -> bool:
-        """The world model serves only the SVG(H) actor: for H = 0 (SAC) it is never updated."""
-        return self.config.horizon > 0
+        """The world model is updated only where the actor (H > 0) or the expanded critic uses it."""
+        return self.config.learns_model
 
     def transition_batch(self, draw: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """D_step with normalized observations x and x', at the replay's `draw` (a new one if None)."""
@@ -193,7 +194,18 @@ class SACSVGLearner(TorchLearner):
 
     def actor_horizon(self) -> int:
         """H in eq. 10, or 0 (SAC's eq. 8) during the SAC-actor warm-up."""
-        return self.config.horizon if self.env_steps >= self.config.actor_warmup_steps else 0
+        return self.config.horizon if self.warmed_up() else 0
+
+    def critic_horizon(self) -> int:
+        """Model steps of the critic's value expansion, or 0 (eq. 5) during the SAC-actor warm-up."""
+        return self.config.critic_expansion_horizon if self.warmed_up() else 0
+
+    def warmed_up(self) -> bool:
+        return self.env_steps >= self.config.actor_warmup_steps
+
+    def horizons(self) -> tuple[int, int]:
+        """The actor's and the critic's horizons now: the key of a compiled or captured env step's updates."""
+        return self.actor_horizon(), self.critic_horizon()
 
     def update_alpha(self, log_prob: torch.Tensor) -> torch.Tensor:
         """Eq. 9 against the scheduled target entropy (eq. 14)."""
@@ -201,11 +213,14 @@ class SACSVGLearner(TorchLearner):
         self.optimizer_step("alpha", loss)
         return loss.detach()
 
-    def update_critic(self, batch) -> torch.Tensor:
-        """Eq. 5."""
-        m = self.rl_module
+    def update_critic(self, batch, critic_horizon: int) -> torch.Tensor:
+        """Eq. 5, or with critic_mve the value-expanded target ("target") or Feinberg et al.'s MVE ("full") over
+        `critic_horizon` model steps (0: eq. 5)."""
+        m, c = self.rl_module, self.config
+        if c.critic_mve != "none" and critic_horizon > 0:
+            raise NotImplementedError("critic value expansion: not written yet")
         loss = losses.critic_loss(m.critic, m.target_critic, m.actor, batch["x"], batch["action"], batch["reward"],
-                                  batch["x_next"], batch["terminated"], m.temperature.alpha.detach(), self.config.gamma)
+                                  batch["x_next"], batch["terminated"], m.temperature.alpha.detach(), c.gamma)
         self.optimizer_step("critic", loss, self.config.critic_grad_clip)
         return loss.detach()
 
@@ -230,16 +245,39 @@ class SACSVGLearner(TorchLearner):
             return self.replay.sample_sequences(c.seq_batch_size, c.sequence_length, newest=newest)
         return self.replay.sequences_at(draw, c.sequence_length, newest=newest)
 
-    def dynamics_loss(self, seq: SequenceBatch) -> torch.Tensor:
-        """Eq. 11 on a batch of multi-step sequences (normalized here)."""
-        m = self.rl_module
-        return losses.dynamics_loss(m.world_model.dynamics, m.normalizer(seq.states), seq.actions, seq.valid)
+    def dynamics_draw(self) -> torch.Tensor:
+        """The replay's random numbers for one dynamics batch (`dynamics_batch`)."""
+        c = self.config
+        if c.dynamics_model == "gru":
+            return self.replay.draw_sequences(c.seq_batch_size)
+        raise NotImplementedError("mlp_ensemble: not written yet")
 
-    def dynamics_update(self, seq: SequenceBatch) -> dict[str, torch.Tensor]:
-        """Eq. 11's update on a batch of multi-step sequences."""
-        loss = self.dynamics_loss(seq)
+    def dynamics_batch(self, draw: torch.Tensor | None = None) -> SequenceBatch | dict[str, torch.Tensor]:
+        """The dynamics model's training batch at the replay's `draw` (a new one if None): multi-step sequences
+        for the GRU (eq. 11); one-step transitions, one bootstrap batch per member, for the MLP ensemble."""
+        if self.config.dynamics_model == "gru":
+            return self.sequence_batch(draw)
+        raise NotImplementedError("mlp_ensemble: not written yet")
+
+    def dynamics_loss(self, batch: SequenceBatch | dict[str, torch.Tensor]) -> torch.Tensor:
+        """The dynamics model's training loss on its batch (normalized here)."""
+        m = self.rl_module
+        if self.config.dynamics_model == "gru":
+            return losses.dynamics_loss(m.world_model.dynamics, m.normalizer(batch.states), batch.actions, batch.valid)
+        raise NotImplementedError("mlp_ensemble: not written yet")
+
+    def dynamics_update(self, batch: SequenceBatch | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One optimizer step of the dynamics model on its batch (from `dynamics_batch`)."""
+        loss = self.dynamics_loss(batch)
         self.optimizer_step("dynamics", loss, self.config.dynamics_grad_clip)
         return {LOSS_DYNAMICS: loss.detach()}
+
+    @torch.no_grad()
+    def model_errors(self, seq: SequenceBatch) -> torch.Tensor:
+        """Eq. 11's multi-step squared error per unroll step [L-1] (per state dimension, over the valid sequences),
+        on normalized observations: the same function for every dynamics model."""
+        m = self.rl_module
+        return losses.multi_step_errors(m.world_model.dynamics, m.normalizer(seq.states), seq.actions, seq.valid)
 
     @torch.no_grad()
     def update_target_critic(self) -> None:
@@ -259,7 +297,7 @@ class SACSVGLearner(TorchLearner):
         """The dynamics' multi-step squared error (per state dimension and step) on the newest transitions."""
         if not self.learns_model:
             return {}
-        return {MODEL_ERROR: self.dynamics_loss(self.sequence_batch(newest=self.config.model_error_window))}
+        return {MODEL_ERROR: self.model_errors(self.sequence_batch(newest=self.config.model_error_window)).mean()}
 
     # --- checkpoints: RLlib's state plus the replay buffer and the env-step counter --------------------
     @override(TorchLearner)

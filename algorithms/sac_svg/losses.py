@@ -92,5 +92,11 @@ def dynamics_loss(dynamics: GRUDynamics, states: torch.Tensor, actions: torch.Te
     and state dimensions (F.mse_loss over the valid sequences), the scale its gradient clip of 1.0 was set
     for; eq. 11's squared norm is (L-1) obs_dim times this (docs/fidelity.md).
     """
-    error = (dynamics.unroll(states[0], actions) - states[1:]).pow(2).mean(dim=(0, 2))
-    return (error * valid).sum() / valid.sum().clamp(min=1)
+    return multi_step_errors(dynamics, states, actions, valid).mean()
+
+
+def multi_step_errors(dynamics: GRUDynamics, states: torch.Tensor, actions: torch.Tensor,
+                      valid: torch.Tensor) -> torch.Tensor:
+    """Eq. 11's squared error per unroll step (L-1,), as a mean over state dimensions and valid sequences."""
+    error = (dynamics.unroll(states[0], actions) - states[1:]).pow(2).mean(dim=2)
+    return (error * valid).sum(dim=1) / valid.sum().clamp(min=1)
