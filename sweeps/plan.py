@@ -72,7 +72,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         raise SweepInputError(str(error)) from error
     for flag, modes in _MODE_FLAGS.items():
         if getattr(args, flag) is not None and args.mode not in modes:
-            raise SweepInputError(f"--{flag.replace('_', '-')} applies to {' and '.join(modes)}, not {args.mode}")
+            listed = " and ".join([", ".join(modes[:-1]), modes[-1]] if len(modes) > 1 else modes)
+            raise SweepInputError(f"--{flag.replace('_', '-')} applies to {listed}, not {args.mode}")
     if args.schedules and args.from_sweep:
         raise SweepInputError("--schedules and --from-sweep both choose the schedule: give one of them")
     for flag in ("num_samples", "num_seeds", "max_concurrent"):
