@@ -79,7 +79,8 @@ class SVGHyperparameters(NetworkHyperparameters):
     # SAC-actor warm-up only, as in the official code.
     critic_mve: str = "none"
     critic_horizon: int | None = None       # model steps of the critic's rollout; None -> horizon (the actor's H)
-    dynamics_grad_clip: float | None = 1.0  # official dx clip_grad_norm, on eq. 11 as a mean
+    dynamics_grad_clip: float | None = 1.0  # official dx clip_grad_norm, on eq. 11 as a mean (the GRU; the
+                                            # mlp_ensemble is unclipped, as in MBPO: members stay independent)
     actor_grad_clip: float | None = None    # official: none (only dx is clipped)
     critic_grad_clip: float | None = None   # official: none
     actor_loss_per_term: bool = False       # official divides eq. 10 by H + 1
@@ -179,8 +180,9 @@ class SACSVGConfig(AlgorithmConfig):
 
     @property
     def sequence_length(self) -> int:
-        """States per dynamics training sequence: x_1 .. x_{H+1} by default (at least one model step)."""
-        return self.dynamics_seq_len or max(self.horizon, 1) + 1
+        """States per dynamics training sequence (and model-error sequence): x_1 .. x_{H+1} by default, H the longer
+        of the actor's and the critic's rollouts (at least one model step)."""
+        return self.dynamics_seq_len or max(self.horizon, self.critic_expansion_horizon, 1) + 1
 
     @property
     def critic_expansion_horizon(self) -> int:

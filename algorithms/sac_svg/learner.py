@@ -217,10 +217,14 @@ class SACSVGLearner(TorchLearner):
         """Eq. 5, or with critic_mve the value-expanded target ("target") or Feinberg et al.'s MVE ("full") over
         `critic_horizon` model steps (0: eq. 5)."""
         m, c = self.rl_module, self.config
-        if c.critic_mve != "none" and critic_horizon > 0:
-            raise NotImplementedError("critic value expansion: not written yet")
-        loss = losses.critic_loss(m.critic, m.target_critic, m.actor, batch["x"], batch["action"], batch["reward"],
-                                  batch["x_next"], batch["terminated"], m.temperature.alpha.detach(), c.gamma)
+        args = (m.critic, m.target_critic, m.actor)
+        data = (batch["x"], batch["action"], batch["reward"], batch["x_next"], batch["terminated"],
+                m.temperature.alpha.detach(), c.gamma)
+        if critic_horizon == 0:  # critic_mve="none", or the SAC-actor warm-up
+            loss = losses.critic_loss(*args, *data)
+        else:
+            expanded = {"target": losses.expanded_target_critic_loss, "full": losses.mve_critic_loss}[c.critic_mve]
+            loss = expanded(*args, m.world_model, *data, critic_horizon)
         self.optimizer_step("critic", loss, self.config.critic_grad_clip)
         return loss.detach()
 
@@ -250,27 +254,31 @@ class SACSVGLearner(TorchLearner):
         c = self.config
         if c.dynamics_model == "gru":
             return self.replay.draw_sequences(c.seq_batch_size)
-        raise NotImplementedError("mlp_ensemble: not written yet")
+        return self.replay.draw_transitions(c.ensemble_size * c.seq_batch_size)
 
     def dynamics_batch(self, draw: torch.Tensor | None = None) -> SequenceBatch | dict[str, torch.Tensor]:
         """The dynamics model's training batch at the replay's `draw` (a new one if None): multi-step sequences
         for the GRU (eq. 11); one-step transitions, one bootstrap batch per member, for the MLP ensemble."""
-        if self.config.dynamics_model == "gru":
+        c = self.config
+        if c.dynamics_model == "gru":
             return self.sequence_batch(draw)
-        raise NotImplementedError("mlp_ensemble: not written yet")
-
-    def dynamics_loss(self, batch: SequenceBatch | dict[str, torch.Tensor]) -> torch.Tensor:
-        """The dynamics model's training loss on its batch (normalized here)."""
-        m = self.rl_module
-        if self.config.dynamics_model == "gru":
-            return losses.dynamics_loss(m.world_model.dynamics, m.normalizer(batch.states), batch.actions, batch.valid)
-        raise NotImplementedError("mlp_ensemble: not written yet")
+        batch = self.replay.transitions_at(self.dynamics_draw() if draw is None else draw)
+        return {key: batch[key].view(c.ensemble_size, c.seq_batch_size, -1) for key in ("obs", "action", "next_obs")}
 
     def dynamics_update(self, batch: SequenceBatch | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One optimizer step of the dynamics model on its batch (from `dynamics_batch`)."""
-        loss = self.dynamics_loss(batch)
-        self.optimizer_step("dynamics", loss, self.config.dynamics_grad_clip)
-        return {LOSS_DYNAMICS: loss.detach()}
+        """One optimizer step of the dynamics model on its batch (from `dynamics_batch`): eq. 11 on multi-step
+        sequences for the GRU, clipped to dynamics_grad_clip; for the MLP ensemble the sum of the members' one-step
+        losses, unclipped (as in MBPO), so that no member's gradient rescales another's. LOSS_DYNAMICS is per
+        model: the members' mean."""
+        m, c = self.rl_module, self.config
+        if c.dynamics_model == "gru":
+            loss = losses.dynamics_loss(m.world_model.dynamics, m.normalizer(batch.states), batch.actions, batch.valid)
+            self.optimizer_step("dynamics", loss, c.dynamics_grad_clip)
+            return {LOSS_DYNAMICS: loss.detach()}
+        member_losses = losses.ensemble_dynamics_losses(m.world_model.dynamics, m.normalizer(batch["obs"]),
+                                                         batch["action"], m.normalizer(batch["next_obs"]))
+        self.optimizer_step("dynamics", member_losses.sum())
+        return {LOSS_DYNAMICS: member_losses.detach().mean()}
 
     @torch.no_grad()
     def model_errors(self, seq: SequenceBatch) -> torch.Tensor:

@@ -32,3 +32,38 @@ class Float32(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.float()
+
+
+class StackedMLPs(nn.Module):
+    """`n` independent MLPs, each built as `mlp` builds it (in order, so from the same random numbers), with
+    layer k's weights stored stacked as one (n, in, out) tensor and its biases as (n, 1, out).
+
+    `forward` evaluates all n on (n, B, in) inputs with one batched matrix product per layer (torch.baddbmm);
+    `member` evaluates MLP i alone. MLP i's output depends on its own slices only, so a loss of one MLP's
+    output has zero gradient on every other MLP's slices.
+    """
+
+    def __init__(self, n: int, in_dim: int, hidden_dim: int, out_dim: int, depth: int):
+        super().__init__()
+        nets = [mlp(in_dim, hidden_dim, out_dim, depth) for _ in range(n)]
+        linears = [[layer for layer in net if isinstance(layer, nn.Linear)] for net in nets]
+        self.weights = nn.ParameterList(torch.stack([layer.weight.detach().t() for layer in layers])
+                                        for layers in zip(*linears))  # (n, in, out) per layer
+        self.biases = nn.ParameterList(torch.stack([layer.bias.detach() for layer in layers]).unsqueeze(1)
+                                       for layers in zip(*linears))  # (n, 1, out) per layer
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """All MLPs: (n, B, in) -> (n, B, out)."""
+        return self.layers(h, torch.baddbmm)
+
+    def member(self, i: int, h: torch.Tensor) -> torch.Tensor:
+        """MLP i alone, one plain matrix product per layer: (B, in) -> (B, out)."""
+        return self.layers(h, lambda b, x, w: torch.addmm(b[i], x, w[i]))
+
+    def layers(self, h: torch.Tensor, linear) -> torch.Tensor:
+        """The MLP over the stacked weights: linear(bias, h, weight) per layer, ReLU between layers."""
+        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = linear(b, h, w)
+            if k < len(self.weights) - 1:
+                h = torch.relu(h)
+        return h

@@ -40,7 +40,8 @@ class SACSVGModule(TorchRLModule, InferenceOnlyAPI):
                                       hidden_depth=n.model_hidden_depth, decoder_depth=n.decoder_depth,
                                       gru_hidden_dim=n.gru_hidden_dim, gru_layers=n.gru_layers,
                                       detach_feedback=n.dynamics_detach_feedback,
-                                      matmul_dtype=n.world_model_dtype)
+                                      matmul_dtype=n.world_model_dtype, dynamics_model=n.dynamics_model,
+                                      ensemble_size=n.ensemble_size)
 
     # RLlib's state round trip casts float64 arrays to float32 both ways; the float64 buffers (the normalizer's
     # running moments) travel exactly, so that a restored run normalizes like the original.

@@ -1,4 +1,5 @@
-"""The world model: GRU delta dynamics (eq. 11), reward (eq. 12) and termination (eq. 13). One model, no ensemble.
+"""The world model: delta dynamics (eq. 11), reward (eq. 12) and termination (eq. 13). The dynamics are the paper's
+GRU, or with dynamics_model="mlp_ensemble" an ensemble of MLPs (ensemble.py) behind the same step/unroll interface.
 
 `matmul_dtype="bfloat16"` runs the world model's matrix products in bfloat16 (outputs, losses, gradients and
 optimizer state stay float32); the actor and critic always compute in float32.
@@ -7,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from algorithms.sac_svg.ensemble import MLPEnsembleDynamics
 from algorithms.sac_svg.networks import matmul_precision, mlp
 
 
@@ -59,10 +61,14 @@ class WorldModel(nn.Module):
     """Dynamics f, reward r(x, u) and termination logit d(x, u)."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, hidden_depth: int, decoder_depth: int,
-                 gru_hidden_dim: int, gru_layers: int, detach_feedback: bool, matmul_dtype: str = "float32"):
+                 gru_hidden_dim: int, gru_layers: int, detach_feedback: bool, matmul_dtype: str = "float32",
+                 dynamics_model: str = "gru", ensemble_size: int = 5):
         super().__init__()
-        self.dynamics = GRUDynamics(obs_dim, act_dim, hidden_dim, hidden_depth, decoder_depth,
-                                    gru_hidden_dim, gru_layers, detach_feedback, matmul_dtype)
+        if dynamics_model == "mlp_ensemble":
+            self.dynamics = MLPEnsembleDynamics(obs_dim, act_dim, hidden_dim, hidden_depth, ensemble_size, matmul_dtype)
+        else:
+            self.dynamics = GRUDynamics(obs_dim, act_dim, hidden_dim, hidden_depth, decoder_depth,
+                                        gru_hidden_dim, gru_layers, detach_feedback, matmul_dtype)
         self.reward = mlp(obs_dim + act_dim, hidden_dim, 1, hidden_depth)
         self.termination = mlp(obs_dim + act_dim, hidden_dim, 1, hidden_depth)
         self.matmul_dtype = matmul_dtype
