@@ -20,6 +20,7 @@ from sweeps import ablation, cli
 from sweeps import plan as plans
 from sweeps.ablations import CRITIC_MVE, MODEL, get_ablation
 from sweeps.replay_episodes import episodes_in_order, split_episodes, windows
+from tests.conftest import assert_no_trial_failed, run_cli
 
 TASK = "Walker2d"
 
@@ -254,3 +255,120 @@ def test_replay_state_is_read_as_plain_data_only(tmp_path):
     state.write_bytes(pickle.dumps({"replay": {"buffer": buffer}, "evil": print}))
     with pytest.raises(Exception, match="refusing to load builtins.print"):
         read_replay(trial)
+
+
+# ------------------------------------------------------------------------------- fig. 3's fit, resumed
+
+
+def synthetic_episodes(count=24, length=10, obs_dim=17, act_dim=6):
+    rng = np.random.default_rng(3)
+    episodes = []
+    for e in range(count):
+        states = np.cumsum(rng.normal(size=(length + 1, obs_dim)), axis=0).astype(np.float32)
+        episodes.append({"obs": states[:-1], "next_obs": states[1:],
+                         "action": rng.uniform(-1, 1, size=(length, act_dim)).astype(np.float32),
+                         "reward": np.zeros(length, np.float32), "terminated": np.zeros(length, np.float32),
+                         "episode": np.full(length, e, np.int64), "t": np.arange(length)})
+    return episodes
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_model_fit_resumes_after_the_last_saved_chunk_exactly(tmp_path, monkeypatch):
+    from sweeps import model_ablation
+    from sweeps.ablations import ModelFit
+    from sweeps.budgets import get_budget
+    from sweeps.experiment import build_config
+    from tasks import get_task, make_env
+
+    base = build_config(get_task(TASK), get_budget("smoke")).to_dict()
+    fit = ModelFit(test_fraction=0.2, holdout_every=3, num_chunks=3, updates_per_chunk=5, unroll_steps=2,
+                   max_score_sequences=64)
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    whole.mkdir(), resumed.mkdir()
+    model_ablation.ModelFitRun(whole, base, fit, synthetic_episodes(), make_env(TASK)).run(log=lambda line: None)
+
+    def stop_after_first_chunk(line):
+        raise Interrupt(line)
+
+    with pytest.raises(Interrupt, match=r"chunk 1/3 \| episodes 7/19"):
+        model_ablation.ModelFitRun(resumed, base, fit, synthetic_episodes(), make_env(TASK)).run(
+            log=stop_after_first_chunk)
+    first = pd.read_csv(resumed / "model_errors.csv")
+    assert first["episodes_seen"].unique().tolist() == [7]
+    model_ablation.ModelFitRun(resumed, base, fit, synthetic_episodes(), make_env(TASK)).run(log=lambda line: None)
+
+    expected, got = pd.read_csv(whole / "model_errors.csv"), pd.read_csv(resumed / "model_errors.csv")
+    assert list(got.columns) == ["model", "episodes_seen", "split", "unroll_step", "error"]
+    assert got["episodes_seen"].unique().tolist() == [7, 13, 19]
+    assert set(got["model"]) == set(model_ablation.MODELS) and set(got["split"]) == {"holdout", "test"}
+    pd.testing.assert_frame_equal(got, expected, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------ end to end, smoke budget
+
+
+def ablation_cli(*args, results):
+    return run_cli("--task", TASK, "--budget", "smoke", "--results", str(results), "--no-dashboard", *args,
+                   module="sweeps.ablation", timeout=900)
+
+
+@pytest.mark.slow
+def test_critic_mve_smoke_runs_four_arms_and_writes_fig4_fig6_and_the_table(tmp_path):
+    process = ablation_cli("--ablation", "critic-mve", results=tmp_path)
+    assert process.returncode == 0, process.stdout[-4000:] + process.stderr[-4000:]
+    exp = tmp_path / "Walker2d-ablation-critic-mve-smoke"
+    assert_no_trial_failed(exp)
+    assert "[Walker2d-ablation-critic-mve-smoke" in process.stdout  # the progress line
+    assert json.loads((exp / "sweep.json").read_text())["ablation"] == "critic-mve"
+    curves = ablation_outputs.arm_curves(exp, CRITIC_MVE)
+    assert curves.groupby("arm")["seed"].unique().map(sorted).to_dict() == {arm.name: [1, 2] for arm in CRITIC_MVE.arms}
+    last = curves.groupby("trial").tail(1).set_index("arm")
+    assert (last["env_steps"] == 1_000).all()
+    # The world model is learned (model error reported) exactly where the actor or the critic uses it.
+    learned = curves.groupby("arm")["model_error"].apply(lambda e: e.notna().any()).to_dict()
+    assert learned == {"SAC actor, model-free critic": False, "SAC actor, MVE critic": True,
+                       "SVG(2) actor, model-free critic": True, "SVG(2) actor, MVE critic": True}
+    assert list(exp.glob("*_H=0_critic=full_*/wandb/offline-run-*"))  # W&B offline, the arm in the folder name
+
+    assert ablation_outputs.main(["--ablation", "critic-mve", "--task", TASK, "--budget", "smoke",
+                                  "--results", str(tmp_path)]) == 0
+    out = tmp_path / "tables" / exp.name
+    table = pd.read_csv(out / "critic_mve_final.csv").set_index("arm")
+    assert table["n"].to_dict() == {arm.name: 2 for arm in CRITIC_MVE.arms}
+    for arm in CRITIC_MVE.arms:
+        finals = last.loc[arm.name, "eval_return"]
+        assert table.loc[arm.name, "mean"] == pytest.approx(np.mean(finals))
+    assert (out / "critic_mve_returns.png").is_file() and (out / "critic_mve_trials.png").is_file()
+
+
+@pytest.mark.slow
+def test_model_smoke_fits_both_models_resumes_and_refits_the_same_from_the_trial(tmp_path):
+    process = ablation_cli("--ablation", "model", results=tmp_path / "a")
+    assert process.returncode == 0, process.stdout[-4000:] + process.stderr[-4000:]
+    exp = tmp_path / "a" / "Walker2d-ablation-model-smoke"
+    errors = pd.read_csv(exp / "model_errors.csv")
+    fit = MODEL.budgets["smoke"].fit
+    assert set(errors["model"]) == {"gru", "mlp_ensemble"} and set(errors["split"]) == {"holdout", "test"}
+    assert sorted(errors["unroll_step"].unique()) == list(range(1, fit.unroll_steps + 1))
+    assert errors["episodes_seen"].nunique() == fit.num_chunks
+    assert np.isfinite(errors["error"]).all() and (errors["error"] > 0).all()
+    assert "chunk 3/3" in process.stdout
+
+    again = ablation_cli("--ablation", "model", results=tmp_path / "a")  # finished: resumes, fits nothing again
+    assert again.returncode == 0 and "Resuming" in again.stdout and "] chunk " not in again.stdout
+    pd.testing.assert_frame_equal(pd.read_csv(exp / "model_errors.csv"), errors)
+
+    [trial] = [p.parent for p in exp.glob("*/params.json")]
+    source = ablation_cli("--ablation", "model", "--from-trial", str(trial), results=tmp_path / "b")
+    assert source.returncode == 0, source.stdout[-4000:] + source.stderr[-4000:]
+    assert "Started a local Ray" not in source.stdout + source.stderr  # nothing to train
+    refit = tmp_path / "b" / "Walker2d-ablation-model-smoke"
+    assert json.loads((refit / "sweep.json").read_text())["from_trial"] == str(trial)
+    pd.testing.assert_frame_equal(pd.read_csv(refit / "model_errors.csv"), errors)  # the same episodes, the same fit
+
+    assert ablation_outputs.main(["--ablation", "model", "--task", TASK, "--budget", "smoke",
+                                  "--results", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a" / "tables" / exp.name / "model_errors.png").is_file()
