@@ -63,6 +63,11 @@ def _derived(name: str, **changes) -> Budget:
     return dataclasses.replace(BUDGETS[name], **changes)
 
 
+def _training(budget: Budget, **fields) -> dict[str, dict[str, Any]]:
+    """The budget's RLlib settings with some `training()` fields changed."""
+    return {**budget.rllib, "training": {**budget.rllib["training"], **fields}}
+
+
 # Both MVE arms expand the critic H = 2 model steps; the SAC-actor arm needs it said (its actor's H is 0).
 CRITIC_MVE_ARMS = (
     Arm("SAC actor, model-free critic", {"horizon": 0, "critic_mve": "none", "critic_horizon": SVG_HORIZON}),
@@ -81,9 +86,10 @@ CRITIC_MVE = Ablation(
         # The paper's runs: the task's length (Walker2d 2M env steps), 10 seeds per arm.
         "paper": AblationBudget(_derived("paper", num_seeds=10)),
         "short": AblationBudget(_derived("short", num_seeds=3)),
-        # 4 arms x 2 seeds x 1,000 env steps: the SVG(2) actor and the MVE critic start after the 500-step
-        # SAC-actor warm-up, so every arm's own update runs for the second half.
-        "smoke": AblationBudget(_derived("smoke", num_seeds=2, train_steps=1_000, eval_interval=500)),
+        # 4 arms x 2 seeds x 750 env steps, evaluated every 250: the SVG(2) actor and the MVE critic start after a
+        # 250-step SAC-actor warm-up, so every arm's own update runs for the last 500 steps.
+        "smoke": AblationBudget(_derived("smoke", num_seeds=2, train_steps=750, eval_interval=250,
+                                         rllib=_training(BUDGETS["smoke"], actor_warmup_steps=250))),
     },
 )
 

@@ -127,7 +127,8 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
         print(f"error: {storage.storage_problem(plan.exp_dir, storage_errors.seen[0])}"
               + (f" (Tune then failed with {storage_errors.after})" if storage_errors.after else ""), file=sys.stderr)
         return 1
-    print_summary(plan.exp_dir)
+    if plan.ablation is None:  # an ablation's arms differ in more than the schedule: dashboards.ablations tables them
+        print_summary(plan.exp_dir)
     unfinished = [r for r in results if r.metrics is None or not _finished(r.metrics, plan.steps_per_trial)]
     if results.errors or unfinished:
         print(f"{len(results.errors)} trial(s) failed, {len(unfinished)} unfinished: run the same command "
