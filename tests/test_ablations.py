@@ -344,7 +344,7 @@ def test_critic_mve_smoke_runs_four_arms_and_writes_fig4_fig6_and_the_table(tmp_
 
 
 @pytest.mark.slow
-def test_model_smoke_fits_both_models_resumes_and_refits_the_same_from_the_trial(tmp_path):
+def test_model_smoke_fits_both_models_and_refits_the_same_from_the_trial(tmp_path):
     process = ablation_cli("--ablation", "model", results=tmp_path / "a")
     assert process.returncode == 0, process.stdout[-4000:] + process.stderr[-4000:]
     exp = tmp_path / "a" / "Walker2d-ablation-model-smoke"
@@ -356,9 +356,6 @@ def test_model_smoke_fits_both_models_resumes_and_refits_the_same_from_the_trial
     assert np.isfinite(errors["error"]).all() and (errors["error"] > 0).all()
     assert "chunk 3/3" in process.stdout
 
-    again = ablation_cli("--ablation", "model", results=tmp_path / "a")  # finished: resumes, fits nothing again
-    assert again.returncode == 0 and "Resuming" in again.stdout and "] chunk " not in again.stdout
-    pd.testing.assert_frame_equal(pd.read_csv(exp / "model_errors.csv"), errors)
 
     [trial] = [p.parent for p in exp.glob("*/params.json")]
     source = ablation_cli("--ablation", "model", "--from-trial", str(trial), results=tmp_path / "b")
