@@ -10,9 +10,12 @@ from algorithms.sac_svg import SACSVGConfig, losses
 from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.critic import DoubleQCritic
 from algorithms.sac_svg.ensemble import MLPEnsembleDynamics
+from algorithms.sac_svg.graphs import NoHostSync
 from algorithms.sac_svg.metrics import LOSS_CRITIC, LOSS_DYNAMICS, MODEL_ERROR
 from algorithms.sac_svg.world_model import WorldModel
 from tasks.random_policy import random_transitions
+from tests.test_sac_svg_fastpath import assert_same_run, run_updates
+from tests.test_sac_svg_fastpath import learner_for as fastpath_learner
 
 OBS, ACT, B, GAMMA = 3, 2, 16, 0.9
 ALPHA = torch.tensor(0.2)
@@ -287,6 +290,19 @@ def test_sac_actor_with_mve_critic_learns_the_ensemble_and_expands_after_the_war
     assert errors.shape == (3,) and torch.isfinite(errors).all()
 
 
+@pytest.mark.parametrize("critic_mve", ["target", "full"])
+def test_expanded_critic_and_ensemble_updates_never_read_the_device_on_the_host(data, critic_mve):
+    """Fixed shapes and no host reads (the member draw and gather included): capturable as a CUDA graph."""
+    learner = learner_for(critic_mve=critic_mve, dynamics_model="mlp_ensemble", ensemble_size=3)
+    learner.update_from_transitions({k: v[:115] for k, v in data.items()})
+    before = {n: p.detach().clone() for n, p in learner.rl_module.named_parameters()}
+    assert learner.horizons() == (2, 2)
+    with NoHostSync():
+        learner.run_env_step_updates()
+    assert all(not torch.equal(before[n], p) for n, p in learner.rl_module.named_parameters()
+               if n.startswith(("critic", "world_model.dynamics")))
+
+
 def test_sac_with_critic_mve_none_learns_no_model(data):
     learner = learner_for(horizon=0)
     assert not learner.learns_model
@@ -297,6 +313,7 @@ def test_sac_with_critic_mve_none_learns_no_model(data):
 @pytest.mark.parametrize("fields, message", [
     (dict(critic_mve="full", horizon=0), r"critic_mve='full' with critic_horizon=None \(the actor's horizon=0\)"),
     (dict(critic_mve="full", critic_horizon=0), "critic_mve='full' with critic_horizon=0 .* set critic_horizon >= 1"),
+    (dict(critic_mve="target", horizon=3, critic_horizon=0), "critic_mve='target' with critic_horizon=0 expands"),
     (dict(ensemble_size=0), "ensemble_size=0 must be > 0"),
     (dict(critic_horizon=-1), "critic_horizon=-1 must be >= 0"),
     (dict(critic_mve="mve"), r"critic_mve='mve' must be one of \('none', 'target', 'full'\)"),
@@ -305,3 +322,20 @@ def test_sac_with_critic_mve_none_learns_no_model(data):
 def test_impossible_option_combinations_fail_validation_with_what_to_change(fields, message):
     with pytest.raises(ValueError, match=message):
         SACSVGConfig().environment(TASK).training(**fields).validate()
+
+
+@pytest.mark.slow
+def test_compiled_mve_critic_and_ensemble_updates_match_eager_updates(data):
+    """compile_updates with critic_mve="full" and the MLP ensemble (the member draw inside the graph): the eager
+    parameters, one graph for the one pair of horizons (the run starts after the warm-up)."""
+    extra = dict(critic_mve="full", dynamics_model="mlp_ensemble", ensemble_size=3, num_seq_updates=1,
+                 actor_warmup_steps=250)
+    transitions = random_transitions(300, "InvertedPendulum-v5")
+    eager = fastpath_learner(fused_optimizer=False, **extra)
+    reference = {k: v.clone() for k, v in eager.rl_module.state_dict().items()}
+    slow = run_updates(eager, transitions, reference)
+    compiled = fastpath_learner(fused_optimizer=True, compile_updates=True, **extra)
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    fast = run_updates(compiled, transitions, reference)
+    assert_same_run(fast, slow, start=reference)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == 1

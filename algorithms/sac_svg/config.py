@@ -286,13 +286,13 @@ def _value_errors(c: SACSVGConfig) -> list[str]:
 
 
 def _critic_mve_errors(c: SACSVGConfig) -> list[str]:
-    """Option combinations of the critic's value expansion that cannot work."""
-    if c.critic_mve != "full" or not all(is_number(v) for v in (c.horizon, c.critic_horizon or 0)):
+    """A value-expanded critic with no model step to expand over: it would be eq. 5 with no world model learned."""
+    if c.critic_mve not in ("target", "full") or not all(is_number(v) for v in (c.horizon, c.critic_horizon or 0)):
         return []
     if c.critic_expansion_horizon == 0:
         source = "critic_horizon=0" if c.critic_horizon is not None else "critic_horizon=None (the actor's horizon=0)"
-        return [f"critic_mve='full' with {source} has no imagined state to fit (and no world model to learn): "
-                "set critic_horizon >= 1, or use critic_mve='none' (eq. 5)"]
+        return [f"critic_mve={c.critic_mve!r} with {source} expands over no model step (eq. 5, and no world "
+                "model is learned): set critic_horizon >= 1, or use critic_mve='none'"]
     return []
 
 

@@ -13,10 +13,10 @@ WORLD_MODEL_DTYPE = "world_model_dtype"  # the dtype of the world model's matrix
 # Per update, averaged over the iteration (learner.py).
 LOSS_ACTOR = "loss_actor"  # eq. 10 (eq. 8 during the SAC-actor warm-up)
 LOSS_ALPHA = "loss_alpha"  # eq. 9
-LOSS_CRITIC = "loss_critic"  # eq. 5
+LOSS_CRITIC = "loss_critic"  # eq. 5, or the value-expanded critic loss of critic_mve
 LOSS_REWARD = "loss_reward"  # eq. 12
 LOSS_TERMINATION = "loss_termination"  # eq. 13
-LOSS_DYNAMICS = "loss_dynamics"  # eq. 11
+LOSS_DYNAMICS = "loss_dynamics"  # eq. 11 (mlp_ensemble: the mean of its members' one-step losses)
 ALPHA = "alpha"  # the temperature
 POLICY_ENTROPY = "policy_entropy"  # -E[log pi(u|x)]
 TARGET_ENTROPY = "target_entropy"  # eq. 14 at the current env step
