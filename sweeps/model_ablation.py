@@ -136,7 +136,11 @@ class ModelFitRun:
 
 def run_model_fit(exp_dir: Path, source_trial: Path, base: dict, fit: ModelFit, env) -> Path:
     """The whole fit on the source trial's episodes; returns the CSV's path."""
-    episodes = episodes_in_order(read_replay(source_trial))
+    buffer = read_replay(source_trial)
+    if buffer["size"] == buffer["capacity"]:
+        print(f"model ablation: the replay buffer of {source_trial} is full ({buffer['capacity']:,} transitions): "
+              "older episodes were overwritten, so the episodes start later in that run", flush=True)
+    episodes = episodes_in_order(buffer)
     print(f"model ablation: {len(episodes)} episodes from {source_trial}; fitting "
           f"{' and '.join(MODELS.values())} in {fit.num_chunks} chunks", flush=True)
     ModelFitRun(exp_dir, base, fit, episodes, env).run()

@@ -111,6 +111,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
                               "(use --seed for seeds, or a search space file to search other values)")
     trials = [{**trial, **{k: v for k, v in overrides.items() if k in trial}} for trial in trials]
     overrides = {k: v for k, v in overrides.items() if k not in varied}
+    if fit is not None:  # fig. 3 needs every episode of the SAC run, from the first: its replay keeps them all
+        overrides.setdefault("replay_capacity", build_config(task, budget, overrides).total_env_steps)
 
     base = _validated_configs(task, budget, overrides, trials)
     source = _source_trial(ablation, fit, args, task)

@@ -117,6 +117,7 @@ def test_model_plan_is_one_sac_trial_with_the_fit_protocol_in_the_manifest(tmp_p
     assert [t["horizon"] for t in plan.trials] == [0]
     assert plan.manifest["model_fit"]["num_chunks"] == MODEL.budgets["smoke"].fit.num_chunks
     assert plan.exp_dir.name == "Walker2d-ablation-model-smoke"
+    assert plan.param_space["replay_capacity"] == plan.steps_per_trial == 1_500  # every episode kept, from the first
 
 
 def test_every_ablation_has_the_three_budgets():
