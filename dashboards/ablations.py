@@ -76,7 +76,7 @@ def returns_plot(curves: pd.DataFrame, ablation: Ablation, title: str, interval,
 def mve_trials_plot(curves: pd.DataFrame, ablation: Ablation, title: str, out: Path) -> Path:
     """Fig. 6: for each MVE-critic arm (rows), every trial's evaluation return and model error (columns)."""
     arms = [arm for arm in ablation.arms if arm.fields.get("critic_mve") == "full"]
-    fig, axes = plt.subplots(len(arms), 2, figsize=(10, 3.2 * len(arms)), squeeze=False)
+    fig, axes = plt.subplots(len(arms), 2, figsize=(10, 3.4 * len(arms)), squeeze=False, constrained_layout=True)
     for row, arm in zip(axes, arms):
         trials = curves[curves["arm"] == arm.name]
         for (_, trial), color in zip(trials.groupby("trial"), plt.get_cmap("tab10").colors * 10):
@@ -101,7 +101,7 @@ def mve_trials_plot(curves: pd.DataFrame, ablation: Ablation, title: str, out: P
 
 def model_errors_plot(errors: pd.DataFrame, title: str, out: Path) -> Path:
     """Fig. 3: each model's multi-step error on the holdout (solid) and test (dashed) splits."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     colors = dict(zip(MODELS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     styles = {"holdout": "-", "test": "--"}
     last = errors["episodes_seen"].max() if len(errors) else None
@@ -115,6 +115,7 @@ def model_errors_plot(errors: pd.DataFrame, title: str, out: Path) -> Path:
     left.set_xlabel("episodes added (training + holdout)")
     left.set_ylabel("multi-step squared error (mean over unroll steps)")
     right.set_xlabel("unroll step")
+    right.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     right.set_ylabel(f"squared error after {last} episodes")
     for ax in (left, right):
         if ax.lines:

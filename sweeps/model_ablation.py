@@ -137,9 +137,9 @@ class ModelFitRun:
 def run_model_fit(exp_dir: Path, source_trial: Path, base: dict, fit: ModelFit, env) -> Path:
     """The whole fit on the source trial's episodes; returns the CSV's path."""
     buffer = read_replay(source_trial)
-    if buffer["size"] == buffer["capacity"]:
-        print(f"model ablation: the replay buffer of {source_trial} is full ({buffer['capacity']:,} transitions): "
-              "older episodes were overwritten, so the episodes start later in that run", flush=True)
+    if buffer["collected"] > buffer["size"]:
+        print(f"model ablation: the replay buffer of {source_trial} kept the last {buffer['size']:,} of its "
+              f"{buffer['collected']:,} transitions: the episodes start later in that run", flush=True)
     episodes = episodes_in_order(buffer)
     print(f"model ablation: {len(episodes)} episodes from {source_trial}; fitting "
           f"{' and '.join(MODELS.values())} in {fit.num_chunks} chunks", flush=True)

@@ -112,7 +112,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
     trials = [{**trial, **{k: v for k, v in overrides.items() if k in trial}} for trial in trials]
     overrides = {k: v for k, v in overrides.items() if k not in varied}
     if fit is not None:  # fig. 3 needs every episode of the SAC run, from the first: its replay keeps them all
-        overrides.setdefault("replay_capacity", build_config(task, budget, overrides).total_env_steps)
+        run = build_config(task, budget, overrides)  # (an iteration may end a few env steps past the length)
+        overrides.setdefault("replay_capacity", run.total_env_steps + run.report_interval_steps)
 
     base = _validated_configs(task, budget, overrides, trials)
     source = _source_trial(ablation, fit, args, task)

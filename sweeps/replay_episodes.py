@@ -62,13 +62,14 @@ def check_source_trial(where: str, task: str) -> Location:
 
 def read_replay(trial: Path) -> dict:
     """The replay buffer's state (TransitionReplay.get_state) in the trial's latest checkpoint, unpickled as plain
-    data only."""
+    data only, with `collected`: the transitions the trial had collected (more than `size` when some were
+    overwritten)."""
     state_file = latest_checkpoint(trial) / LEARNER_STATE
     checkpoint.check_plain_data(state_file)
-    buffer = pickle.loads(state_file.read_bytes()).get(REPLAY, {}).get("buffer")
-    if buffer is None:
+    replay = pickle.loads(state_file.read_bytes()).get(REPLAY, {})
+    if replay.get("buffer") is None:
         raise NotATrialError(f"{state_file} holds no replay buffer (checkpoint_replay=False)")
-    return buffer
+    return replay["buffer"] | {"collected": replay.get("env_steps", replay["buffer"]["size"])}
 
 
 def episodes_in_order(buffer: dict) -> list[Episode]:

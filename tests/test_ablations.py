@@ -117,7 +117,7 @@ def test_model_plan_is_one_sac_trial_with_the_fit_protocol_in_the_manifest(tmp_p
     assert [t["horizon"] for t in plan.trials] == [0]
     assert plan.manifest["model_fit"]["num_chunks"] == MODEL.budgets["smoke"].fit.num_chunks
     assert plan.exp_dir.name == "Walker2d-ablation-model-smoke"
-    assert plan.param_space["replay_capacity"] == plan.steps_per_trial == 1_500  # every episode kept, from the first
+    assert plan.param_space["replay_capacity"] == 1_500 + 250  # every episode kept: the length and an iteration
 
 
 def test_every_ablation_has_the_three_budgets():
@@ -252,7 +252,7 @@ def test_replay_state_is_read_as_plain_data_only(tmp_path):
     state.parent.mkdir(parents=True)
     buffer = ring_buffer([1, 1], [0, 1], next_index=2, capacity=4)
     state.write_bytes(pickle.dumps({"replay": {"env_steps": 2, "buffer": buffer}}))
-    assert read_replay(trial)["size"] == 2
+    assert read_replay(trial)["size"] == 2 and read_replay(trial)["collected"] == 2
     state.write_bytes(pickle.dumps({"replay": {"buffer": buffer}, "evil": print}))
     with pytest.raises(Exception, match="refusing to load builtins.print"):
         read_replay(trial)
