@@ -15,6 +15,8 @@ SAMPLES ?=
 GPUS_PER_TRIAL ?=
 SCHEDULES ?=
 ARGS    ?=
+NAME    ?=
+FROM    ?=
 
 # Optional overrides passed through to the CLIs (H=2 -> --set horizon=2, SEEDS=2 -> --num-seeds 2,
 # GPUS_PER_TRIAL=0.25 -> --gpus-per-trial 0.25, SCHEDULES=official -> --schedules official).
@@ -22,7 +24,7 @@ OVERRIDES := $(if $(H),--set horizon=$(H)) $(if $(SEED),--seed $(SEED)) \
              $(if $(SEEDS),--num-seeds $(SEEDS)) $(if $(SAMPLES),--num-samples $(SAMPLES)) \
              $(if $(GPUS_PER_TRIAL),--gpus-per-trial $(GPUS_PER_TRIAL)) $(if $(SCHEDULES),--schedules $(SCHEDULES))
 
-.PHONY: install lint test test-fast test-deps sweep docker-sweep reproduce train bench tables dashboard clean
+.PHONY: install lint test test-fast test-deps sweep docker-sweep reproduce train ablation bench tables dashboard clean
 
 $(STAMP): requirements.txt requirements-no-deps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,6 +72,13 @@ reproduce: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/python -m sweeps.train --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
+
+# The paper's ablations (docs/ablations.md): NAME=critic-mve (fig. 4, 6) or model (fig. 3, FROM=<trial folder> to
+# fit on an existing SAC trial's episodes); then their plots and tables in $(RESULTS)/tables/<experiment>/.
+ablation: $(STAMP)
+	$(BIN)/python -m sweeps.ablation --ablation "$(NAME)" --task $(TASK) --budget $(BUDGET) --results $(RESULTS) \
+	  $(OVERRIDES) $(if $(FROM),--from-trial $(FROM)) $(ARGS)
+	$(BIN)/python -m dashboards.ablations --ablation "$(NAME)" --task $(TASK) --budget $(BUDGET) --results $(RESULTS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench $(if $(filter full,$(BENCH)),--full) $(ARGS)

@@ -26,6 +26,7 @@ from sweeps.storage import Location, is_uri
 from tasks import SCHEDULE_FIELDS
 
 SWEEP_FILE = "sweep.json"
+ABLATION_MODE = "ablation"  # sweeps.plan's mode of `make ablation` folders
 SCHEDULE = SCHEDULE_FIELDS
 
 
@@ -79,10 +80,13 @@ def read_meta(exp: Location) -> dict:
 
 
 def latest_experiments(experiments: list[Location]) -> list[Location]:
-    """The most recently created experiment per (task, mode), by ``created`` then folder time."""
+    """The most recently created experiment per (task, mode), by ``created`` then folder time. Ablations are left
+    out: their plots and tables are dashboards.ablations'."""
     best: dict[tuple[str, str], tuple[tuple, Location]] = {}
     for exp in map(Location.of, experiments):
         meta = read_meta(exp)
+        if meta["mode"] == ABLATION_MODE:
+            continue
         key = (meta["task"], meta["mode"])
         rank = (str(meta["created"]), (exp / SWEEP_FILE).mtime())
         if key not in best or rank > best[key][0]:

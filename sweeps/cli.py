@@ -29,7 +29,7 @@ from sweeps.tuner import run
 
 
 def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"python -m sweeps.{'train' if mode == 'train' else 'sweep'}",
+    parser = argparse.ArgumentParser(prog=f"python -m sweeps.{mode if mode in ('train', 'ablation') else 'sweep'}",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", required=True, help="task name, e.g. Walker2d, poplin-cheetah")
     parser.add_argument("--budget", default="paper", help=f"one of {', '.join(BUDGETS)} (default: paper)")
@@ -52,11 +52,16 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
     parser.add_argument("--from-sweep", default=None,
                         help="reproduce: take the best schedule (and H) of this sweep folder or URI, as Table 4 "
                              "prints it (default: the paper's Table 4)")
+    parser.add_argument("--ablation", default=None, metavar="NAME",
+                        help="ablation: which one (make: NAME=): critic-mve (fig. 4 and 6) or model (fig. 3)")
+    parser.add_argument("--from-trial", default=None, metavar="DIR",
+                        help="ablation model: take the episodes of this trial folder's latest checkpoint (a SAC run) "
+                             "instead of training one (make: FROM=)")
     parser.add_argument("--num-samples", type=int, default=None,
                         help="sweep: configurations to draw (make: SAMPLES=N; default: the space's or budget's)")
     parser.add_argument("--num-seeds", type=int, default=None,
-                        help="reproduce: seeds per schedule; sweep: at most this many seeds per configuration "
-                             "(make: SEEDS=N; default: the budget's)")
+                        help="reproduce: seeds per schedule; ablation: seeds per arm; sweep: at most this many seeds "
+                             "per configuration (make: SEEDS=N; default: the budget's)")
     parser.add_argument("--gpus-per-trial", default=None, metavar="F|auto",
                         help="fraction of a GPU for each trial's learner, env runners stay on CPUs (make: "
                              "GPUS_PER_TRIAL=F; default: the budget's: paper 'auto' = the cluster's GPUs shared "

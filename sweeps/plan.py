@@ -4,6 +4,7 @@ the experiment folder's `sweep.json` manifest, whose RESUME_KEYS decide whether 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import sys
@@ -12,6 +13,7 @@ from typing import Any
 
 from algorithms.sac_svg.checkpoint import svglab_version
 from sweeps import search_space as spaces
+from sweeps.ablations import Ablation, ModelFit, UnknownAblationError, ablation_budget, ablation_dirname, get_ablation
 from sweeps.budgets import Budget, UnknownBudgetError, get_budget
 from sweeps.experiment import OverrideError, build_config, parse_overrides, schedule_fields
 from sweeps.placement import AUTO, GPU_FIELD, PlacementError, parse_gpus_per_trial
@@ -19,11 +21,12 @@ from sweeps.results import NoResultsError, best_schedule
 from sweeps.storage import Location
 from tasks import Task, UnknownScheduleError, UnknownTaskError, get_task
 
-MODES = ("sweep", "reproduce", "train")
+MODES = ("sweep", "reproduce", "train", "ablation")
 BASELINE_HORIZON = 0  # H = 0 is SAC
 
 # Manifest fields that must match for a second run of a command to resume the same experiment.
-RESUME_KEYS = ("task", "mode", "budget", "train_steps", "sweep_seed", "search_space", "overrides", "trials")
+RESUME_KEYS = ("task", "mode", "budget", "train_steps", "sweep_seed", "search_space", "overrides", "trials",
+               "ablation", "from_trial", "model_fit")
 
 
 class SweepInputError(ValueError):
@@ -42,6 +45,10 @@ class Plan:
     trials: list[dict[str, Any]]  # each trial's varied config fields, in trial order
     manifest: dict[str, Any]
     gpus_per_trial: float | str = 0  # each learner's GPU, or "auto": decided after Ray starts (sweeps.placement)
+    ablation: Ablation | None = None  # mode "ablation": which one (sweeps.ablations)
+    model_fit: ModelFit | None = None  # the model ablation's fitting protocol
+    from_trial: Location | None = None  # the model ablation's source trial when given (FROM=): no Tune run
+    base_config: dict[str, Any] | None = None  # the shared config (every trial's, before its own fields)
 
     @property
     def steps_per_trial(self) -> int:
@@ -52,18 +59,21 @@ def make_plan(args: argparse.Namespace) -> Plan:
     """Validate every input and build every trial's config; raises SweepInputError; writes nothing."""
     try:
         task = get_task(args.task)
-        budget = get_budget(args.budget)
+        ablation = get_ablation(args.ablation) if args.mode == "ablation" else None
+        chosen = ablation_budget(ablation, args.budget) if ablation else None
+        budget, fit = (chosen.budget, chosen.fit) if chosen else (get_budget(args.budget), None)
         overrides = parse_overrides(args.overrides)
         if args.official_defaults:  # the official code's values (docs/official-code.md), under any explicit --set
             from algorithms.sac_svg.config import SVGHyperparameters
 
             overrides = SVGHyperparameters.official_code_defaults() | overrides
         gpus_per_trial = _gpus_per_trial(args, budget, overrides)
-    except (UnknownTaskError, UnknownBudgetError, OverrideError, PlacementError) as error:
+    except (UnknownTaskError, UnknownBudgetError, UnknownAblationError, OverrideError, PlacementError) as error:
         raise SweepInputError(str(error)) from error
     for flag, modes in _MODE_FLAGS.items():
         if getattr(args, flag) is not None and args.mode not in modes:
-            raise SweepInputError(f"--{flag.replace('_', '-')} applies to {' and '.join(modes)}, not {args.mode}")
+            listed = " and ".join([", ".join(modes[:-1]), modes[-1]] if len(modes) > 1 else modes)
+            raise SweepInputError(f"--{flag.replace('_', '-')} applies to {listed}, not {args.mode}")
     if args.schedules and args.from_sweep:
         raise SweepInputError("--schedules and --from-sweep both choose the schedule: give one of them")
     for flag in ("num_samples", "num_seeds", "max_concurrent"):
@@ -81,6 +91,14 @@ def make_plan(args: argparse.Namespace) -> Plan:
         first_seed = 1 if args.seed is None else args.seed
         seeds = range(first_seed, first_seed + _num_seeds(args, budget))
         trials = [{**schedule, "horizon": h, "seed": s} for h in (horizon, BASELINE_HORIZON) for s in seeds]
+    elif args.mode == "ablation":
+        if fit is not None and args.num_seeds is not None:
+            raise SweepInputError("the model ablation fits its models on one SAC run: drop SEEDS= (--num-seeds); "
+                                  "--seed picks that run's seed")
+        first_seed = 1 if args.seed is None else args.seed
+        seeds = range(first_seed, first_seed + _num_seeds(args, budget))
+        schedule = _preset_schedule(task, args)
+        trials = [{**schedule, **arm.fields, "seed": s} for arm in ablation.arms for s in seeds]
     else:
         trials = [{**_preset_schedule(task, args), "seed": 1 if args.seed is None else args.seed}]
 
@@ -93,11 +111,40 @@ def make_plan(args: argparse.Namespace) -> Plan:
                               "(use --seed for seeds, or a search space file to search other values)")
     trials = [{**trial, **{k: v for k, v in overrides.items() if k in trial}} for trial in trials]
     overrides = {k: v for k, v in overrides.items() if k not in varied}
+    if fit is not None:  # fig. 3 needs every episode of the SAC run, from the first: its replay keeps them all
+        run = build_config(task, budget, overrides)  # (an iteration may end a few env steps past the length)
+        overrides.setdefault("replay_capacity", run.total_env_steps + run.report_interval_steps)
 
     base = _validated_configs(task, budget, overrides, trials)
-    exp_dir = _results(args.results) / f"{task.name}-{args.mode}-{budget.name}"
-    manifest = _manifest(task, budget, args, space, overrides, trials, base)
-    return Plan(task, budget, args.mode, exp_dir, _param_space(base, trials), trials, manifest, gpus_per_trial)
+    source = _source_trial(ablation, fit, args, task)
+    if source is not None:
+        trials = []  # the episodes come from the given trial: nothing to train
+    name = ablation_dirname(task.name, ablation, budget) if ablation else f"{task.name}-{args.mode}-{budget.name}"
+    exp_dir = _results(args.results) / name
+    if fit is not None and exp_dir.local is None:
+        raise SweepInputError(f"--results {args.results}: the model ablation fits its models in this process, on "
+                              "a local folder: give a local RESULTS")
+    manifest = _manifest(task, budget, args, space, overrides, trials, base) | {
+        "ablation": ablation.name if ablation else None, "from_trial": str(source) if source else None,
+        "model_fit": dataclasses.asdict(fit) if fit else None}
+    return Plan(task, budget, args.mode, exp_dir, _param_space(base, trials) if trials else base, trials, manifest,
+                gpus_per_trial, ablation, fit, source, base)
+
+
+def _source_trial(ablation: Ablation | None, fit: ModelFit | None, args, task: Task) -> Location | None:
+    """The model ablation's source trial (`--from-trial`, make: FROM=), checked: a trial folder of this task whose
+    latest checkpoint holds its replay buffer. None: the ablation trains its own SAC run."""
+    if args.from_trial is None:
+        return None
+    if fit is None:
+        raise SweepInputError(f"--from-trial (FROM=) gives the model ablation its episodes; ablation "
+                              f"{ablation.name} trains its own trials: drop FROM=")
+    from sweeps.replay_episodes import NotATrialError, check_source_trial
+
+    try:
+        return check_source_trial(args.from_trial, task.name)
+    except NotATrialError as error:
+        raise SweepInputError(f"FROM={args.from_trial}: {error}") from error
 
 
 def _gpus_per_trial(args, budget: Budget, overrides: dict[str, Any]) -> float | str:
@@ -138,8 +185,9 @@ def _preset_schedule(task: Task, args) -> dict[str, Any]:
 
 
 # Flags that only some modes use: given to another mode they would be silently ignored.
-_MODE_FLAGS = {"num_samples": ("sweep",), "num_seeds": ("sweep", "reproduce"), "from_sweep": ("reproduce",),
-               "schedules": ("reproduce", "train")}
+_MODE_FLAGS = {"num_samples": ("sweep",), "num_seeds": ("sweep", "reproduce", "ablation"),
+               "from_sweep": ("reproduce",), "schedules": ("reproduce", "train", "ablation"),
+               "ablation": ("ablation",), "from_trial": ("ablation",)}
 
 
 def _num_seeds(args, budget: Budget) -> int:
@@ -215,7 +263,7 @@ def _manifest(task, budget, args, space, overrides, trials, base) -> dict[str, A
         "horizon": base["horizon"],
         "from_sweep": str(args.from_sweep) if args.from_sweep else None,
         "trials": trials,
-        "command": " ".join(["python -m sweeps.sweep", *sys.argv[1:]]),
+        "command": " ".join([f"python -m sweeps.{'ablation' if args.mode == 'ablation' else 'sweep'}", *sys.argv[1:]]),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "svglab_version": svglab_version(),
     }

@@ -16,9 +16,10 @@ from sweeps.wandb_logging import wandb_callbacks
 
 
 def trial_dirname(trial) -> str:
-    """Readable trial folders: <id>_H=2_init=0_final=-8_beta=4_seed=3."""
+    """Readable trial folders: <id>_H=2_init=0_final=-8_beta=4_seed=3 (with an MVE critic: <id>_H=2_critic=full_...)."""
     c = trial.config
-    return (f"{trial.trial_id}_H={c.get('horizon')}_init={c.get('target_entropy_init')}_"
+    critic = f"_critic={c['critic_mve']}" if c.get("critic_mve", "none") != "none" else ""
+    return (f"{trial.trial_id}_H={c.get('horizon')}{critic}_init={c.get('target_entropy_init')}_"
             f"final={c.get('target_entropy_final')}_beta={c.get('target_entropy_beta')}_seed={c.get('seed')}")
 
 
@@ -126,7 +127,8 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
         print(f"error: {storage.storage_problem(plan.exp_dir, storage_errors.seen[0])}"
               + (f" (Tune then failed with {storage_errors.after})" if storage_errors.after else ""), file=sys.stderr)
         return 1
-    print_summary(plan.exp_dir)
+    if plan.ablation is None:  # an ablation's arms differ in more than the schedule: dashboards.ablations tables them
+        print_summary(plan.exp_dir)
     unfinished = [r for r in results if r.metrics is None or not _finished(r.metrics, plan.steps_per_trial)]
     if results.errors or unfinished:
         print(f"{len(results.errors)} trial(s) failed, {len(unfinished)} unfinished: run the same command "

@@ -60,7 +60,7 @@ def test_unknown_task_exits_before_ray_and_writes_nothing(tmp_path):
     (["--space", "nosuchspace"], "neither a built-in space"),
     (["--mode", "reproduce", "--num-seeds", "0"], "--num-seeds must be >= 1, got 0"),
     (["--num-samples", "-1"], "--num-samples must be >= 1, got -1"),
-    (["--mode", "train", "--num-seeds", "2"], "--num-seeds applies to sweep and reproduce, not train"),
+    (["--mode", "train", "--num-seeds", "2"], "--num-seeds applies to sweep, reproduce and ablation, not train"),
     (["--mode", "reproduce", "--num-samples", "2"], "--num-samples applies to sweep, not reproduce"),
     (["--mode", "reproduce", "--from-sweep", "/nonexistent"], "no trial with an evaluation return"),
 ])
@@ -174,7 +174,8 @@ def test_official_schedules_preset_for_train_and_reproduce():
 
 @pytest.mark.parametrize("args, message", [
     (["--task", "Hopper", "--mode", "train", "--schedules", "offical"], "Unknown schedules 'offical'"),
-    (["--task", "Hopper", "--schedules", "official"], "--schedules applies to reproduce and train, not sweep"),
+    (["--task", "Hopper", "--schedules", "official"],
+     "--schedules applies to reproduce, train and ablation, not sweep"),
     (["--task", "Hopper", "--mode", "reproduce", "--schedules", "official", "--from-sweep", "x"],
      "--schedules and --from-sweep both choose the schedule"),
     (["--task", "Hopper", "--space", "official", "--set", "horizon=3"], "--set horizon: set per trial by the sweep"),

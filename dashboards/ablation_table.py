@@ -1,0 +1,47 @@
+"""The ablation table: final evaluation return per arm (n, mean, sample std) and Welch's t-test between every two
+arms, as Markdown and CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dashboards.formats import fmt_p, fmt_stat, to_markdown
+from dashboards.stats import welch_p_samples
+
+
+def arm_rows(scores: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per arm, in the given order: n (trials with a score), mean, std (ddof 1), and for every other arm
+    the two-sided p-value of Welch's t-test between the two arms' scores (NaN below 2 scores in either)."""
+    series = {arm: pd.Series(np.asarray(values, dtype=float)).dropna() for arm, values in scores.items()}
+    rows = []
+    for arm, values in series.items():
+        row = {"arm": arm, "n": len(values), "mean": values.mean() if len(values) else np.nan,
+               "std": values.std(ddof=1) if len(values) > 1 else np.nan}
+        row |= {f"p vs {other}": np.nan if other == arm else welch_p_samples(values, series[other])
+                for other in series}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def display(rows: pd.DataFrame) -> pd.DataFrame:
+    """The table as printed: 'mean ± std (n=k)' and formatted p-values ('—' on the diagonal)."""
+    stats = [fmt_stat(m, s, n) for m, s, n in zip(rows["mean"], rows["std"], rows["n"])]
+    shown = pd.DataFrame({"arm": rows["arm"], "final eval return": stats})
+    for column in [c for c in rows.columns if c.startswith("p vs ")]:
+        other = column.removeprefix("p vs ")
+        shown[column] = ["—" if arm == other else fmt_p(p) for arm, p in zip(rows["arm"], rows[column])]
+    return shown
+
+
+def write_table(rows: pd.DataFrame, out: Path, name: str, title: str) -> list[Path]:
+    """`<out>/<name>.md` (title, table, how to read it) and `<out>/<name>.csv` (the numbers)."""
+    out.mkdir(parents=True, exist_ok=True)
+    md, csv = out / f"{name}.md", out / f"{name}.csv"
+    md.write_text(f"## {title}\n\n{to_markdown(display(rows))}\n"
+                  "n = trials with an evaluation; mean ± sample std (ddof 1) of each trial's last evaluation return; "
+                  "p = Welch's t-test (two-sided) between the row's arm and the column's, n/a below 2 trials.\n")
+    rows.to_csv(csv, index=False)
+    return [md, csv]

@@ -1,0 +1,185 @@
+"""The ablations' plots and tables, from their experiment folders (`make ablation` runs this after the trials).
+
+    python -m dashboards.ablations --ablation critic-mve --task Walker2d --budget smoke [--results R] [--out DIR]
+
+- critic-mve (fig. 4 and 6): `critic_mve_returns.png` (evaluation return against env steps, mean ± 1 std over the
+  seeds of each arm), `critic_mve_trials.png` (every trial of the two MVE-critic arms: evaluation return and model
+  error against env steps, one line per seed), `critic_mve_final.md/.csv` (final return per arm, Welch tests).
+- model (fig. 3): `model_errors.png`, the multi-step squared error of both dynamics models on the holdout split
+  (solid) and the test split (dashed) against the episodes seen, mean over the unroll steps (left) and per unroll
+  step after the last chunk (right).
+
+Outputs go to `<results>/tables/<experiment folder name>/` (for a URI, the local results/tables/...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from algorithms.sac_svg.metrics import ENV_STEPS, EVAL_RETURN, MODEL_ERROR
+from dashboards.ablation_table import arm_rows, write_table
+from dashboards.formats import fmt_steps
+from dashboards.plots import _band, _bin_size, _empty_note, _legend, _save, aggregate
+from dashboards.tables import default_out
+from sweeps.ablations import CRITIC_MVE, MODEL, Ablation, ablation_budget, ablation_dirname, arm_of, get_ablation
+from sweeps.model_ablation import ERRORS_FILE, MODELS
+from sweeps.results import final_eval, read_progress, trial_config, trial_dirs
+from sweeps.storage import Location
+from tasks import get_task
+
+
+def arm_curves(exp: Location, ablation: Ablation) -> pd.DataFrame:
+    """Every trial's per-iteration results with its `trial`, `arm` and `seed`; trials of no arm are left out."""
+    frames = []
+    for trial in trial_dirs(exp):
+        config = trial_config(trial)
+        arm = arm_of(config, ablation)
+        if arm is not None:
+            frames.append(read_progress(trial).assign(trial=trial.name, arm=arm, seed=config.get("seed")))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=[ENV_STEPS, EVAL_RETURN, MODEL_ERROR, "trial", "arm", "seed"])
+
+
+def final_scores(curves: pd.DataFrame, ablation: Ablation) -> dict[str, np.ndarray]:
+    """{arm: each trial's last evaluation return}, every arm present (empty when it has no trials)."""
+    by_arm = {arm.name: curves[curves["arm"] == arm.name].groupby("trial") for arm in ablation.arms}
+    return {arm: np.array([final_eval(trial)[0] for _, trial in trials]) for arm, trials in by_arm.items()}
+
+
+def returns_plot(curves: pd.DataFrame, ablation: Ablation, title: str, interval, out: Path) -> Path:
+    """Fig. 4: evaluation return against env steps, mean ± 1 std across each arm's seeds."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, arm in enumerate(ablation.arms):
+        trials = curves[curves["arm"] == arm.name]
+        stats = aggregate(trials, EVAL_RETURN, _bin_size(trials, interval))
+        if len(stats):
+            _band(ax, stats, f"{arm.name} (n={trials['trial'].nunique()})", colors[i % len(colors)])
+    if not ax.lines:
+        _empty_note(ax, "no evaluations yet")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("evaluation return")
+    ax.set_title(f"{title}: mean ± 1 std across seeds")
+    _legend(ax, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return _save(fig, out / "critic_mve_returns.png")
+
+
+def mve_trials_plot(curves: pd.DataFrame, ablation: Ablation, title: str, out: Path) -> Path:
+    """Fig. 6: for each MVE-critic arm (rows), every trial's evaluation return and model error (columns)."""
+    arms = [arm for arm in ablation.arms if arm.fields.get("critic_mve") == "full"]
+    fig, axes = plt.subplots(len(arms), 2, figsize=(10, 3.4 * len(arms)), squeeze=False, constrained_layout=True)
+    for row, arm in zip(axes, arms):
+        trials = curves[curves["arm"] == arm.name]
+        for (_, trial), color in zip(trials.groupby("trial"), plt.get_cmap("tab10").colors * 10):
+            label = f"seed {trial['seed'].iloc[0]}"
+            for ax, column in zip(row, (EVAL_RETURN, MODEL_ERROR)):
+                points = trial.dropna(subset=[column])
+                ax.plot(points[ENV_STEPS], points[column], color=color, label=label,
+                        marker="o" if len(points) < 3 else None)
+        for ax, ylabel in zip(row, ("evaluation return", "model error (multi-step MSE)")):
+            ax.set_title(arm.name, fontsize=9)
+            ax.set_xlabel("env steps")
+            ax.set_ylabel(ylabel)
+            if not ax.lines:
+                _empty_note(ax, "no trials yet")
+        if row[1].lines and all((line.get_ydata() > 0).all() for line in row[1].lines if len(line.get_ydata())):
+            row[1].set_yscale("log")
+        if row[0].lines:
+            row[0].legend(fontsize=7)
+    fig.suptitle(f"{title}: every trial of the MVE-critic arms", fontsize=10)
+    return _save(fig, out / "critic_mve_trials.png")
+
+
+def model_errors_plot(errors: pd.DataFrame, title: str, out: Path) -> Path:
+    """Fig. 3: each model's multi-step error on the holdout (solid) and test (dashed) splits."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    colors = dict(zip(MODELS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    styles = {"holdout": "-", "test": "--"}
+    last = errors["episodes_seen"].max() if len(errors) else None
+    for (model, split), rows in errors.groupby(["model", "split"]):
+        label = f"{MODELS.get(model, model)}, {split}"
+        mean = rows.groupby("episodes_seen")["error"].mean()
+        left.plot(mean.index, mean.values, styles.get(split, ":"), color=colors.get(model), label=label, marker="o")
+        final = rows[rows["episodes_seen"] == last].sort_values("unroll_step")
+        right.plot(final["unroll_step"], final["error"], styles.get(split, ":"), color=colors.get(model), label=label,
+                   marker="o")
+    left.set_xlabel("episodes added (training + holdout)")
+    left.set_ylabel("multi-step squared error (mean over unroll steps)")
+    right.set_xlabel("unroll step")
+    right.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    right.set_ylabel(f"squared error after {last} episodes")
+    for ax in (left, right):
+        if ax.lines:
+            ax.set_yscale("log")
+            ax.legend(fontsize=7)
+        else:
+            _empty_note(ax, "no scores yet")
+    fig.suptitle(f"{title}: dynamics models on a SAC run's episodes (holdout solid, test dashed)", fontsize=10)
+    return _save(fig, out / "model_errors.png")
+
+
+def write_critic_mve(exp: Location, out: Path, title: str, interval) -> list[Path]:
+    curves = arm_curves(exp, CRITIC_MVE)
+    rows = arm_rows(final_scores(curves, CRITIC_MVE))
+    return [returns_plot(curves, CRITIC_MVE, title, interval, out), mve_trials_plot(curves, CRITIC_MVE, title, out),
+            *write_table(rows, out, "critic_mve_final", f"{title}: final evaluation return per arm")]
+
+
+def write_model(exp: Location, out: Path, title: str) -> list[Path]:
+    path = exp / ERRORS_FILE
+    errors = pd.read_csv(path.local) if path.exists() else pd.DataFrame(columns=["model", "episodes_seen", "split",
+                                                                                 "unroll_step", "error"])
+    return [model_errors_plot(errors, title, out)]
+
+
+def write_outputs(results: str, ablation: Ablation, task: str, budget: str, out: Path | None = None) -> list[Path]:
+    """The ablation's plots and tables for its experiment folder under `results`."""
+    chosen = ablation_budget(ablation, budget).budget
+    name = ablation_dirname(get_task(task).name, ablation, chosen)
+    exp = Location.of(results) / name
+    if not (exp / "sweep.json").exists():
+        raise FileNotFoundError(f"{exp} is not an ablation folder (no sweep.json): run make ablation first")
+    out = Path(out) if out else default_out(results) / name
+    title = f"{get_task(task).name} {ablation.figure} ({chosen.name}, {fmt_steps(_train_steps(exp))} steps)"
+    if ablation is MODEL:
+        return write_model(exp, out, title)
+    return write_critic_mve(exp, out, title, chosen.eval_interval)
+
+
+def _train_steps(exp: Location):
+    import json
+
+    return json.loads((exp / "sweep.json").read_text()).get("train_steps")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ablation", required=True, help="critic-mve or model")
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--budget", default="paper")
+    parser.add_argument("--results", default="results")
+    parser.add_argument("--out", type=Path, default=None, help="default: <results>/tables/<experiment folder>")
+    args = parser.parse_args(argv)
+    try:
+        written = write_outputs(args.results, get_ablation(args.ablation), args.task, args.budget, args.out)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path in written:
+        if path.suffix == ".md":
+            print(path.read_text())
+    print(f"wrote {len(written)} files to {written[0].parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
