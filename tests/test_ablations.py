@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from dashboards import ablations as ablation_outputs
-from dashboards import load
+from dashboards import intervals, load
 from dashboards.ablation_table import arm_rows
 from sweeps import ablation, cli
 from sweeps import plan as plans
@@ -189,6 +189,13 @@ def test_arm_rows_match_a_hand_computed_welch_test():
     assert rows.loc["B", "p vs A"] == pytest.approx(rows.loc["A", "p vs B"])
     assert math.isnan(rows.loc["A", "p vs C"]) and math.isnan(rows.loc["C", "std"])
     assert math.isnan(rows.loc["A", "p vs A"])
+    # The IQM and mean beside them: rliable's interval for A (3 trials), the point and the reason for B and C.
+    interval = intervals.summarize_arms({"A": a})["A"]
+    assert (rows.loc["A", "iqm"], rows.loc["A", "iqm_low"], rows.loc["A", "iqm_high"]) == pytest.approx(
+        (interval.iqm.point, interval.iqm.low, interval.iqm.high))
+    assert rows.loc["A", "score_mean"] == pytest.approx(7 / 3)
+    assert rows.loc["A", "iqm_low"] <= 2 <= rows.loc["A", "iqm_high"]
+    assert rows.loc["B", "iqm_note"] == "no interval: n=2 < 3 trials" and math.isnan(rows.loc["B", "iqm_low"])
 
 
 def synthetic_critic_mve_experiment(results):
