@@ -195,7 +195,8 @@ def dynamics_loss(dynamics: GRUDynamics, states: torch.Tensor, actions: torch.Te
     and state dimensions (F.mse_loss over the valid sequences), the scale its gradient clip of 1.0 was set
     for; eq. 11's squared norm is (L-1) obs_dim times this (docs/fidelity.md).
     """
-    return multi_step_errors(dynamics, states, actions, valid).mean()
+    error = squared_errors(dynamics, states, actions).mean(dim=(0, 2))
+    return (error * valid).sum() / valid.sum().clamp(min=1)
 
 
 def ensemble_dynamics_losses(dynamics: MLPEnsembleDynamics, x: torch.Tensor, u: torch.Tensor,
@@ -206,8 +207,15 @@ def ensemble_dynamics_losses(dynamics: MLPEnsembleDynamics, x: torch.Tensor, u: 
     return (dynamics(x, u) - x_next).pow(2).mean(dim=(1, 2))
 
 
-def multi_step_errors(dynamics: GRUDynamics, states: torch.Tensor, actions: torch.Tensor,
+def multi_step_errors(dynamics: GRUDynamics | MLPEnsembleDynamics, states: torch.Tensor, actions: torch.Tensor,
                       valid: torch.Tensor) -> torch.Tensor:
-    """Eq. 11's squared error per unroll step (L-1,), as a mean over state dimensions and valid sequences."""
-    error = (dynamics.unroll(states[0], actions) - states[1:]).pow(2).mean(dim=2)
+    """Eq. 11's squared error per unroll step (L-1,), as a mean over state dimensions and valid sequences; its
+    mean over the steps is `dynamics_loss`."""
+    error = squared_errors(dynamics, states, actions).mean(dim=2)
     return (error * valid).sum(dim=1) / valid.sum().clamp(min=1)
+
+
+def squared_errors(dynamics: GRUDynamics | MLPEnsembleDynamics, states: torch.Tensor,
+                   actions: torch.Tensor) -> torch.Tensor:
+    """(f(x_1, u_{1:L-1}) - x_{2:L})^2 elementwise, (L-1, B, obs_dim)."""
+    return (dynamics.unroll(states[0], actions) - states[1:]).pow(2)
