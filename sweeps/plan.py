@@ -14,6 +14,7 @@ from algorithms.sac_svg.checkpoint import svglab_version
 from sweeps import search_space as spaces
 from sweeps.budgets import Budget, UnknownBudgetError, get_budget
 from sweeps.experiment import OverrideError, build_config, parse_overrides, schedule_fields
+from sweeps.memory_fit import MemoryFitError, TrialMemory, check_fits
 from sweeps.placement import AUTO, GPU_FIELD, PlacementError, parse_gpus_per_trial
 from sweeps.results import NoResultsError, best_schedule
 from sweeps.storage import Location
@@ -42,6 +43,7 @@ class Plan:
     trials: list[dict[str, Any]]  # each trial's varied config fields, in trial order
     manifest: dict[str, Any]
     gpus_per_trial: float | str = 0  # each learner's GPU, or "auto": decided after Ray starts (sweeps.placement)
+    memory: TrialMemory | None = None  # what the largest trial's learner holds (sweeps.memory_fit)
 
     @property
     def steps_per_trial(self) -> int:
@@ -94,10 +96,16 @@ def make_plan(args: argparse.Namespace) -> Plan:
     trials = [{**trial, **{k: v for k, v in overrides.items() if k in trial}} for trial in trials]
     overrides = {k: v for k, v in overrides.items() if k not in varied}
 
-    base = _validated_configs(task, budget, overrides, trials)
+    configs = _validated_configs(task, budget, overrides, trials)
+    try:
+        memory = check_fits(task, configs, gpus_per_trial, args.max_concurrent or budget.max_concurrent_trials)
+    except MemoryFitError as error:
+        raise SweepInputError(f"{error} Nothing was written.") from None
+    base = configs[0].to_dict()
     exp_dir = _results(args.results) / f"{task.name}-{args.mode}-{budget.name}"
     manifest = _manifest(task, budget, args, space, overrides, trials, base)
-    return Plan(task, budget, args.mode, exp_dir, _param_space(base, trials), trials, manifest, gpus_per_trial)
+    return Plan(task, budget, args.mode, exp_dir, _param_space(base, trials), trials, manifest, gpus_per_trial,
+                memory)
 
 
 def _gpus_per_trial(args, budget: Budget, overrides: dict[str, Any]) -> float | str:
@@ -172,8 +180,8 @@ def _sweep_seed(args) -> int:
     return 0 if args.seed is None else args.seed
 
 
-def _validated_configs(task, budget, overrides, trials) -> dict[str, Any]:
-    """Build and validate every trial's config (so a bad value fails now); return the first as a dict."""
+def _validated_configs(task, budget, overrides, trials) -> list:
+    """Build and validate every trial's config (so a bad value fails now)."""
     configs = []
     for trial in trials:
         schedule = {k: v for k, v in trial.items() if k != "seed"}
@@ -183,7 +191,7 @@ def _validated_configs(task, budget, overrides, trials) -> dict[str, Any]:
         except ValueError as error:
             raise SweepInputError(f"trial {trial}: {error}") from error
         configs.append(config)
-    return configs[0].to_dict()
+    return configs
 
 
 def _param_space(base: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
