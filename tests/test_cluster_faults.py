@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.test_cluster import TASK, Cluster, node_ports, pids_using, run_cli, start_cluster
-from tests.test_faults import wait_for
+from tests.test_faults import end_session, wait_for
 
 SMOKE = ["--task", TASK, "--budget", "smoke"]
 EXPERIMENT = f"{TASK}-sweep-smoke"
@@ -34,14 +34,6 @@ def start_driver(cluster: Cluster, log: Path, *args: str) -> subprocess.Popen:
     env = {**cluster.env(), "RAY_ADDRESS": cluster.address, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, "-m", "sweeps.sweep", *args], cwd=log.parent, env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def kill_session(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=60)
 
 
 def checkpointed_trials(exp_dir: Path) -> list[Path]:
@@ -90,7 +82,7 @@ def test_a_driver_killed_on_a_cluster_resumes_with_the_same_command(cluster, tmp
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=60)
     finally:
-        kill_session(driver)
+        end_session(driver)
     finished, interrupted = sorted(p.parent for p in exp_dir.glob("*/params.json"))
     finished_results = (finished / "result.json").read_text()
     assert rows(finished, "env_steps")[-1] == 1000, finished_results
@@ -134,7 +126,7 @@ def test_trials_of_a_lost_node_finish_elsewhere_from_their_checkpoints(cluster, 
                                       *node_ports(head=False)])
         assert driver.wait(timeout=900) == 0, log.read_text()[-5000:]
     finally:
-        kill_session(driver)
+        end_session(driver)
     output = log.read_text()
     trials = sorted(p.parent for p in exp_dir.glob("*/params.json"))
     [moved] = [t for t in trials if on_worker[0] in rows(t, "pid")]
