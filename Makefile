@@ -24,7 +24,7 @@ OVERRIDES := $(if $(H),--set horizon=$(H)) $(if $(SEED),--seed $(SEED)) \
              $(if $(SEEDS),--num-seeds $(SEEDS)) $(if $(SAMPLES),--num-samples $(SAMPLES)) \
              $(if $(GPUS_PER_TRIAL),--gpus-per-trial $(GPUS_PER_TRIAL)) $(if $(SCHEDULES),--schedules $(SCHEDULES))
 
-.PHONY: install lint test test-fast test-deps sweep docker-sweep reproduce train ablation bench tables dashboard clean
+.PHONY: install lint test test-fast test-deps sweep docker-sweep reproduce train ablation bench tables dashboard soak clean
 
 $(STAMP): requirements.txt requirements-no-deps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -88,6 +88,13 @@ tables: $(STAMP)
 
 dashboard: $(STAMP)
 	$(BIN)/python -m dashboards.report --results $(RESULTS) $(if $(SWEEP),--sweep $(SWEEP)) --open $(ARGS)
+
+# A long run stays flat: one tiny Hopper trial of 100k env steps with a wrapping 20k replay and a checkpoint per
+# iteration; fails if the learner's or env runner's resident memory grows 5% after the replay fills, or if the
+# trial folder holds more than keep_checkpoints checkpoints (docs/sweeps.md: soak). Samples: $(SOAK_RESULTS)/soak.csv
+SOAK_RESULTS ?= results/soak
+soak: $(STAMP)
+	$(BIN)/python -m sweeps.soak --results $(SOAK_RESULTS) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

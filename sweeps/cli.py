@@ -15,7 +15,8 @@ Table 4's in reproduce and train.
 
 Everything lands in `<results>/<Task>-<mode>-<budget>/`, Tune's experiment folder (docs/sweeps.md), with a
 `sweep.json` manifest. Running the same command again resumes the experiment. Bad input fails here,
-before Ray starts, and writes nothing.
+before Ray starts, and writes nothing; so does a second run into a folder a running one holds
+(sweeps.folder_lock).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import sys
 
 from sweeps.budgets import BUDGETS
+from sweeps.folder_lock import experiment_lock
 from sweeps.plan import MODES, SweepInputError, make_plan
 from sweeps.tuner import run
 
@@ -77,7 +79,8 @@ def main(argv=None, mode: str = "sweep") -> int:
     args = parse_args(argv, mode)
     try:
         plan = make_plan(args)
-        return run(plan, args)
+        with experiment_lock(plan.exp_dir):  # one run per experiment folder, before Ray starts
+            return run(plan, args)
     except SweepInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -75,10 +75,15 @@ def auto_gpus_per_trial(cluster: dict[str, float], cpus_per_trial: float, num_tr
     gpus = int(cluster.get("GPU", 0))
     if gpus < 1:
         return 0
-    by_cpus = int(cluster.get("CPU", 0) // cpus_per_trial) if cpus_per_trial else num_trials
-    concurrent = max(1, min(num_trials, max_concurrent or num_trials, by_cpus))
-    trials_per_gpu = math.ceil(concurrent / gpus)
+    trials_per_gpu = math.ceil(concurrent_trials(cluster, cpus_per_trial, num_trials, max_concurrent) / gpus)
     return math.floor(RAY_RESOURCE_UNITS / trials_per_gpu) / RAY_RESOURCE_UNITS
+
+
+def concurrent_trials(cluster: dict[str, float], cpus_per_trial: float, num_trials: int,
+                      max_concurrent: int | None) -> int:
+    """The trials that run at once: as many as the cluster's CPUs hold, at most `max_concurrent` and the trials."""
+    by_cpus = int(cluster.get("CPU", 0) // cpus_per_trial) if cpus_per_trial else num_trials
+    return max(1, min(num_trials, max_concurrent or num_trials, by_cpus))
 
 
 def cpus_per_trial(config: dict[str, Any]) -> float:

@@ -16,6 +16,7 @@ from sweeps import search_space as spaces
 from sweeps.ablations import Ablation, ModelFit, UnknownAblationError, ablation_budget, ablation_dirname, get_ablation
 from sweeps.budgets import Budget, UnknownBudgetError, get_budget
 from sweeps.experiment import OverrideError, build_config, parse_overrides, schedule_fields
+from sweeps.memory_fit import MemoryFitError, TrialMemory, check_fits
 from sweeps.placement import AUTO, GPU_FIELD, PlacementError, parse_gpus_per_trial
 from sweeps.results import NoResultsError, best_schedule
 from sweeps.storage import Location
@@ -49,6 +50,7 @@ class Plan:
     model_fit: ModelFit | None = None  # the model ablation's fitting protocol
     from_trial: Location | None = None  # the model ablation's source trial when given (FROM=): no Tune run
     base_config: dict[str, Any] | None = None  # the shared config (every trial's, before its own fields)
+    memory: TrialMemory | None = None  # what the largest trial's learner holds (sweeps.memory_fit)
 
     @property
     def steps_per_trial(self) -> int:
@@ -115,7 +117,12 @@ def make_plan(args: argparse.Namespace) -> Plan:
         run = build_config(task, budget, overrides)  # (an iteration may end a few env steps past the length)
         overrides.setdefault("replay_capacity", run.total_env_steps + run.report_interval_steps)
 
-    base = _validated_configs(task, budget, overrides, trials)
+    configs = _validated_configs(task, budget, overrides, trials)
+    try:
+        memory = check_fits(task, configs, gpus_per_trial, args.max_concurrent or budget.max_concurrent_trials)
+    except MemoryFitError as error:
+        raise SweepInputError(f"{error} Nothing was written.") from None
+    base = configs[0].to_dict()
     source = _source_trial(ablation, fit, args, task)
     if source is not None:
         trials = []  # the episodes come from the given trial: nothing to train
@@ -128,7 +135,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         "ablation": ablation.name if ablation else None, "from_trial": str(source) if source else None,
         "model_fit": dataclasses.asdict(fit) if fit else None}
     return Plan(task, budget, args.mode, exp_dir, _param_space(base, trials) if trials else base, trials, manifest,
-                gpus_per_trial, ablation, fit, source, base)
+                gpus_per_trial, ablation, fit, source, base, memory)
 
 
 def _source_trial(ablation: Ablation | None, fit: ModelFit | None, args, task: Task) -> Location | None:
@@ -220,8 +227,8 @@ def _sweep_seed(args) -> int:
     return 0 if args.seed is None else args.seed
 
 
-def _validated_configs(task, budget, overrides, trials) -> dict[str, Any]:
-    """Build and validate every trial's config (so a bad value fails now); return the first as a dict."""
+def _validated_configs(task, budget, overrides, trials) -> list:
+    """Build and validate every trial's config (so a bad value fails now)."""
     configs = []
     for trial in trials:
         schedule = {k: v for k, v in trial.items() if k != "seed"}
@@ -231,7 +238,7 @@ def _validated_configs(task, budget, overrides, trials) -> dict[str, Any]:
         except ValueError as error:
             raise SweepInputError(f"trial {trial}: {error}") from error
         configs.append(config)
-    return configs[0].to_dict()
+    return configs
 
 
 def _param_space(base: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:

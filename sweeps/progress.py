@@ -5,6 +5,10 @@
 
 The ETA divides the env steps left (all trials) by the rate measured since this session started, so it
 stays right after a resume and with any number of concurrent trials.
+
+A trial that fails because its node died (a lost or preempted machine, a crashed raylet) is named once when
+it happens, with what follows; the status line then ends with `| 1 node lost: trials a1b2c_00001 moved`, and
+the sweep's end repeats which nodes were lost and which of their trials moved.
 """
 
 from __future__ import annotations
@@ -53,6 +57,27 @@ def steps_done(trial, steps_per_trial: int) -> int:
     return min(int((trial.last_result or {}).get(ENV_STEPS, 0) or 0), steps_per_trial)
 
 
+NODE_CHECK_S = 5.0  # how often a failed trial's node is looked up while its fate is open
+NODE_DEATH_WAIT_S = 600.0  # a failed trial's node still alive this long after: a crash, not a lost node
+
+
+def actor_node(actor_id: str) -> str:
+    """The id of the node running the actor, from the GCS's actor table (read directly: the state API needs the
+    dashboard); "" when Ray has no record of it."""
+    import ray._private.state
+
+    try:
+        return ray._private.state.actors(actor_id=actor_id).get("Address", {}).get("NodeID") or ""
+    except Exception:  # noqa: BLE001  (no record: the trial's node then goes unnamed)
+        return ""
+
+
+def dead_nodes() -> set[str]:
+    import ray
+
+    return {node["NodeID"] for node in ray.nodes() if not node["Alive"]}
+
+
 class SweepProgress(Callback):
     def __init__(self, name: str, steps_per_trial: int, every_s: float = 30.0):
         self.name = name
@@ -61,20 +86,71 @@ class SweepProgress(Callback):
         self._reset()
 
     def _reset(self):
+        """The state of one session of the sweep (a resume starts a new one)."""
         self._start = time.time()
         self._start_steps = None
         self._last_print = 0.0
+        self.lost_nodes: dict[str, list[str]] = {}  # node id -> the trials it ran, which moved
+        self._placed: dict[str, tuple[str, str]] = {}  # trial id -> (actor id, node id) of its running actor
+        self._failed: list[dict] = []  # trials that failed on a node not (yet) known to be dead
+        self._last_node_check = 0.0
 
     def setup(self, stop=None, num_samples=None, total_num_samples=None, **info):
         self._reset()
         self.total_trials = total_num_samples
 
     def on_step_end(self, iteration, trials, **info):
+        if self._failed and time.time() - self._last_node_check >= NODE_CHECK_S:
+            self._name_lost_nodes()
         if time.time() - self._last_print >= self.every_s:
             self.report(trials)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.report(trials, completed=trial)  # Tune marks it TERMINATED only after the callbacks
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        actor = getattr(trial.temporary_state, "ray_actor", None)
+        if actor is not None and self._placed.get(trial.trial_id, ("",))[0] != actor._ray_actor_id.hex():
+            self._placed[trial.trial_id] = (actor._ray_actor_id.hex(), actor_node(actor._ray_actor_id.hex()))
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self._trial_failed(trial, "restarts from its last checkpoint on another node (or on one that joins later)")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._trial_failed(trial, "is out of retries: run the same command again to resume it from its last "
+                                  "checkpoint")
+
+    def _trial_failed(self, trial, what_follows: str) -> None:
+        """Remember where the trial failed: Ray marks a lost node dead only after its health checks fail."""
+        _, node = self._placed.pop(trial.trial_id, ("", ""))
+        if node:
+            self._failed.append({"node": node, "trial": trial.trial_id, "at": time.time(), "next": what_follows,
+                                 "steps": int((trial.last_result or {}).get(ENV_STEPS, 0) or 0)})
+            self._name_lost_nodes()
+
+    def _name_lost_nodes(self) -> None:
+        """Say once, for each failed trial whose node Ray now marks dead, that the node was lost."""
+        self._last_node_check = time.time()
+        dead = dead_nodes()
+        for failure in [f for f in self._failed if f["node"] in dead]:
+            node = failure["node"]
+            self.lost_nodes.setdefault(node, []).append(failure["trial"])
+            print(f"[{self.name}] node {node[:12]} lost (its raylet and processes are gone): trial {failure['trial']} "
+                  f"(at {failure['steps']:,} env steps) {failure['next']}", flush=True)
+        self._failed = [f for f in self._failed
+                        if f["node"] not in dead and time.time() - f["at"] < NODE_DEATH_WAIT_S]
+
+    def on_experiment_end(self, trials, **info):
+        if self._failed:
+            self._name_lost_nodes()
+        if self.lost_nodes:
+            print(f"[{self.name}] {self.lost_summary()}; each continued from its last checkpoint (progress.csv and "
+                  "result.json keep one row per iteration)", flush=True)
+
+    def lost_summary(self) -> str:
+        moved = [trial for trials in self.lost_nodes.values() for trial in dict.fromkeys(trials)]
+        nodes = ", ".join(node[:12] for node in self.lost_nodes)
+        return f"{len(self.lost_nodes)} node(s) lost ({nodes}): trials {', '.join(moved)} moved"
 
     def status_line(self, trials, completed=None) -> str:
         status = {t: "TERMINATED" if t is completed else t.status for t in trials}
@@ -95,6 +171,7 @@ class SweepProgress(Callback):
             f"{counts['PENDING']} pending, {counts['ERROR']} errored | env steps {_human(done)}/{_human(total)} "
             f"({100 * done / max(total, 1):.0f}%) | best eval return {best_text} | {rate:.1f} steps/s | "
             f"ETA {_duration(eta) if done < total else '0:00:00'}"
+            + (f" | {self.lost_summary()}" if self.lost_nodes else "")
         )
 
     def report(self, trials, completed=None):

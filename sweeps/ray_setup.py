@@ -1,6 +1,10 @@
 """Ray start-up for a run: connect to the cluster at RAY_ADDRESS or start a local one, check that every node
 of a cluster sees the results storage, and the one place that says where the Ray dashboard listens (the
-dashboards' report links to it)."""
+dashboards' report links to it).
+
+Each local run starts a Ray of its own: two sweeps on one machine (into different experiment folders) run
+side by side, each with its own ports. Ray picks every port of a local instance free, the dashboard's too:
+the first free one from 8265 up, printed at start ("Ray dashboard: http://127.0.0.1:8266")."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import os
 
 from sweeps.storage import Location
 
-DASHBOARD = ("127.0.0.1", 8265)
+DASHBOARD = ("127.0.0.1", 8265)  # the first local Ray's; a second one beside it takes the next free port
 
 
 def dashboard_url() -> str:
@@ -18,7 +22,8 @@ def dashboard_url() -> str:
 
 
 def init_ray(dashboard: bool, verbose: bool = False) -> None:
-    """Connect to the cluster at RAY_ADDRESS, or start a local one (dashboard on 127.0.0.1:8265).
+    """Connect to the cluster at RAY_ADDRESS, or start a local one (dashboard on the first free port from
+    127.0.0.1:8265, printed).
 
     The trials' own log lines (RLlib's and Ray's warnings) reach the terminal only with --verbose; they
     are always in the Ray dashboard and in each trial's folder, and a failing trial's error is reported.
@@ -33,8 +38,9 @@ def init_ray(dashboard: bool, verbose: bool = False) -> None:
     if os.environ.get("RAY_ADDRESS"):
         context = ray.init(runtime_env={"py_modules": [algorithms, sweeps, tasks]}, log_to_driver=verbose)
     else:
-        host, port = DASHBOARD
-        context = ray.init(address="local", include_dashboard=dashboard, dashboard_host=host, dashboard_port=port,
+        host, _ = DASHBOARD
+        # dashboard_port=None: Ray tries 8265 and the ports after it (a fixed port fails when another Ray has it).
+        context = ray.init(address="local", include_dashboard=dashboard, dashboard_host=host, dashboard_port=None,
                            log_to_driver=verbose)
     if context.dashboard_url:
         print(f"Ray dashboard: http://{context.dashboard_url}", flush=True)

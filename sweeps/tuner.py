@@ -105,6 +105,8 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
     check_resume_checkpoints(plan)
     print(f"{plan.mode} {plan.exp_dir.name}: {len(plan.trials)} trials x {plan.steps_per_trial:,} env steps "
           f"-> {plan.exp_dir}", flush=True)
+    if plan.memory:
+        print(f"memory: each trial's learner holds {plan.memory}", flush=True)
     init_ray(dashboard=not args.no_dashboard, verbose=args.verbose)
     place_learners(plan.param_space, plan.gpus_per_trial, plan.trials,
                    args.max_concurrent or plan.budget.max_concurrent_trials)
