@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,33 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+EVAL_VIDEO_FILE = "eval_video.mp4"
+EVAL_VIDEO_SIZE = 320
+
+
+def record_trial_evaluation(algorithm) -> str | None:
+    """In a trial (config eval_video): one deterministic episode of the policy just evaluated, env seed = the
+    iteration, into <trial>/eval_video.mp4 (each evaluation replaces it: the last one stays). Returns its path
+    for the W&B logger; None outside Tune."""
+    import pyarrow.fs
+
+    from algorithms.sac_svg import policy_file
+
+    storage = getattr(algorithm, "_storage", None)
+    if storage is None:
+        return None
+    tensors = policy_file.policy_tensors(policy_file.module_state(algorithm))
+    task = algorithm.config.env.removeprefix("svglab/")
+    policy = Policy(policy_file.make_spec(task, vars(algorithm.config), tensors))
+    policy.load_state_dict(tensors)
+    target = f"{storage.trial_fs_path}/{EVAL_VIDEO_FILE}"
+    if isinstance(storage.storage_filesystem, pyarrow.fs.LocalFileSystem):
+        record(policy, task, 1, algorithm.iteration, False, EVAL_VIDEO_SIZE, Path(target))
+        return target
+    with tempfile.TemporaryDirectory() as local:
+        record(policy, task, 1, algorithm.iteration, False, EVAL_VIDEO_SIZE, Path(local) / EVAL_VIDEO_FILE)
+        pyarrow.fs.copy_files(str(Path(local) / EVAL_VIDEO_FILE), target,
+                              destination_filesystem=storage.storage_filesystem)
+    return target

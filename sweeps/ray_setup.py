@@ -25,13 +25,14 @@ def init_ray(dashboard: bool, verbose: bool = False) -> None:
     """
     import ray
 
+    import agents
     import algorithms
     import sweeps
     import tasks
 
     # Trials and env runners import our packages: ship them to the cluster (a local one already has them).
     if os.environ.get("RAY_ADDRESS"):
-        context = ray.init(runtime_env={"py_modules": [algorithms, sweeps, tasks]}, log_to_driver=verbose)
+        context = ray.init(runtime_env={"py_modules": [agents, algorithms, sweeps, tasks]}, log_to_driver=verbose)
     else:
         host, port = DASHBOARD
         context = ray.init(address="local", include_dashboard=dashboard, dashboard_host=host, dashboard_port=port,

@@ -62,7 +62,7 @@ def test_unknown_task_exits_before_ray_and_writes_nothing(tmp_path):
     (["--num-samples", "-1"], "--num-samples must be >= 1, got -1"),
     (["--mode", "train", "--num-seeds", "2"], "--num-seeds applies to sweep and reproduce, not train"),
     (["--mode", "reproduce", "--num-samples", "2"], "--num-samples applies to sweep, not reproduce"),
-    (["--mode", "reproduce", "--from-sweep", "/nonexistent"], "no trial with an evaluation return"),
+    (["--mode", "reproduce", "--from-sweep", "/nonexistent"], "--from-sweep /nonexistent: no such folder"),
 ])
 def test_bad_inputs_fail_with_their_message_and_write_nothing(tmp_path, capsys, args, message):
     results = tmp_path / "results"

@@ -66,6 +66,8 @@ class SVGHyperparameters:
     checkpoint_replay: bool = True          # keep the replay buffer in checkpoints
     max_nonfinite_updates: int = 10         # a component's skipped non-finite updates in a row before the trial fails
     checkpoint_every_s: float | None = None  # also checkpoint when this much time passed (None: off)
+    eval_video: bool = False                # after each evaluation, an MP4 of one episode of the evaluated policy in
+                                            # the trial folder (eval_video.mp4), logged to W&B (agents/video.py)
     # The world model's matrix products: float32 on every machine, so that a run's numerics do not depend on
     # where it lands; "bfloat16" explicitly, or "auto" = bfloat16 where the learner's hardware computes it
     # natively, else float32 (docs/performance.md: the bfloat16 study). Results report the dtype used.

@@ -82,14 +82,14 @@ def keep_if_best(algorithm, eval_return: float) -> bool:
     if best is not None and eval_return <= best:
         return False
     config = algorithm.config
-    tensors = policy_tensors(_module_state(algorithm))
+    tensors = policy_tensors(module_state(algorithm))
     spec = make_spec(config.env.removeprefix("svglab/"), vars(config), tensors, env_steps=algorithm.env_steps(),
                      eval_return=float(eval_return), iteration=algorithm.iteration)
     _write_to(filesystem, folder, tensors, spec)
     return True
 
 
-def _module_state(algorithm) -> dict:
+def module_state(algorithm) -> dict:
     """The learner's actor and normalizer (the weights the evaluation just ran), wherever the learner is."""
     from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
 
