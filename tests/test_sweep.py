@@ -265,6 +265,16 @@ def test_smoke_sweep_prints_progress_and_a_summary(smoke_sweep):
 
 
 @pytest.mark.slow
+def test_smoke_sweep_terminal_has_no_notices_and_points_tensorboard_at_the_results(smoke_sweep):
+    """No deprecation warning or RLlib's new-API-stack notice; the TensorBoard hint names the sweep folder
+    (Tune's own would name its staging folder under /tmp/ray)."""
+    terminal = "\n".join((smoke_sweep.parent / f"smoke-sweep.{s}").read_text() for s in ("stdout", "stderr"))
+    assert "new API stack" not in terminal and "deprecat" not in terminal.lower()
+    hints = [line for line in terminal.splitlines() if "tensorboard --logdir" in line]
+    assert hints == [f"TensorBoard: tensorboard --logdir {smoke_sweep}"]
+
+
+@pytest.mark.slow
 def test_smoke_sweep_terminal_has_no_wandb_actor_restart_error(smoke_sweep):
     """Ray's W&B logging actors are built without restarts, so Ray's core worker does not log that their
     constructor arguments (the trial's queue) could be lost on a restart (ray#53727)."""
