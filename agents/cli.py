@@ -49,10 +49,10 @@ def write_json(path: Path, data: dict) -> None:
     partial.replace(path)
 
 
-def run(main: Callable[[], int]) -> int:
-    """`main()`, with bad input said in one line (exit 2) instead of a traceback."""
+def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """`command(args)`, with bad input said in one line (exit 2) instead of a traceback."""
     try:
-        return main()
+        return command(args)
     except (AgentInputError, UnknownTaskError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -51,27 +51,27 @@ def evaluate(policy: Policy, task: str, episodes: int, seed: int, stochastic: bo
             "std": float(np.std(returns, ddof=1)) if episodes > 1 else None}
 
 
+def evaluate_command(args) -> int:
+    agent, task = cli.loaded(args)
+    mode = "stochastic" if args.stochastic else "deterministic"
+    print(f"{task.name}: {args.episodes} episode(s), {mode} policy, env seeds {args.seed}.."
+          f"{args.seed + args.episodes - 1}", flush=True)
+    result = evaluate(agent.policy, task.name, args.episodes, args.seed, args.stochastic,
+                      lambda i, total, steps: print(f"episode {i + 1}: return {total:.1f} ({steps} steps)",
+                                                    flush=True))
+    std = "-" if result["std"] is None else f"{result['std']:.1f}"
+    print(f"mean return {result['mean']:.1f}, std {std} (sample std over {args.episodes} episodes)")
+    out = agent.source.parent / "evaluate.json"
+    cli.write_json(out, {"checkpoint": str(agent.source), "chosen": agent.chosen, "task": task.name,
+                         "policy": mode, "seed": args.seed, "episodes": args.episodes,
+                         "trained_env_steps": agent.spec.get("env_steps"), **result})
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv=None) -> int:
-    args = cli.parser(__doc__.split("\n\n")[0], "python -m agents.evaluate", episodes=10).parse_args(argv)
-
-    def evaluate_it() -> int:
-        agent, task = cli.loaded(args)
-        mode = "stochastic" if args.stochastic else "deterministic"
-        print(f"{task.name}: {args.episodes} episode(s), {mode} policy, env seeds {args.seed}.."
-              f"{args.seed + args.episodes - 1}", flush=True)
-        result = evaluate(agent.policy, task.name, args.episodes, args.seed, args.stochastic,
-                          lambda i, total, steps: print(f"episode {i + 1}: return {total:.1f} ({steps} steps)",
-                                                        flush=True))
-        std = "-" if result["std"] is None else f"{result['std']:.1f}"
-        print(f"mean return {result['mean']:.1f}, std {std} (sample std over {args.episodes} episodes)")
-        out = agent.source.parent / "evaluate.json"
-        cli.write_json(out, {"checkpoint": str(agent.source), "chosen": agent.chosen, "task": task.name,
-                             "policy": mode, "seed": args.seed, "episodes": args.episodes,
-                             "trained_env_steps": agent.spec.get("env_steps"), **result})
-        print(f"wrote {out}")
-        return 0
-
-    return cli.run(evaluate_it)
+    return cli.run(evaluate_command, cli.parser(__doc__.split("\n\n")[0], "python -m agents.evaluate",
+                                                episodes=10).parse_args(argv))
 
 
 if __name__ == "__main__":

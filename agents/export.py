@@ -34,25 +34,24 @@ def check_out(out: Path) -> None:
         raise AgentInputError(f"--out {out}: folder {out.parent} does not exist")
 
 
+def export_command(args) -> int:
+    agent = load(args.checkpoint, latest=args.latest)
+    print(f"policy: {agent.chosen}", flush=True)
+    out = args.out or agent.source.parent / "export"
+    check_out(out)
+    spec = export(agent.source, out)
+    print(f"wrote {out}: {policy_file.WEIGHTS} and {policy_file.SPEC} ({spec['task']}, observations "
+          f"{spec['obs_dim']}, actions {spec['act_dim']}, {spec['hidden_depth']} x {spec['hidden_dim']} units)")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agents.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a sweep, trial, checkpoint or best_policy/ folder")
     parser.add_argument("--out", type=Path, default=None, help="the folder to write (default: <trial>/export)")
     parser.add_argument("--latest", action="store_true",
                         help="the trial's latest full checkpoint instead of its best evaluation's policy")
-    args = parser.parse_args(argv)
-
-    def export_it() -> int:
-        agent = load(args.checkpoint, latest=args.latest)
-        print(f"policy: {agent.chosen}", flush=True)
-        out = args.out or agent.source.parent / "export"
-        check_out(out)
-        spec = export(agent.source, out)
-        print(f"wrote {out}: {policy_file.WEIGHTS} and {policy_file.SPEC} ({spec['task']}, observations "
-              f"{spec['obs_dim']}, actions {spec['act_dim']}, {spec['hidden_depth']} x {spec['hidden_dim']} units)")
-        return 0
-
-    return cli.run(export_it)
+    return cli.run(export_command, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

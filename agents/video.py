@@ -46,33 +46,6 @@ def record(policy: Policy, task: str, episodes: int, seed: int, stochastic: bool
     return returns, frames
 
 
-def main(argv=None) -> int:
-    parser = cli.parser(__doc__.split("\n\n")[0], "python -m agents.video", episodes=1)
-    parser.add_argument("--out", type=Path, default=None, help="the MP4 to write (default: <checkpoint>.mp4)")
-    parser.add_argument("--size", type=int, default=480, help="frame width and height in pixels (default 480)")
-    args = parser.parse_args(argv)
-
-    def video() -> int:
-        if args.out is not None and args.out.suffix != ".mp4":
-            raise AgentInputError(f"--out {args.out}: the video is an MP4, name it .mp4")
-        if args.size < 16 or args.size % 8:
-            raise AgentInputError(f"--size {args.size}: use a multiple of 8, at least 16")
-        agent, task = cli.loaded(args)
-        out = args.out or agent.source.parent / f"{agent.source.name}.mp4"
-        if not out.parent.is_dir():
-            raise AgentInputError(f"--out {out}: folder {out.parent} does not exist")
-        returns, frames = record(agent.policy, task.name, args.episodes, args.seed, args.stochastic, args.size, out)
-        print(f"wrote {out}: {args.episodes} episode(s) of {task.name}, returns "
-              f"{', '.join(f'{r:.1f}' for r in returns)}, {frames} frames of {args.size}x{args.size}")
-        return 0
-
-    return cli.run(video)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 EVAL_VIDEO_FILE = "eval_video.mp4"
 EVAL_VIDEO_SIZE = 320
 
@@ -101,3 +74,29 @@ def record_trial_evaluation(algorithm) -> str | None:
         pyarrow.fs.copy_files(str(Path(local) / EVAL_VIDEO_FILE), target,
                               destination_filesystem=storage.storage_filesystem)
     return target
+
+
+def video_command(args) -> int:
+    if args.out is not None and args.out.suffix != ".mp4":
+        raise AgentInputError(f"--out {args.out}: the video is an MP4, name it .mp4")
+    if args.size < 16 or args.size % 8:
+        raise AgentInputError(f"--size {args.size}: use a multiple of 8, at least 16")
+    agent, task = cli.loaded(args)
+    out = args.out or agent.source.parent / f"{agent.source.name}.mp4"
+    if not out.parent.is_dir():
+        raise AgentInputError(f"--out {out}: folder {out.parent} does not exist")
+    returns, frames = record(agent.policy, task.name, args.episodes, args.seed, args.stochastic, args.size, out)
+    print(f"wrote {out}: {args.episodes} episode(s) of {task.name}, returns "
+          f"{', '.join(f'{r:.1f}' for r in returns)}, {frames} frames of {args.size}x{args.size}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = cli.parser(__doc__.split("\n\n")[0], "python -m agents.video", episodes=1)
+    parser.add_argument("--out", type=Path, default=None, help="the MP4 to write (default: <checkpoint>.mp4)")
+    parser.add_argument("--size", type=int, default=480, help="frame width and height in pixels (default 480)")
+    return cli.run(video_command, parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
