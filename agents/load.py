@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from algorithms.sac_svg import checkpoint, policy_file
@@ -76,7 +77,10 @@ def load(path: str | Path, latest: bool = False) -> Loaded:
     except UnknownTaskError as error:
         raise AgentInputError(f"{folder}: {error}") from None
     policy = Policy(spec)
-    policy.load_state_dict(tensors)
+    try:
+        policy.load_state_dict(tensors)
+    except RuntimeError as error:
+        raise AgentInputError(f"{folder}: its tensors do not fit the sizes it names ({error})") from None
     return Loaded(policy.eval(), spec, folder, chosen)
 
 
@@ -155,9 +159,13 @@ def read_policy(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
         if (folder / policy_file.SPEC).is_file():
             return policy_file.read(folder)
         checkpoint.check(folder)
+        if not (folder / MODULE_STATE).is_file():
+            raise AgentInputError(f"{folder} holds no policy: neither {policy_file.SPEC} nor {MODULE_STATE}")
         state = checkpoint.load_plain_data(folder / MODULE_STATE)
     except checkpoint.CheckpointError as error:
         raise AgentInputError(str(error)) from None
+    except (OSError, ValueError, KeyError, SafetensorError) as error:  # sizes that match, content that does not
+        raise AgentInputError(f"{folder}: cannot read its policy ({type(error).__name__}: {error})") from None
     tensors = policy_file.policy_tensors(state)
     config = _trial_config(folder)
     return tensors, policy_file.make_spec(config["env"].removeprefix("svglab/"), config, tensors,

@@ -208,6 +208,15 @@ def test_an_incomplete_checkpoint_is_refused_with_the_file(sweep, tmp_path, caps
     assert f"{state} is 100 bytes" in one_error_line(capsys)
 
 
+def test_a_policy_file_corrupt_at_its_full_size_is_refused(sweep, tmp_path, capsys):
+    folder = tmp_path / "policy"
+    shutil.copytree(trials_of(sweep)[0] / policy_file.FOLDER, folder)
+    weights = folder / policy_file.WEIGHTS
+    weights.write_bytes(b"\xff" * 8 + weights.read_bytes()[8:])
+    assert evaluate.main([str(folder)]) == 2
+    assert one_error_line(capsys).startswith(f"error: {folder}: cannot read its policy (SafetensorError")
+
+
 def test_an_unknown_task_is_refused_as_in_make_sweep(sweep, capsys):
     assert evaluate.main([str(trials_of(sweep)[0]), "--task", "Walkr"]) == 2
     assert "Unknown task 'Walkr'. Did you mean 'Walker2d'?" in one_error_line(capsys)
