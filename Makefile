@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-no-deps.txt | cksum | cut -d' ' -f1)
 
 TASK    ?= Walker2d
 BUDGET  ?= paper
@@ -58,10 +58,11 @@ help:
 	@echo ""
 	@echo "Details: README.md, docs/sweeps.md, docs/agents.md"
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-no-deps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-no-deps.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -115,7 +116,7 @@ train: $(STAMP)
 	$(BIN)/python -m sweeps.train --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m algorithms.sac_svg.bench $(ARGS)
+	$(BIN)/python -m benchmarks.bench $(if $(filter full,$(BENCH)),--full) $(ARGS)
 
 tables: $(STAMP)
 	$(BIN)/python -m dashboards.tables --results $(RESULTS) $(if $(SWEEP),--sweep $(SWEEP)) $(ARGS)

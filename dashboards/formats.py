@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dashboards.intervals import MIN_TRIALS
 from dashboards.paper_numbers import PAPER_TRIALS
 
 INCOMPLETE = "†"
@@ -15,20 +16,29 @@ LEGEND = (f"{INCOMPLETE} incomplete: fewer than {PAPER_TRIALS} trials, or trials
           f"{REDUCED} reduced budget (BUDGET=short or smoke): smaller networks and shorter runs than Table 3 "
           "and the paper's; beside the paper's numbers it shows learning, it is not a reproduction. "
           "n = trials with an evaluation; mean ± sample std (ddof 1) of each trial's last "
-          "evaluation return. p = Welch's t-test of ours against the reference's mean, std and n; "
-          "'p vs our SAC' = Welch's t-test of SAC-SVG(H)'s trials against the SAC (H=0) trials of the same run. "
+          "evaluation return (the paper's format). p = Welch's t-test of ours against the reference's mean, std "
+          "and n. IQM (interquartile mean) and Mean [95% CI] = over the trials' scores (the notes say which "
+          "score: the last evaluation or the mean of the last k), each with a 95% stratified bootstrap "
+          f"confidence interval (rliable); below {MIN_TRIALS} trials the point estimate alone, with why. "
+          "'P(> our SAC)' = probability that a SAC-SVG(H) trial's score beats a SAC (H=0) trial's of the same "
+          "run (ties half), with its 95% interval. "
           "'paper' = the SAC-SVG(H) authors' numbers; 'POPLIN (reported)' = POPLIN's numbers as "
           "printed in the paper's Table 2. Neither is ours.")
 
 
-TITLES = {"table2": "Table 2 (regenerated)", "table4": "Table 4 (regenerated)"}
+TITLES = {"table2": "Table 2 (regenerated)",
+          "table2_poi": "Table 2: SAC-SVG(H) against SAC over the tasks present",
+          "table4": "Table 4 (regenerated)"}
 
 
 DESCRIPTIONS = {
     "table2": "Final evaluation return of our runs (mean ± std over trials) beside the paper's "
-              "and POPLIN's reported numbers.",
+              "and POPLIN's reported numbers; the IQM and mean of our trials' scores with 95% intervals.",
+    "table2_poi": "Probability of improvement of SAC-SVG(H) over the SAC trials of the same runs, averaged "
+                  "over the tasks that have both (each task weighs the same), with its 95% stratified "
+                  "bootstrap interval (rliable).",
     "table4": "The target entropy schedule with the highest mean final evaluation return in our "
-              "sweep, beside the paper's Table 4.",
+              "sweep, beside the paper's Table 4; the IQM and mean of its trials' scores with 95% intervals.",
 }
 
 

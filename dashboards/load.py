@@ -4,7 +4,7 @@ An experiment folder (``<RESULTS>/<Task>-<mode>-<budget>/``) holds ``sweep.json`
 per trial with ``params.json`` and ``progress.csv`` (or ``result.json``). Two frames come out:
 
 - :func:`trials_frame`: one row per trial: experiment metadata, the trial's configuration, its
-  final (= last) evaluation return and how complete it is;
+  final (= last) evaluation return, its score (:class:`dashboards.intervals.ScoreRule`) and how complete it is;
 - :func:`curves_frame`: one row per trial and training iteration (the learning curves).
 
 Missing pieces never raise: a trial without results yet has NaN returns and status "no results".
@@ -15,23 +15,18 @@ Each trial folder is read by the one results reader (:mod:`sweeps.results`, whic
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from algorithms.sac_svg.metrics import ENV_STEPS, EVAL_RETURN
-from sweeps.results import CONFIG_KEYS, CURVE_COLUMNS, read_progress, trial_dirs
-from sweeps.results import trial_row as config_row
+from dashboards.intervals import AUTO_SCORE, ScoreRule
+from sweeps.results import CONFIG_KEYS, CURVE_COLUMNS, TRIAL_COLUMNS, read_progress, trial_dirs, trial_row, trial_score
 from sweeps.storage import Location, is_uri
 from tasks import SCHEDULE_FIELDS
 
 SWEEP_FILE = "sweep.json"
 SCHEDULE = SCHEDULE_FIELDS
-# Trial statuses, from best to worst.
-COMPLETE, RUNNING, NO_EVAL, NO_RESULTS, ERROR = (
-    "complete", "running", "no evaluation yet", "no results", "error")
 
 
 @dataclass(frozen=True)
@@ -95,23 +90,6 @@ def latest_experiments(experiments: list[Location]) -> list[Location]:
     return sorted(p for _, p in best.values())
 
 
-# ---------------------------------------------------------------- one trial
-
-
-def trial_status(trial: Location, progress: pd.DataFrame, train_steps: int | None) -> str:
-    """complete / running / no evaluation yet / no results / error."""
-    steps = progress[ENV_STEPS].max() if len(progress) else math.nan
-    if train_steps and steps >= train_steps and progress[EVAL_RETURN].notna().any():
-        return COMPLETE
-    if (Location.of(trial) / "error.txt").exists():
-        return ERROR
-    if progress.empty:
-        return NO_RESULTS
-    if progress[EVAL_RETURN].isna().all():
-        return NO_EVAL
-    return RUNNING
-
-
 # ---------------------------------------------------------------- frames
 
 
@@ -139,34 +117,28 @@ def experiment_row(exp: Location) -> dict:
     }
 
 
-def trial_row(trial: Location, exp: dict, progress: pd.DataFrame) -> dict:
-    """One tidy row describing a trial of the experiment ``exp`` (an :func:`experiment_row`): the results
-    reader's row (sweeps.results.trial_row) with the experiment's fields and the trial's status."""
-    status = trial_status(trial, progress, exp["train_steps"])
-    return {**{k: exp[k] for k in _EXPERIMENT_KEYS}, **config_row(trial, progress),
-            "status": status, "complete": status == COMPLETE}
-
-
 _EXPERIMENT_KEYS = ["experiment", "task", "paper_name", "suite", "mode", "budget", "train_steps"]
-TRIAL_COLUMNS = [*_EXPERIMENT_KEYS, "trial", *CONFIG_KEYS, "iterations", ENV_STEPS,
-                 "final_eval", "final_eval_step", "status", "complete"]
+COLUMNS = [*_EXPERIMENT_KEYS, *TRIAL_COLUMNS, "score"]
 CURVE_IDENT = ["experiment", "task", "mode", "trial", *CONFIG_KEYS]
 _FLOATS = {"horizon": float, **{key: float for key in SCHEDULE_FIELDS}}
 
 
-def read_results(experiments: list[Location]) -> Results:
-    """Read the experiments' metadata, trials and learning curves (each progress file once)."""
+def read_results(experiments: list[Location], score: ScoreRule = AUTO_SCORE) -> Results:
+    """Read the experiments' metadata, trials (with each trial's ``score`` by the rule ``score``) and learning
+    curves (each progress file once)."""
     exps, trials, curves = [], [], []
     for exp in experiments:
         row = experiment_row(exp)
+        row["score_rule"] = score.describe(row["budget"])
         exps.append(row)
         for trial in trial_dirs(exp):
             progress = read_progress(trial)
-            trials.append(trial_row(trial, row, progress))
+            trials.append({**{k: row[k] for k in _EXPERIMENT_KEYS}, **trial_row(trial, progress, row["train_steps"]),
+                           "score": trial_score(progress, score.k(row["budget"]))})
             if len(progress):
                 ident = {k: v for k, v in trials[-1].items() if k in CURVE_IDENT}
                 curves.append(progress.assign(**ident))
-    trials_df = pd.DataFrame(trials, columns=TRIAL_COLUMNS).astype(_FLOATS)
+    trials_df = pd.DataFrame(trials, columns=COLUMNS).astype(_FLOATS)
     columns = [*CURVE_IDENT, *CURVE_COLUMNS]
     curves_df = (pd.concat(curves, ignore_index=True)[columns] if curves
                  else pd.DataFrame(columns=columns)).astype(_FLOATS)

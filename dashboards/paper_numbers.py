@@ -10,7 +10,7 @@ Sources
   for continuous reinforcement learning", Table 2 (POPLIN tasks; mean +- std over 10 trials for the
   authors' rows; rows marked '*' in the paper were copied by the authors from POPLIN).
 - ``OFFICIAL_MBPO``: results of the paper's official code (facebookresearch/svg) on the MBPO tasks,
-  10 seeds, as recorded in /work/shared/paper/NOTES.md (the paper itself only plots them, Figure 2).
+  10 seeds, as docs/official-code.md records them (the paper itself only plots them, Figure 2).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 PAPER = "SAC-SVG(H) paper, Table 2"
 POPLIN = "POPLIN (Wang and Ba, 2019), as reported in the SAC-SVG(H) paper's Table 2"
-OFFICIAL = "official SAC-SVG code (facebookresearch/svg), 10 seeds, per NOTES.md"
+OFFICIAL = "official SAC-SVG code (facebookresearch/svg), 10 seeds (docs/official-code.md)"
 
 PAPER_TRIALS = 10  # the paper: "We run our method for ten trials"
-POPLIN_TRIALS = 4  # NOTES.md: "POPLIN's own numbers for these tasks (4 seeds ...)"
+POPLIN_TRIALS = 4  # POPLIN's own numbers are over 4 seeds (docs/official-code.md)
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ _TABLE2_ROWS = {
         "PETS Cheetah": (218.9, 593.3)}),
 }
 
-# NOTES.md: official MBPO-task results over 10 seeds, (best eval, last eval) as (mean, std).
-# Keyed by the MuJoCo task name; the training length is NOTES.md's.
+# docs/official-code.md: official MBPO-task results over 10 seeds, (best eval, last eval) as (mean, std).
+# Keyed by the MuJoCo task name; the training length is the official runs' (docs/official-code.md).
 _OFFICIAL_MBPO = {
     "Ant": ((8289, 1183), (8164, 1312), 2_000_000),
     "HalfCheetah": ((14571, 2871), (13222, 3861), 2_000_000),

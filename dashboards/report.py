@@ -206,7 +206,7 @@ def render_html(gen: Generated, pointers: Pointers) -> str:
         "'Ours' are our runs; 'paper' and 'POPLIN (reported)' are published numbers.</p>"
         f"<h2>Experiments</h2>{_experiments_html(gen)}"
         f"<h2>Live dashboards</h2>{_pointers_html(pointers)}"
-        f"{_table_html(gen, 'table2')}{_table_html(gen, 'table4')}"
+        f"{''.join(_table_html(gen, name) for name in TITLES)}"
         f"<p class='legend'>{html.escape(LEGEND)}</p>"
         f"{_plots_html(gen)}<script>{_IMG_CHECK}</script></body></html>"
     )
@@ -244,7 +244,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        gen = tables_mod.generate(args.results, args.sweep, args.out, use_wandb=not args.no_wandb)
+        gen = tables_mod.generate(args.results, args.sweep, args.out, use_wandb=not args.no_wandb,
+                                  score=args.score, curves=args.curves)
     except NoExperimentsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -24,14 +24,6 @@ def welch_p(mean: float, std: float, n: int, ref: Reference | None) -> float:
     return float(result.pvalue)
 
 
-def welch_p_samples(a: pd.Series, b: pd.Series) -> float:
-    """Two-sided p-value of Welch's t-test between two sets of trials' returns; NaN below 2 trials each."""
-    a, b = a.dropna(), b.dropna()
-    if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
-        return math.nan
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-
-
 def incomplete(n: int, n_trials: int, n_complete: int) -> bool:
     return n < PAPER_TRIALS or n_complete < n_trials or n < n_trials
 

@@ -10,13 +10,15 @@ import pandas as pd
 
 from dashboards import load
 from dashboards.formats import INCOMPLETE, fmt_num, fmt_stat, task_label
-from dashboards.select import experiment_of, schedule_groups, tasks
+from dashboards.intervals import ARM_COLUMNS, BOOTSTRAP_REPS, Estimate, summarize_arms
+from dashboards.select import experiment_of, members, schedule_groups, tasks
 from dashboards.stats import completeness_note, incomplete, length_note
 from sweeps.results import best_group
 
 
-def table4(results: load.Results) -> pd.DataFrame:
-    """Per task with a sweep: the best schedule (ours) beside the paper's Table 4 schedule and the official one."""
+def table4(results: load.Results, reps: int = BOOTSTRAP_REPS) -> pd.DataFrame:
+    """Per task with a sweep: the best schedule (ours) beside the paper's Table 4 schedule and the official one,
+    with the IQM and mean of its trials' scores and their intervals."""
     groups = schedule_groups(results.trials)
     rows = []
     for task in tasks(results, "sweep"):
@@ -25,7 +27,9 @@ def table4(results: load.Results) -> pd.DataFrame:
         best = best_group(task_groups)
         paper = exp["paper_schedule"]
         row = {"task": task, "paper_name": exp["paper_name"], "experiment": exp["experiment"],
-               "configs": len(task_groups), "train_steps": exp["train_steps"]}
+               "configs": len(task_groups), "train_steps": exp["train_steps"], "score_rule": exp["score_rule"]}
+        best_trials = results.trials.iloc[:0] if best is None else members(results.trials, best)
+        row.update(summarize_arms({"best": best_trials["score"]}, reps)["best"].columns())
         if best is None:
             row.update(horizon=math.nan, **dict.fromkeys(load.SCHEDULE, math.nan), mean=math.nan, std=math.nan, n=0,
                        n_trials=int(task_groups["n_trials"].sum()), n_complete=0)
@@ -39,7 +43,7 @@ def table4(results: load.Results) -> pd.DataFrame:
         row["incomplete"] = incomplete(row["n"], row["n_trials"], row["n_complete"])
         notes = [completeness_note(row["n"], row["n_trials"], row["n_complete"],
                                     row["train_steps"]),
-                 length_note(row["train_steps"], exp["registry_train_steps"])]
+                 length_note(row["train_steps"], exp["registry_train_steps"]), exp["score_rule"]]
         row["note"] = "; ".join(x for x in notes if x)
         rows.append(row)
     return pd.DataFrame(rows, columns=TABLE4_COLUMNS)
@@ -47,7 +51,8 @@ def table4(results: load.Results) -> pd.DataFrame:
 
 TABLE4_COLUMNS = [
     "task", "paper_name", "experiment", "horizon", *load.SCHEDULE, "mean", "std",
-    "n", "n_trials", "n_complete", "configs", "train_steps", *(f"paper_{key}" for key in load.SCHEDULE),
+    "n", "n_trials", "n_complete", "configs", "train_steps", "score_rule", *ARM_COLUMNS,
+    *(f"paper_{key}" for key in load.SCHEDULE),
     *(f"official_{key}" for key in load.SCHEDULE), "matches_paper", "matches_official", "incomplete", "note",
 ]
 
@@ -87,6 +92,7 @@ def display_table4(t4: pd.DataFrame) -> pd.DataFrame:
             "Ours H_init": fmt_num(r["target_entropy_init"]),
             "Ours H_final": fmt_num(r["target_entropy_final"]),
             "Ours beta": fmt_num(r["target_entropy_beta"]), "Best mean final eval": best,
+            "IQM [95% CI]": Estimate.of_row(r, "iqm").cell(), "Mean [95% CI]": Estimate.of_row(r, "score_mean").cell(),
             "Configs": int(r["configs"]),
             **_displayed_schedule(r, "paper_", "Paper"),
             "Same as paper": {True: "yes", False: "no"}.get(r["matches_paper"], "—"),
@@ -95,7 +101,8 @@ def display_table4(t4: pd.DataFrame) -> pd.DataFrame:
             "Notes": r["note"],
         })
     return pd.DataFrame(rows, columns=["Task", "H", "Ours H_init", "Ours H_final", "Ours beta",
-                                       "Best mean final eval", "Configs", "Paper H_init",
+                                       "Best mean final eval", "IQM [95% CI]", "Mean [95% CI]", "Configs",
+                                       "Paper H_init",
                                        "Paper H_final", "Paper beta", "Same as paper", "Official H_init",
                                        "Official H_final", "Official beta", "Same as official", "Notes"])
 

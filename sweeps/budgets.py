@@ -75,9 +75,8 @@ SHORT = Budget(
             "gru_hidden_dim": 128,
             "batch_size": 256,
             "seq_batch_size": 256,
-            # At these sizes one compiled graph per env step is 1.5x faster (README, speed). Its two graphs (the
-            # warm-up's and H = 2's) took about 3.5 min each to compile in a trial here (docs/sweeps.md), repaid
-            # after about 12k env steps (33 ms each); later trials on the machine reuse inductor's cache.
+            # At these sizes one compiled graph per env step is faster than the eager updates; its compile time
+            # and speed-up are in docs/performance.md. Later trials on the machine reuse inductor's cache.
             "compile_updates": True,
         },
         # Each trial reserves one CPU in all (its learner then uses one thread): two trials fill 2 cores.

@@ -44,7 +44,8 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override algorithm config fields, e.g. --set horizon=3 actor_lr=3e-4 (repeatable)")
     parser.add_argument("--official-defaults", action="store_true",
-                        help="the official code's hyper-parameters where they differ from Table 3 (NOTES.md)")
+                        help="the official code's hyper-parameters where they differ from Table 3 "
+                             "(docs/official-code.md)")
     parser.add_argument("--schedules", default=None, metavar="table4|official",
                         help="reproduce/train: the task's target-entropy schedule from the paper's Table 4 "
                              "(default) or the official code's per-task config (make: SCHEDULES=official)")

@@ -94,7 +94,7 @@ def parse_value(key: str, text: str, default: Any) -> Any:
     """`text` as the type of `default` (bool, int, float, str, list, dict); any YAML scalar when the
     default is None (the algorithm's validate() checks those); a resource amount (a number, or a word RLlib
     allows such as "auto") for RLlib's resource fields, whose defaults (0, "auto") do not tell the type."""
-    from algorithms.sac_svg.config import RESOURCE_FIELDS
+    from sweeps.placement import RESOURCE_FIELDS
 
     if key in RESOURCE_FIELDS:
         return _resource_amount(key, text)
@@ -123,7 +123,7 @@ def parse_value(key: str, text: str, default: Any) -> Any:
 
 def _resource_amount(key: str, text: str) -> int | float | str:
     """"0.25" -> 0.25, "2" -> 2, "auto" -> "auto" (where RLlib allows it); a clear OverrideError otherwise."""
-    from algorithms.sac_svg.config import RESOURCE_FIELDS, resource_error
+    from sweeps.placement import RESOURCE_FIELDS, resource_error
 
     try:
         number = float(text)

@@ -19,9 +19,35 @@ import math
 import sys
 from typing import Any
 
+from algorithms.sac_svg.config import is_number
+
 AUTO = "auto"
 GPU_FIELD = "num_gpus_per_learner"
 RAY_RESOURCE_UNITS = 10_000  # Ray counts fractional resources in units of 1/10,000
+
+
+# RLlib's Ray-resource fields: amounts of CPUs/GPUs, fractional below 1, and the words RLlib allows instead
+# of a number. RLlib's defaults (0, 1, "auto") cannot say so, hence this table (used by `--set`).
+RESOURCE_FIELDS: dict[str, tuple[str, ...]] = {
+    "num_cpus_for_main_process": (), "num_cpus_per_env_runner": (), "num_gpus_per_env_runner": (),
+    "num_cpus_per_learner": ("auto",), "num_gpus_per_learner": (), "num_gpus": (),
+    "num_cpus_per_offline_eval_runner": (), "num_gpus_per_offline_eval_runner": (),
+}
+
+
+def resource_error(name: str, value, words: tuple[str, ...] = ()) -> str | None:
+    """A message if `value` is not a Ray resource amount: a number >= 0, a whole number above 1 (Ray
+    shares one CPU or GPU in fractions, never more than one), or one of `words`."""
+    if value in words:
+        return None
+    allowed = f"a number >= 0{''.join(f' or {w!r}' for w in words)}"
+    if not is_number(value):
+        return f"{name}={value!r}: expected {allowed}"
+    if not value >= 0 or math.isinf(value):
+        return f"{name}={value!r} must be a finite number >= 0"
+    if value > 1 and value != int(value):
+        return f"{name}={value!r}: Ray gives fractions only of a single resource; use a value <= 1 or a whole number"
+    return None
 
 
 class PlacementError(ValueError):

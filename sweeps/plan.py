@@ -54,7 +54,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         task = get_task(args.task)
         budget = get_budget(args.budget)
         overrides = parse_overrides(args.overrides)
-        if args.official_defaults:  # NOTES.md's official-code values, under any explicit --set
+        if args.official_defaults:  # the official code's values (docs/official-code.md), under any explicit --set
             from algorithms.sac_svg.config import SVGHyperparameters
 
             overrides = SVGHyperparameters.official_code_defaults() | overrides

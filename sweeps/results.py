@@ -41,7 +41,11 @@ CURVE_COLUMNS = (
 CONFIG_KEYS = {"horizon": "horizon", **{key: key for key in SCHEDULE_FIELDS}, "seed": "seed", "env": "env"}
 # A schedule group: the trials that differ only in their seed.
 SCHEDULE_GROUP = ["horizon", *SCHEDULE_FIELDS]
-TRIAL_COLUMNS = ["trial", *CONFIG_KEYS, "iterations", ENV_STEPS, "final_eval", "final_eval_step"]
+TRIAL_COLUMNS = ["trial", *CONFIG_KEYS, "iterations", ENV_STEPS, "final_eval", "final_eval_step", "status",
+                 "complete"]
+# Trial statuses, from best to worst.
+COMPLETE, RUNNING, NO_EVAL, NO_RESULTS, ERROR = (
+    "complete", "running", "no evaluation yet", "no results", "error")
 
 
 class NoResultsError(ValueError):
@@ -123,12 +127,35 @@ def final_eval(progress: pd.DataFrame) -> tuple[float, float]:
     return float(last[EVAL_RETURN]), float(last[ENV_STEPS])
 
 
-def trial_row(trial: Location, progress: pd.DataFrame) -> dict:
-    """A trial's configuration, how far it got and its final evaluation return."""
+def trial_score(progress: pd.DataFrame, last_k: int) -> float:
+    """A trial's score: the mean of its last ``last_k`` evaluation returns (all of them when it has fewer;
+    ``last_k`` 1 = the last evaluation, the paper's); NaN when never evaluated."""
+    evals = progress[EVAL_RETURN].dropna()
+    return float(evals.iloc[-last_k:].mean()) if len(evals) else math.nan
+
+
+def trial_status(trial: Location, progress: pd.DataFrame, train_steps: int | None) -> str:
+    """complete / running / no evaluation yet / no results / error."""
+    steps = progress[ENV_STEPS].max() if len(progress) else math.nan
+    if train_steps and steps >= train_steps and progress[EVAL_RETURN].notna().any():
+        return COMPLETE
+    if (Location.of(trial) / "error.txt").exists():
+        return ERROR
+    if progress.empty:
+        return NO_RESULTS
+    if progress[EVAL_RETURN].isna().all():
+        return NO_EVAL
+    return RUNNING
+
+
+def trial_row(trial: Location, progress: pd.DataFrame, train_steps: int | None = None) -> dict:
+    """A trial's configuration, how far it got, its final evaluation return and its status (complete only
+    when it reached ``train_steps``)."""
     value, at = final_eval(progress)
+    status = trial_status(trial, progress, train_steps)
     return {"trial": Location.of(trial).name, **read_params(trial), "iterations": len(progress),
             ENV_STEPS: progress[ENV_STEPS].max() if len(progress) else math.nan,
-            "final_eval": value, "final_eval_step": at}
+            "final_eval": value, "final_eval_step": at, "status": status, "complete": status == COMPLETE}
 
 
 def trial_table(exp: Location) -> pd.DataFrame:

@@ -52,7 +52,7 @@ PAPER_SPACE: dict[str, Any] = {
     },
 }
 
-# NOTES.md "Sweeps and tables": the official sweeper. 50 configurations per task, each trained with seeds
+# The official sweeper (docs/official-code.md, "The sweeper"). 50 configurations per task, each trained with seeds
 # 1..10. H in model steps (the official horizon h is H = h - 1 model steps; h = 0 is SAC, H = 0): POPLIN
 # tasks h ~ Cat{0, 2, 3, 4, 5, 6, 11}, MBPO tasks h ~ Cat{0, 2, 3, 4}.
 OFFICIAL_SPACE: dict[str, Any] = {

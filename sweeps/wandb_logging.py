@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 
+from ray.air.integrations.wandb import WandbLoggerCallback
+
 logger = logging.getLogger(__name__)
 
 WANDB_PROJECT = "svglab"
@@ -39,10 +41,7 @@ def wandb_online() -> bool:
 
 def wandb_callbacks(group: str) -> list:
     """Ray's WandbLoggerCallback: project "svglab", the experiment folder's name as group, one run per
-    trial (in the trial's folder, under wandb/). Empty when wandb is missing or WANDB_MODE=disabled."""
-    if _WandbLoggerCallback is object:
-        logger.warning("wandb is not installed: no W&B logging")
-        return []
+    trial (in the trial's folder, under wandb/). Empty when WANDB_MODE=disabled."""
     mode = wandb_mode()
     os.environ["WANDB_MODE"] = mode  # the driver-side check for an API key reads this
     if mode == "disabled":
@@ -52,13 +51,7 @@ def wandb_callbacks(group: str) -> list:
                                    settings={"silent": True})]
 
 
-try:
-    from ray.air.integrations.wandb import WandbLoggerCallback as _WandbLoggerCallback
-except ImportError:  # pragma: no cover
-    _WandbLoggerCallback = object
-
-
-class SafeWandbLoggerCallback(_WandbLoggerCallback):
+class SafeWandbLoggerCallback(WandbLoggerCallback):
     """WandbLoggerCallback that never fails a sweep: the first W&B error is logged and W&B is switched off
     for the rest of the run; the errors and the results that W&B then missed are counted and reported when
     the sweep ends (the results themselves are in the trial folders either way)."""

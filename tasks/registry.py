@@ -3,9 +3,11 @@
 Two suites, as in the paper:
 - "mbpo": MBPO's tasks (Table 1 / fig. 3) on gymnasium's MuJoCo v5, with MBPO's truncated observations
   for Ant and Humanoid, standard early termination and a 1,000-step time limit;
-- "poplin": POPLIN's tasks (Table 2), rebuilt in `tasks.envs.poplin` from NOTES.md "Tasks".
-Training lengths come from Table 2 (POPLIN) and NOTES.md (MBPO); the target-entropy schedules from
-Table 4; evaluation intervals from NOTES.md ("every 10k steps on POPLIN tasks, every 25k on MBPO tasks").
+- "poplin": POPLIN's tasks (Table 2), rebuilt in `tasks.envs.poplin` from docs/official-code.md ("The POPLIN
+  tasks").
+Training lengths come from Table 2 (POPLIN) and the official code (MBPO, docs/official-code.md); the
+target-entropy schedules from Table 4; evaluation intervals from the official code (every 10k steps on
+POPLIN tasks, every 25k on MBPO tasks).
 """
 
 from __future__ import annotations
@@ -75,13 +77,13 @@ class UnknownScheduleError(ValueError):
     pass
 
 
-EVAL_INTERVAL = {"mbpo": 25_000, "poplin": 10_000}  # NOTES.md "Evaluation"
+EVAL_INTERVAL = {"mbpo": 25_000, "poplin": 10_000}  # the official eval_freq (docs/official-code.md)
 SUITES = tuple(EVAL_INTERVAL)
 
 _V5 = "Gymnasium {env}-v5 (mujoco {mj} bindings) instead of gym {env}-v2 on mujoco-py 1.50"
 _REBUILT = (
-    "Rebuilt from NOTES.md as a gymnasium MujocoEnv on {xml} and today's MuJoCo instead of MBBL's "
-    "wrapper around gym {gym_env}-v1 (gym 0.7.4/0.9.4)"
+    "Rebuilt from the official specification (docs/official-code.md) as a gymnasium MujocoEnv on {xml} and "
+    "today's MuJoCo instead of MBBL's wrapper around gym {gym_env}-v1 (gym 0.7.4/0.9.4)"
 )
 
 
@@ -135,10 +137,11 @@ _TASK_LIST = [
     _poplin("poplin-hopper", "Hopper", envs.PoplinHopper, 11, 3, 200_000, _S(0, 0, None),
             _REBUILT.format(xml="gymnasium's hopper.xml", gym_env="Hopper") + ".", official=_S(1, 0, 32)),
     _poplin("poplin-swimmer", "Swimmer", envs.PoplinSwimmer, 9, 2, 50_000, _S(-1, -8, 0.5),
-            "Rebuilt from NOTES.md as a gymnasium MujocoEnv on our fixed_swimmer.xml and today's MuJoCo "
-            "instead of MBBL's fixed-swimmer env (its own XML, gym 0.7.4/0.9.4), with contacts disabled by "
-            "contype/conaffinity 0 since MuJoCo dropped collision='predefined', and the tip velocity "
-            "taken from kinematics recomputed at the current qpos.", official=_S(-2, -32, 0.125)),
+            "Rebuilt from the official specification (docs/official-code.md) as a gymnasium MujocoEnv on our "
+            "fixed_swimmer.xml and today's MuJoCo instead of MBBL's fixed-swimmer env (its own XML, gym "
+            "0.7.4/0.9.4), with contacts disabled by contype/conaffinity 0 since MuJoCo dropped "
+            "collision='predefined', and the tip velocity taken from kinematics recomputed at the current qpos.",
+            official=_S(-2, -32, 0.125)),
     _poplin("poplin-cheetah", "Cheetah", envs.PoplinCheetah, 17, 6, 200_000, _S(0, -3, 0.1),
             _REBUILT.format(xml="gymnasium's half_cheetah.xml", gym_env="HalfCheetah") + ".",
             official=_S(-1, -4, 1)),
@@ -146,8 +149,9 @@ _TASK_LIST = [
             _REBUILT.format(xml="gymnasium's walker2d.xml (the pre-v5 model, feet friction 0.9/1.9)",
                             gym_env="Walker2d") + ".", official=_S(-2, -16, 1 / 64)),
     _poplin("poplin-pets-cheetah", "PETS Cheetah", envs.PoplinPetsCheetah, 18, 6, 50_000, _S(0, -3, 0.1),
-            "Rebuilt from NOTES.md as a gymnasium MujocoEnv on gymnasium's half_cheetah.xml and today's "
-            "MuJoCo instead of MBBL's copy of the PETS half-cheetah (its own XML asset, mujoco-py).",
+            "Rebuilt from the official specification (docs/official-code.md) as a gymnasium MujocoEnv on "
+            "gymnasium's half_cheetah.xml and today's MuJoCo instead of MBBL's copy of the PETS half-cheetah "
+            "(its own XML asset, mujoco-py).",
             official=_S(0, 0, 0)),  # beta 0 with H_init = H_final: a constant 0
 ]
 TASKS: dict[str, Task] = {task.name: task for task in _TASK_LIST}

@@ -1,4 +1,4 @@
-"""Real faults on the smoke budget (issue 11): processes killed by pid (a trial, an env runner, the sweep
+"""Real faults on the smoke budget: processes killed by pid (a trial, an env runner, the sweep
 driver, a process in the middle of a save), a full or read-only results filesystem. Each test starts its
 own processes in their own session and kills exactly those."""
 

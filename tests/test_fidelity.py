@@ -7,13 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, TanhTransform, TransformedDistribution
 
-from algorithms.sac_svg import SACSVGConfig, bench, losses
+from algorithms.sac_svg import SACSVGConfig, losses
 from algorithms.sac_svg import learner as learner_module
 from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.config import SVGHyperparameters
 from algorithms.sac_svg.critic import DoubleQCritic
 from algorithms.sac_svg.normalizer import RunningNormalizer
 from algorithms.sac_svg.world_model import WorldModel
+from tasks.random_policy import random_transitions
 from tests.test_sac_svg_algorithm import small_config
 
 OBS, ACT, B = 5, 2, 64
@@ -73,8 +74,8 @@ def test_only_the_dynamics_gradient_is_clipped_at_one(monkeypatch):
     monkeypatch.setattr(learner_module, "clip_grad_norm", record)
     learner = small_config(num_random_steps=50, actor_warmup_steps=60).official_code_defaults().training(
         batch_size=64, seq_batch_size=64).build_learner(env=gym.make("InvertedPendulum-v5"))
-    learner.update_from_transitions(bench.random_transitions(80, "InvertedPendulum-v5"))
-    dynamics = [p.shape for p in learner.svg.world_model.dynamics.parameters()]
+    learner.update_from_transitions(random_transitions(80, "InvertedPendulum-v5"))
+    dynamics = [p.shape for p in learner.rl_module.world_model.dynamics.parameters()]
     assert calls, "the dynamics gradient was never clipped (expected a clip at 1.0)"
     assert all(shapes == dynamics and max_norm == 1.0 for shapes, max_norm in calls), "a clip other than dx's 1.0"
 
@@ -177,15 +178,15 @@ def test_official_preset_learner_with_and_without_terminations():
     task = "InvertedPendulum-v5"
     learner = small_config(num_random_steps=50, actor_warmup_steps=100).official_code_defaults().training(
         batch_size=64, seq_batch_size=64).build_learner(env=gym.make(task))
-    m = learner.svg
+    m = learner.rl_module
     assert m.world_model.dynamics.detach_feedback
     assert [type(layer) for layer in m.world_model.dynamics.decoder][0] is torch.nn.Linear
     assert sum(isinstance(layer, torch.nn.Linear) for layer in m.world_model.dynamics.decoder) == 1
-    no_terminations = bench.random_transitions(120, task)
+    no_terminations = random_transitions(120, task)
     no_terminations["terminated"][:] = 0.0
     stats = learner.update_from_transitions(no_terminations)  # past the warm-up: the SVG(2) actor
     assert learner.replay.sample(64)["terminated"].sum() == 0
-    with_terminations = bench.random_transitions(200, task)
+    with_terminations = random_transitions(200, task)
     assert with_terminations["terminated"].sum() > 0
     stats2 = learner.update_from_transitions(with_terminations)
     for s in (stats, stats2):
@@ -211,7 +212,7 @@ def test_official_preset_end_to_end_and_normalizer_reaches_env_runners(local_ray
         n = module.normalizer
         return {k: getattr(n, k).detach().cpu().numpy().copy() for k in ("count", "loc", "scale")}
 
-    learner = next(iter(algo.learner_group.foreach_learner(lambda lr: stats(lr.svg)))).get()
+    learner = next(iter(algo.learner_group.foreach_learner(lambda lr: stats(lr.rl_module)))).get()
     runners = algo.env_runner_group.foreach_env_runner(lambda runner: stats(runner.module), local_env_runner=False)
     algo.stop()
     assert learner["count"] >= 400 and not np.allclose(learner["scale"], 1.0)
@@ -224,15 +225,15 @@ def test_world_model_beats_the_no_change_baseline_on_a_mujoco_task():
     """The learner's own dynamics updates (eq. 11) on real Hopper-v5 transitions end with a multi-step error
     well below predicting "next state = current state", on sequences from the same replay."""
     learner = small_config(num_random_steps=0, seq_batch_size=128).build_learner(env=gym.make("Hopper-v5"))
-    data = bench.random_transitions(3000, "Hopper-v5")
+    data = random_transitions(3000, "Hopper-v5")
     learner.replay.add(data)
-    learner.svg.normalizer.update(torch.as_tensor(data["obs"]))
+    learner.rl_module.normalizer.update(torch.as_tensor(data["obs"]))
     for _ in range(300):
         learner.dynamics_update(learner.sequence_batch())
     seq = learner.replay.sample_sequences(1024, learner.config.sequence_length)
-    states, valid = learner.svg.normalizer(seq.states), seq.valid.bool()
+    states, valid = learner.rl_module.normalizer(seq.states), seq.valid.bool()
     with torch.no_grad():
-        predicted = learner.svg.world_model.dynamics.unroll(states[0], seq.actions)
+        predicted = learner.rl_module.world_model.dynamics.unroll(states[0], seq.actions)
     model = (predicted - states[1:]).pow(2)[:, valid].mean().item()
     no_change = (states[:1] - states[1:]).pow(2)[:, valid].mean().item()
     print(f"multi-step error: model {model:.4f}, next state = current state {no_change:.4f}")

@@ -4,8 +4,9 @@ import gymnasium as gym
 import pytest
 import torch
 
-from algorithms.sac_svg import bench, losses
+from algorithms.sac_svg import losses
 from algorithms.sac_svg.guard import NonFiniteUpdateError
+from tasks.random_policy import random_transitions
 from tests.test_sac_svg_algorithm import TASK, small_config
 
 torch.set_num_threads(1)
@@ -41,10 +42,10 @@ def adam_state(learner, name):
 @pytest.mark.parametrize("component", ["critic", "dynamics"])
 def test_a_nan_loss_is_skipped_counted_and_never_applied(monkeypatch, component):
     learner = learner_with_poisoned(monkeypatch, component, limit=100, poisoned_calls=10**6, good_calls_first=2)
-    learner.update_from_transitions(bench.random_transitions(25, TASK))  # 5 updates: 2 good, then poisoned
+    learner.update_from_transitions(random_transitions(25, TASK))  # 5 updates: 2 good, then poisoned
     before = adam_state(learner, component)
     others = {n: [p.clone() for p in ps] for n, ps in learner.component_params.items() if n != component}
-    stats = learner.update_from_transitions(bench.random_transitions(5, TASK))
+    stats = learner.update_from_transitions(random_transitions(5, TASK))
     per_step = 1 if component == "critic" else learner.config.num_seq_updates
     assert stats["skipped_updates"] == 5 * per_step
     assert all(torch.equal(a, b) for a, b in zip(before, adam_state(learner, component)))
@@ -55,9 +56,9 @@ def test_a_nan_loss_is_skipped_counted_and_never_applied(monkeypatch, component)
 
 def test_updates_resume_after_a_few_nan_losses(monkeypatch):
     learner = learner_with_poisoned(monkeypatch, "critic", limit=3, poisoned_calls=2, good_calls_first=1)
-    learner.update_from_transitions(bench.random_transitions(22, TASK))  # good, 2 poisoned, then good
+    learner.update_from_transitions(random_transitions(22, TASK))  # good, 2 poisoned, then good
     critic = [p.clone() for p in learner.component_params["critic"]]
-    stats = learner.update_from_transitions(bench.random_transitions(3, TASK))
+    stats = learner.update_from_transitions(random_transitions(3, TASK))
     assert stats["skipped_updates"] == 0
     assert any(not torch.equal(a, b) for a, b in zip(critic, learner.component_params["critic"]))
 
@@ -65,7 +66,7 @@ def test_updates_resume_after_a_few_nan_losses(monkeypatch):
 def test_too_many_nan_updates_in_a_row_fail_naming_the_component_and_env_step(monkeypatch):
     learner = learner_with_poisoned(monkeypatch, "critic", limit=3, poisoned_calls=10**6)
     with pytest.raises(NonFiniteUpdateError, match=r"critic: [0-9]+ updates in a row .* by env step 25"):
-        learner.update_from_transitions(bench.random_transitions(25, TASK))
+        learner.update_from_transitions(random_transitions(25, TASK))
 
 
 def test_non_finite_weights_fail_naming_the_component():
@@ -73,4 +74,4 @@ def test_non_finite_weights_fail_naming_the_component():
     with torch.no_grad():
         learner.component_params["reward"][0][0, 0] = float("inf")
     with pytest.raises(NonFiniteUpdateError, match="reward: non-finite weights"):
-        learner.update_from_transitions(bench.random_transitions(10, TASK))
+        learner.update_from_transitions(random_transitions(10, TASK))

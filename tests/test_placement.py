@@ -34,7 +34,7 @@ def test_resource_fields_take_fractions_numbers_and_auto():
 
 
 def test_set_cpus_per_learner_reaches_rllibs_bundles_as_a_number():
-    """`--set num_cpus_per_learner=2` used to arrive as the string "2" and crash RLlib's bundle code."""
+    """`--set num_cpus_per_learner=2` arrives as the number 2 (as a string it would crash RLlib's bundle code)."""
     plan = plan_for("--set", "num_cpus_per_learner=2", "--set", "num_gpus_per_learner=0.25", "--num-samples", "1")
     main_process, env_runner = bundles(plan)
     assert main_process == {"CPU": 2, "GPU": 0.25}  # max(num_cpus_per_learner, num_cpus_for_main_process)
@@ -116,4 +116,4 @@ def test_learner_asks_rllib_for_its_gpu_device(monkeypatch):
     learner = small_config().learners(num_gpus_per_learner=0.25).build_learner(env=gym.make("InvertedPendulum-v5"))
     assert asked == [0.25]
     assert learner.replay.device == learner._device
-    assert next(learner.svg.parameters()).device == learner._device
+    assert next(learner.rl_module.parameters()).device == learner._device

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from algorithms.sac_svg import SACSVGConfig, bench, checkpoint, losses
+from algorithms.sac_svg import SACSVGConfig, checkpoint, losses
 from algorithms.sac_svg.checkpoint import CheckpointError
+from tasks import random_policy
 
 TASK = "InvertedPendulum-v5"
 
@@ -22,18 +23,18 @@ def small_config(**training) -> SACSVGConfig:
 
 
 def random_transitions(n: int) -> dict[str, np.ndarray]:
-    return bench.random_transitions(n, TASK)
+    return random_policy.random_transitions(n, TASK)
 
 
 def test_actor_step_never_moves_the_world_model_or_critic():
     learner = small_config(horizon=2).build_learner(env=gym.make(TASK))
     learner.replay.add(random_transitions(300))
-    m = learner.svg
+    m = learner.rl_module
     others = {n: p.detach().clone() for n, p in m.named_parameters() if not n.startswith("actor.")}
     actor_before = [p.detach().clone() for p in m.actor.parameters()]
     x = m.normalizer(learner.replay.sample(128)["obs"])
     loss = losses.svg_actor_loss(m.actor, m.critic, m.world_model, x, m.temperature.alpha.detach(), 0.99, 2, False)
-    learner._step("actor", loss.loss)
+    learner.optimizer_step("actor", loss.loss)
     assert any(not torch.equal(a, b) for a, b in zip(actor_before, m.actor.parameters()))
     for name, p in m.named_parameters():
         if name in others:
@@ -74,7 +75,7 @@ def progress(learner) -> tuple[int, int]:
 def actions_of(algo, obs: np.ndarray) -> np.ndarray:
     def act(learner):
         x = torch.as_tensor(obs, dtype=torch.float32, device=learner._device)
-        return learner.svg.actor.mean_action(learner.svg.normalizer(x)).detach().cpu().numpy()
+        return learner.rl_module.actor.mean_action(learner.rl_module.normalizer(x)).detach().cpu().numpy()
     return on_learner(algo, act)
 
 

@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from algorithms.sac_svg import SACSVGConfig, bench
+from algorithms.sac_svg import SACSVGConfig
 from algorithms.sac_svg.graphs import HostSyncError, NoHostSync
-from algorithms.sac_svg.learner import DeviceStats, clip_grad_norm, grad_norm
+from algorithms.sac_svg.learner import DeviceStats
+from algorithms.sac_svg.optimizer import clip_grad_norm, grad_norm
+from benchmarks import bench
+from tasks.random_policy import random_transitions
 
 TASK = "InvertedPendulum-v5"
 # Tight clipping so the clipped paths are exercised; warm-up ends mid-run so both actor losses are used.
@@ -23,11 +26,11 @@ def learner_for(gpus: float = 0, **fast):
 
 
 def parameters(learner) -> dict[str, torch.Tensor]:
-    return {n: p.detach().clone() for n, p in learner.svg.named_parameters()}
+    return {n: p.detach().clone() for n, p in learner.rl_module.named_parameters()}
 
 
 def run_updates(learner, data, reference_state) -> dict[str, torch.Tensor]:
-    learner.svg.load_state_dict(reference_state)
+    learner.rl_module.load_state_dict(reference_state)
     torch.manual_seed(0)  # the actor's noise
     learner.update_from_transitions({k: v[:250] for k, v in data.items()})  # fills D (the random phase)
     stats = [learner.update_from_transitions({k: v[250 + 5 * i:255 + 5 * i] for k, v in data.items()})
@@ -37,7 +40,7 @@ def run_updates(learner, data, reference_state) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def data():
-    return bench.random_transitions(300, TASK)
+    return random_transitions(300, TASK)
 
 
 def assert_same_run(fast, slow, start: dict[str, torch.Tensor] | None = None):
@@ -61,7 +64,7 @@ def assert_same_run(fast, slow, start: dict[str, torch.Tensor] | None = None):
 
 def test_fused_adam_path_matches_the_plain_optimizer(data):
     plain = learner_for(fused_optimizer=False)
-    reference = {k: v.clone() for k, v in plain.svg.state_dict().items()}
+    reference = {k: v.clone() for k, v in plain.rl_module.state_dict().items()}
     before = parameters(plain)
     slow = run_updates(plain, data, reference)
     fast = run_updates(learner_for(fused_optimizer=True), data, reference)
@@ -74,7 +77,7 @@ def test_compiled_updates_match_eager_updates_and_compile_once_per_horizon(data)
     """The whole env step compiled (compile_updates) gives the eager parameters; it compiles one graph per actor
     horizon (the SAC-actor warm-up, then H = 2) and reuses them after a checkpoint restore."""
     eager = learner_for(fused_optimizer=False, num_seq_updates=1)  # one multi-step update: a smaller graph
-    reference = {k: v.clone() for k, v in eager.svg.state_dict().items()}
+    reference = {k: v.clone() for k, v in eager.rl_module.state_dict().items()}
     slow = run_updates(eager, data, reference)
     compiled = learner_for(fused_optimizer=True, compile_updates=True, num_seq_updates=1)
     graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
@@ -127,7 +130,8 @@ def test_restored_learner_continues_exactly_like_the_original(data):
     for name in after[0]:  # the same state and batches: the same bits (stale Adam moments move them by ~lr)
         assert torch.equal(after[1][name], after[0][name]), name
     for name in ("mean", "m2", "count"):
-        assert torch.equal(getattr(restored.svg.normalizer, name), getattr(original.svg.normalizer, name)), name
+        restored_value, original_value = (getattr(lr.rl_module.normalizer, name) for lr in (restored, original))
+        assert torch.equal(restored_value, original_value), name
 
 
 # --- CUDA graphs: the updates of one env step must be capturable (graphs.py) ------------------------------
@@ -142,7 +146,7 @@ def test_one_env_step_of_updates_never_reads_the_device_on_the_host(data, horizo
     learner.target_entropy_now.fill_(learner.target_entropy())
     before = parameters(learner)
     with NoHostSync():
-        learner.env_step_updates()
+        learner.run_env_step_updates()
     after = parameters(learner)
     moved = {n.split(".")[0] for n in before if not torch.equal(before[n], after[n])}
     assert moved == ({"actor", "critic", "target_critic", "temperature"} | ({"world_model"} if horizon else set()))
@@ -157,7 +161,7 @@ def test_no_host_sync_catches_host_reads(data):
     learner = learner_for(fused_optimizer=False)  # the unfused Adam reads its skip flag on the host
     learner.update_from_transitions(data)
     with pytest.raises(HostSyncError, match="_local_scalar_dense"), NoHostSync():
-        learner.env_step_updates()
+        learner.run_env_step_updates()
 
 
 def test_device_stats_persist_and_read_only_what_was_added():
@@ -182,7 +186,7 @@ def test_cuda_graphs_are_refused_without_a_gpu_learner():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on the development machine)")
 def test_cuda_graph_updates_match_eager_updates(data):
     eager = learner_for(gpus=1)
-    reference = {k: v.clone() for k, v in eager.svg.state_dict().items()}
+    reference = {k: v.clone() for k, v in eager.rl_module.state_dict().items()}
     slow = run_updates(eager, data, reference)
     graphed = learner_for(gpus=1, cuda_graphs=True)
     fast = run_updates(graphed, data, reference)

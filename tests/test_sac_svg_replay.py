@@ -113,7 +113,7 @@ def test_sampling_range_is_read_from_the_device_scalars():
     assert (replay.device_size.item(), replay.device_next_index.item()) == (90, 90)
     replay.add(episodes_to_transitions([episode(30, ep_id="ffff" + "0" * 28)]))
     assert (replay.device_size.item(), replay.device_next_index.item()) == (100, 20)
-    index = replay._slots_at(replay.draw_step(4096))
+    index = replay._slots_at(replay.draw_transitions(4096))
     assert index.min() >= 0 and index.max() < 100 and len(index.unique()) > 90
-    newest = replay._slots_at(replay.draw_step(4096), newest=20)
+    newest = replay._slots_at(replay.draw_transitions(4096), newest=20)
     assert set(newest.tolist()) == set(range(20))

@@ -55,8 +55,8 @@ def test_same_seed_same_samples_different_seed_different():
     assert ss.sample_configs(space, 7, num_samples=3) == ss.sample_configs(space, 7)[:3]
 
 
-# The official sweeper as NOTES.md describes it, written here from the notes (official horizon h -> H = h - 1
-# model steps, h = 0 is SAC: H = 0), not from search_space.py.
+# The official sweeper as docs/official-code.md describes it, written here from that page (official horizon
+# h -> H = h - 1 model steps, h = 0 is SAC: H = 0), not from search_space.py.
 OFFICIAL_H = {"poplin": {h - 1 if h else 0 for h in (0, 2, 3, 4, 5, 6, 11)},
               "mbpo": {h - 1 if h else 0 for h in (0, 2, 3, 4)}}
 OFFICIAL_BETAS = {2.0**-i for i in range(1, 7)} | {2**i for i in range(7)}

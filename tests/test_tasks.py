@@ -22,7 +22,7 @@ from tasks import (
 MBPO = ["Hopper", "Walker2d", "HalfCheetah", "Ant", "Humanoid"]
 POPLIN = ["poplin-ant", "poplin-hopper", "poplin-swimmer", "poplin-cheetah", "poplin-walker2d",
           "poplin-pets-cheetah"]
-# (obs_dim, act_dim): gym/MBPO sizes, Ant and Humanoid truncated; POPLIN sizes from NOTES.md "Tasks".
+# (obs_dim, act_dim): gym/MBPO sizes, Ant and Humanoid truncated; POPLIN sizes from docs/official-code.md.
 DIMS = {"Hopper": (11, 3), "Walker2d": (17, 6), "HalfCheetah": (17, 6), "Ant": (27, 8), "Humanoid": (45, 17),
         "poplin-ant": (27, 8), "poplin-hopper": (11, 3), "poplin-swimmer": (9, 2), "poplin-cheetah": (17, 6),
         "poplin-walker2d": (17, 6), "poplin-pets-cheetah": (18, 6)}
@@ -44,11 +44,11 @@ def test_registry_has_the_papers_eleven_tasks():
         assert (task.obs_dim, task.act_dim) == DIMS[task.name]
         assert task.max_episode_steps == 1000
         assert task.differs_from_paper.strip()
-        assert task.eval_interval == {"mbpo": 25_000, "poplin": 10_000}[task.suite]  # NOTES "Evaluation"
+        assert task.eval_interval == {"mbpo": 25_000, "poplin": 10_000}[task.suite]  # the official eval_freq
 
 
 def test_training_lengths():
-    # POPLIN: Table 2's "Training Timesteps" row; MBPO: NOTES.md (official runs).
+    # POPLIN: Table 2's "Training Timesteps" row; MBPO: the official runs (docs/official-code.md).
     expected = {"Ant": 2_000_000, "HalfCheetah": 2_000_000, "Hopper": 1_000_000, "Humanoid": 5_000_000,
                 "Walker2d": 2_000_000, "poplin-ant": 200_000, "poplin-hopper": 200_000,
                 "poplin-swimmer": 50_000, "poplin-cheetah": 200_000, "poplin-walker2d": 200_000,
@@ -164,7 +164,7 @@ def test_humanoid_actions_reach_its_true_control_range():
         np.testing.assert_allclose(env.unwrapped.data.ctrl, bound, rtol=1e-6)
 
 
-# --- POPLIN rewards, recomputed from the MuJoCo state (NOTES.md "Tasks") -------------------------------
+# --- POPLIN rewards, recomputed from the MuJoCo state (docs/official-code.md, "The POPLIN tasks") ------------
 
 def _sq(a):
     return float(np.sum(np.square(a)))
@@ -175,7 +175,7 @@ def _swimmer_tip_x(qpos):
     return qpos[0] - 1.5 + 1.5 * math.cos(qpos[2])
 
 
-# r(start state (qpos, qvel), action, next qpos, previous qpos): written from NOTES.md, not the env code.
+# r(start state (qpos, qvel), action, next qpos, previous qpos): written from docs/official-code.md, not the env code.
 REWARDS = {
     "poplin-cheetah": lambda q, v, a, q1, q0: v[0] - 0.1 * _sq(a),
     "poplin-walker2d": lambda q, v, a, q1, q0: v[0] - 3 * (q[1] - 1.3) ** 2 - 0.1 * _sq(a) + 1,
@@ -190,7 +190,7 @@ REWARDS = {
 
 @pytest.mark.parametrize("name", POPLIN)
 def test_poplin_reward_matches_formula_over_a_full_episode(name):
-    """Random actions for a whole episode: each reward equals NOTES.md's formula recomputed from
+    """Random actions for a whole episode: each reward equals docs/official-code.md's formula recomputed from
     data.qpos/qvel; the episode lasts exactly 1,000 steps, ends by truncation and never terminates."""
     env = make_env(name)
     data = env.unwrapped.data

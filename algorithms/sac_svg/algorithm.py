@@ -71,7 +71,7 @@ class SACSVG(Algorithm):
 
     @override(Algorithm)
     def step(self) -> dict:
-        """RLlib's iteration, plus the paper's metrics as flat top-level keys (see README: outputs)."""
+        """RLlib's iteration, plus the paper's metrics as flat top-level keys (docs/sweeps.md: outputs)."""
         start, steps_before = time.perf_counter(), self.env_steps()
         evaluates = (self.iteration + 1) % self.config.evaluation_interval == 0  # as RLlib decides
         try:

@@ -4,7 +4,6 @@ Defaults are the paper's Table 3 with H = 2; where the paper is silent they foll
 `official_code_defaults()` switches to the official implementation's values where they differ from the
 paper. docs/fidelity.md lists every value with its source.
 """
-import math
 import pathlib
 import types
 import typing
@@ -17,19 +16,8 @@ from ray.rllib.utils.annotations import override
 
 
 @dataclass
-class SVGHyperparameters:
-    """Field names follow the paper; comments give the source of each default."""
-    horizon: int = 2                        # H model steps; H = 0 is SAC (section 4.1)
-    tau: float = 5e-3                       # Table 3: critic target update rate, every step
-    actor_lr: float = 1e-4                  # Table 3
-    critic_lr: float = 1e-4                 # Table 3
-    alpha_lr: float = 5e-4                  # Table 3: temperature LR
-    model_lr: float = 1e-3                  # Table 3: reward, termination and dynamics LRs
-    init_alpha: float = 0.1                 # Table 3
-    batch_size: int = 512                   # Table 3: single-step batch
-    seq_batch_size: int = 1024              # Table 3: multi-step batch
-    num_step_updates: int = 1               # Table 3: M_step single-step updates per env step
-    num_seq_updates: int = 4                # Table 3: N_seq multi-step dynamics updates per env step
+class NetworkHyperparameters:
+    """The networks' sizes and options: the RLModule's model config is exactly these fields."""
     hidden_dim: int = 512                   # Table 3: actor and critic MLPs
     hidden_depth: int = 2
     model_hidden_dim: int = 512             # Table 3: reward, termination and dx MLPs
@@ -39,6 +27,35 @@ class SVGHyperparameters:
     gru_layers: int = 2
     log_std_min: float = -5.0               # Table 3: actor log-std bounds
     log_std_max: float = 2.0
+    init_alpha: float = 0.1                 # Table 3
+    normalize_obs: bool = True              # official code's choice (docs/fidelity.md)
+    obs_std_min: float = 0.1
+    obs_std_max: float = 10.0
+    dynamics_detach_feedback: bool = False  # official: True
+    # The world model's matrix products: float32 on every machine, so that a run's numerics do not depend on
+    # where it lands; "bfloat16" explicitly, or "auto" = bfloat16 where the learner's hardware computes it
+    # natively, else float32 (docs/performance.md: the bfloat16 study). Results report the dtype used.
+    world_model_dtype: str = "float32"
+
+    @classmethod
+    def from_model_config(cls, model_config: dict) -> "NetworkHyperparameters":
+        """The fields back from an RLModule's model config (SACSVGConfig._model_config_auto_includes)."""
+        return cls(**{f.name: model_config[f.name] for f in fields(cls)})
+
+
+@dataclass
+class SVGHyperparameters(NetworkHyperparameters):
+    """Field names follow the paper; comments give the source of each default."""
+    horizon: int = 2                        # H model steps; H = 0 is SAC (section 4.1)
+    tau: float = 5e-3                       # Table 3: critic target update rate, every step
+    actor_lr: float = 1e-4                  # Table 3
+    critic_lr: float = 1e-4                 # Table 3
+    alpha_lr: float = 5e-4                  # Table 3: temperature LR
+    model_lr: float = 1e-3                  # Table 3: reward, termination and dynamics LRs
+    batch_size: int = 512                   # Table 3: single-step batch
+    seq_batch_size: int = 1024              # Table 3: multi-step batch
+    num_step_updates: int = 1               # Table 3: M_step single-step updates per env step
+    num_seq_updates: int = 4                # Table 3: N_seq multi-step dynamics updates per env step
     replay_capacity: int = 1_000_000        # Table 3
     # Eq. 14 target entropy schedule; None -> -|A| (SAC's heuristic). beta None = constant.
     target_entropy_init: float | None = None
@@ -48,12 +65,8 @@ class SVGHyperparameters:
     # Options where the paper is silent: the official code's choice (docs/fidelity.md).
     num_random_steps: int = 1_000           # uniform random actions first; updates start then
     actor_warmup_steps: int = 10_000        # plain SAC actor loss (H = 0) before this many env steps
-    normalize_obs: bool = True
-    obs_std_min: float = 0.1
-    obs_std_max: float = 10.0
     dynamics_seq_len: int | None = None     # states per training sequence; None -> H + 1
     dynamics_grad_clip: float | None = 1.0  # official dx clip_grad_norm, on eq. 11 as a mean
-    dynamics_detach_feedback: bool = False  # official: True
     actor_grad_clip: float | None = None    # official: none (only dx is clipped)
     critic_grad_clip: float | None = None   # official: none
     actor_loss_per_term: bool = False       # official divides eq. 10 by H + 1
@@ -68,10 +81,6 @@ class SVGHyperparameters:
     checkpoint_every_s: float | None = None  # also checkpoint when this much time passed (None: off)
     eval_video: bool = False                # after each evaluation, an MP4 of one episode of the evaluated policy in
                                             # the trial folder (eval_video.mp4), logged to W&B (agents/video.py)
-    # The world model's matrix products: float32 on every machine, so that a run's numerics do not depend on
-    # where it lands; "bfloat16" explicitly, or "auto" = bfloat16 where the learner's hardware computes it
-    # natively, else float32 (docs/performance.md: the bfloat16 study). Results report the dtype used.
-    world_model_dtype: str = "float32"
     learner_threads: int | None = None      # torch CPU threads; None = the CPUs Ray reserves for the learner
     # Speed only: the same mathematics either way (see learner.py and `make bench`).
     fused_optimizer: bool = True            # fused Adam (foreach where no fused kernel); False: per-parameter loop
@@ -91,13 +100,6 @@ class SVGHyperparameters:
 
 SVG_FIELDS = {f.name: f for f in fields(SVGHyperparameters)}
 CHOICES = {"world_model_dtype": ("auto", "float32", "bfloat16")}
-# RLlib's Ray-resource fields: amounts of CPUs/GPUs, fractional below 1, and the words RLlib allows instead
-# of a number. RLlib's defaults (0, 1, "auto") cannot say so, hence this table (used by `--set` and validate).
-RESOURCE_FIELDS: dict[str, tuple[str, ...]] = {
-    "num_cpus_for_main_process": (), "num_cpus_per_env_runner": (), "num_gpus_per_env_runner": (),
-    "num_cpus_per_learner": ("auto",), "num_gpus_per_learner": (), "num_gpus": (),
-    "num_cpus_per_offline_eval_runner": (), "num_gpus_per_offline_eval_runner": (),
-}
 
 
 class SACSVGConfig(AlgorithmConfig):
@@ -147,7 +149,7 @@ class SACSVGConfig(AlgorithmConfig):
         if self.learner_threads is not None:
             return self.learner_threads
         if self.num_learners > 0:
-            reserved = self.num_cpus_per_learner if _is_number(self.num_cpus_per_learner) else 1
+            reserved = self.num_cpus_per_learner if is_number(self.num_cpus_per_learner) else 1
         else:
             reserved = self.num_cpus_for_main_process + self.num_env_runners * self.num_cpus_per_env_runner
         return max(1, int(reserved))
@@ -161,7 +163,7 @@ class SACSVGConfig(AlgorithmConfig):
 
     @property
     def learner_on_gpu(self) -> bool:
-        return _is_number(self.num_gpus_per_learner) and self.num_gpus_per_learner > 0
+        return is_number(self.num_gpus_per_learner) and self.num_gpus_per_learner > 0
 
     @property
     def sequence_length(self) -> int:
@@ -191,11 +193,8 @@ class SACSVGConfig(AlgorithmConfig):
     @property
     @override(AlgorithmConfig)
     def _model_config_auto_includes(self) -> dict:
-        keys = ("hidden_dim", "hidden_depth", "model_hidden_dim", "model_hidden_depth", "decoder_depth",
-                "gru_hidden_dim", "gru_layers", "log_std_min", "log_std_max", "init_alpha", "normalize_obs",
-                "obs_std_min", "obs_std_max", "dynamics_detach_feedback")
-        return (super()._model_config_auto_includes | {k: getattr(self, k) for k in keys}
-                | {"world_model_dtype": self.resolved_world_model_dtype})
+        networks = {f.name: getattr(self, f.name) for f in fields(NetworkHyperparameters)}
+        return super()._model_config_auto_includes | networks | {"world_model_dtype": self.resolved_world_model_dtype}
 
 
 def native_bfloat16(device_type: str) -> bool:
@@ -232,24 +231,23 @@ def _value_errors(c: SACSVGConfig) -> list[str]:
     non_negative = ("horizon", "num_step_updates", "num_seq_updates", "hidden_depth", "model_hidden_depth",
                     "decoder_depth", "num_random_steps", "actor_warmup_steps")
     errors = [f"{k}={getattr(c, k)!r} must be > 0" for k in positive
-              if _is_number(getattr(c, k)) and getattr(c, k) <= 0]
+              if is_number(getattr(c, k)) and getattr(c, k) <= 0]
     errors += [f"{k}={getattr(c, k)!r} must be >= 0" for k in non_negative
-               if _is_number(getattr(c, k)) and getattr(c, k) < 0]
+               if is_number(getattr(c, k)) and getattr(c, k) < 0]
     errors += [f"{k}={getattr(c, k)!r} must be one of {v}" for k, v in CHOICES.items() if getattr(c, k) not in v]
-    if _is_number(c.tau) and c.tau > 1:
+    if is_number(c.tau) and c.tau > 1:
         errors.append(f"tau={c.tau} must be in (0, 1]")
-    if _is_number(c.log_std_min) and _is_number(c.log_std_max) and c.log_std_min >= c.log_std_max:
+    if is_number(c.log_std_min) and is_number(c.log_std_max) and c.log_std_min >= c.log_std_max:
         errors.append(f"log_std_min={c.log_std_min} must be below log_std_max={c.log_std_max}")
     if c.target_entropy_beta is None and c.target_entropy_init != c.target_entropy_final:
         errors.append("target_entropy_beta=None means a constant target entropy: "
                       f"set target_entropy_init ({c.target_entropy_init}) == target_entropy_final "
                       f"({c.target_entropy_final}) or give a beta (eq. 14)")
-    if c.dynamics_seq_len is not None and _is_number(c.dynamics_seq_len) and c.dynamics_seq_len < 2:
+    if c.dynamics_seq_len is not None and is_number(c.dynamics_seq_len) and c.dynamics_seq_len < 2:
         errors.append(f"dynamics_seq_len={c.dynamics_seq_len} must be >= 2 (one model step)")
     if c.num_learners > 1:
         errors.append(f"num_learners={c.num_learners}: SAC-SVG keeps its replay on one learner; use 0 or 1")
-    errors += [e for name, words in RESOURCE_FIELDS.items() if (e := resource_error(name, getattr(c, name), words))]
-    if _is_number(c.num_gpus_per_learner) and c.num_gpus_per_learner > 1:
+    if is_number(c.num_gpus_per_learner) and c.num_gpus_per_learner > 1:
         errors.append(f"num_gpus_per_learner={c.num_gpus_per_learner}: the one SAC-SVG learner runs on one "
                       "device; use a fraction of one GPU, e.g. 0.25, or 1")
     if c.cuda_graphs and not c.learner_on_gpu:
@@ -260,20 +258,5 @@ def _value_errors(c: SACSVGConfig) -> list[str]:
     return errors
 
 
-def resource_error(name: str, value, words: tuple[str, ...] = ()) -> str | None:
-    """A message if `value` is not a Ray resource amount: a number >= 0, a whole number above 1 (Ray
-    shares one CPU or GPU in fractions, never more than one), or one of `words`."""
-    if value in words:
-        return None
-    allowed = f"a number >= 0{''.join(f' or {w!r}' for w in words)}"
-    if not _is_number(value):
-        return f"{name}={value!r}: expected {allowed}"
-    if not value >= 0 or math.isinf(value):
-        return f"{name}={value!r} must be a finite number >= 0"
-    if value > 1 and value != int(value):
-        return f"{name}={value!r}: Ray gives fractions only of a single resource; use a value <= 1 or a whole number"
-    return None
-
-
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

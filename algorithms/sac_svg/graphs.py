@@ -38,16 +38,17 @@ def integer_indexing(func, args) -> bool:
 
 
 class CUDAGraphUpdates:
-    """Runs `updates` (one env step's updates) eagerly for `warmup` calls per key, on a side stream as CUDA
+    """Runs `run_env_step_updates` (one env step's updates) eagerly for `warmup` calls per key, on a side stream as CUDA
     graph capture requires, then captures it once per key and replays the graph on every later call.
 
     `counts` is the Python side of the statistics (how many values each device sum holds): a replay runs no
     Python, so the counts one call adds are measured at capture and added on every replay.
     """
 
-    def __init__(self, updates: Callable[[], None], counts: dict[str, int], generators: list[torch.Generator],
-                 warmup: int = 3):
-        self.updates, self.counts, self.generators, self.warmup = updates, counts, generators, warmup
+    def __init__(self, run_env_step_updates: Callable[[], None], counts: dict[str, int],
+                 generators: list[torch.Generator], warmup: int = 3):
+        self.run_env_step_updates, self.counts = run_env_step_updates, counts
+        self.generators, self.warmup = generators, warmup
         self.graphs: dict[Hashable, tuple[torch.cuda.CUDAGraph, dict[str, int]]] = {}
         self.eager_calls: dict[Hashable, int] = {}
 
@@ -71,7 +72,7 @@ class CUDAGraphUpdates:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            self.updates()
+            self.run_env_step_updates()
         torch.cuda.current_stream().wait_stream(side)
 
     def _capture(self) -> tuple[torch.cuda.CUDAGraph, dict[str, int]]:
@@ -81,7 +82,7 @@ class CUDAGraphUpdates:
             graph.register_generator_state(generator)
         before = dict(self.counts)
         with torch.cuda.graph(graph):
-            self.updates()
+            self.run_env_step_updates()
         added = {name: n - before.get(name, 0) for name, n in self.counts.items()}
         self.counts.clear()
         self.counts.update(before)

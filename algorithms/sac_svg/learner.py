@@ -16,13 +16,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch._dynamo.config
-import torch._inductor.config
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
 
 from algorithms.sac_svg import losses
+from algorithms.sac_svg.compilation import compile_env_step_updates
 from algorithms.sac_svg.graphs import CUDAGraphUpdates
 from algorithms.sac_svg.guard import NonFiniteGuard, nonfinite_flag
 from algorithms.sac_svg.metrics import (
@@ -41,6 +40,7 @@ from algorithms.sac_svg.metrics import (
     SKIPPED_UPDATES,
     TARGET_ENTROPY,
 )
+from algorithms.sac_svg.optimizer import AdamStep, adam_options, clip_grad_norm, grad_norm
 from algorithms.sac_svg.replay import SequenceBatch, TransitionReplay
 from algorithms.sac_svg.temperature import target_entropy
 
@@ -54,14 +54,15 @@ class SACSVGLearner(TorchLearner):
         super().build()
         c = self.config
         torch.set_num_threads(c.learner_cpu_threads)
-        self.svg = self.module[DEFAULT_MODULE_ID].unwrapped()
-        self.act_dim = self.svg.action_space.shape[0]
-        self.replay = TransitionReplay(c.replay_capacity, self.svg.observation_space.shape[0], self.act_dim,
+        self.rl_module = self.module[DEFAULT_MODULE_ID].unwrapped()
+        self.act_dim = self.rl_module.action_space.shape[0]
+        self.replay = TransitionReplay(c.replay_capacity, self.rl_module.observation_space.shape[0], self.act_dim,
                                        self._device, seed=c.seed or 0)
         self.env_steps = 0  # the env step of Algorithm 1's outer loop (t in eq. 14)
         self.target_entropy_now = torch.zeros((), device=self._device)  # eq. 14 at env_steps, for eq. 9
         self.stats = DeviceStats()
-        self.compiled_updates = compiled(self.run_updates, self._device) if c.compile_updates else None
+        self.compiled_env_step_updates = (compile_env_step_updates(self.env_step_updates, self._device)
+                                          if c.compile_updates else None)
         self.graphs = self.build_cuda_graphs()
 
     # --- optimizers: one per component, so no loss moves another component's weights -----------------
@@ -76,7 +77,7 @@ class SACSVGLearner(TorchLearner):
                               ("termination", m.world_model.termination, config.model_lr),
                               ("dynamics", m.world_model.dynamics, config.model_lr)):
             params = self.component_params[name] = list(net.parameters())
-            optimizer = torch.optim.Adam(params, lr=lr, **adam_implementation(self._device, config.fused_optimizer))
+            optimizer = torch.optim.Adam(params, lr=lr, **adam_options(self._device, config.fused_optimizer))
             self.register_optimizer(module_id=module_id, optimizer_name=name, params=params,
                                     optimizer=optimizer, lr_or_lr_schedule=lr)
             self.adam_steps[name] = AdamStep(optimizer)
@@ -88,13 +89,13 @@ class SACSVGLearner(TorchLearner):
             return None
         if self._device.type != "cuda":
             raise ValueError(f"cuda_graphs=True needs the learner on a CUDA GPU; it is on {self._device}")
-        return CUDAGraphUpdates(self.env_step_updates, self.stats.counts, [self.replay.generator])
+        return CUDAGraphUpdates(self.run_env_step_updates, self.stats.counts, [self.replay.generator])
 
     @override(TorchLearner)
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         raise NotImplementedError("SAC-SVG updates its components in sequence: see update_from_transitions")
 
-    def _step(self, name: str, loss: torch.Tensor, clip: float | None = None) -> None:
+    def optimizer_step(self, name: str, loss: torch.Tensor, clip: float | None = None) -> None:
         """One Adam step of component `name` on the gradient of `loss` w.r.t. that component only; skipped
         (and counted) when the loss or a gradient is not finite (guard.py)."""
         params = self.component_params[name]
@@ -111,7 +112,7 @@ class SACSVGLearner(TorchLearner):
         """Append the new env steps to D, then for each of them run the updates Algorithm 1 runs per step."""
         c = self.config
         self.replay.add(transitions)
-        self.svg.normalizer.update(torch.as_tensor(transitions["obs"], device=self._device))
+        self.rl_module.normalizer.update(torch.as_tensor(transitions["obs"], device=self._device))
         num_updates = 0
         start = time.perf_counter()
         for _ in range(len(transitions["reward"])):
@@ -120,7 +121,7 @@ class SACSVGLearner(TorchLearner):
                 continue
             self.target_entropy_now.fill_(self.target_entropy())
             if self.graphs is None:
-                self.env_step_updates()
+                self.run_env_step_updates()
             else:
                 self.graphs(self.actor_horizon())
             num_updates += c.num_step_updates
@@ -134,36 +135,37 @@ class SACSVGLearner(TorchLearner):
         return stats | {NUM_UPDATES: num_updates, REPLAY_SIZE: len(self.replay),
                         TARGET_ENTROPY: self.target_entropy()}
 
-    def env_step_updates(self) -> None:
+    def run_env_step_updates(self) -> None:
         """The updates Algorithm 1 runs per env step: M_step single-step, then N_seq multi-step updates. The
         replay's random numbers for all their batches are drawn first, in that order; the batches themselves
-        are gathered in run_updates (inside the compiled graph with `compile_updates`)."""
+        are gathered in env_step_updates (inside the compiled graph with `compile_updates`)."""
         c = self.config
-        step_draws = [self.replay.draw_step(c.batch_size) for _ in range(c.num_step_updates)]
+        transition_draws = [self.replay.draw_transitions(c.batch_size) for _ in range(c.num_step_updates)]
         sequence_draws = [self.replay.draw_sequences(c.seq_batch_size)
                           for _ in range(c.num_seq_updates if self.learns_model else 0)]
-        for stats in self.updates()(step_draws, sequence_draws, self.actor_horizon()):
+        for stats in self.current_env_step_updates()(transition_draws, sequence_draws, self.actor_horizon()):
             self.stats.add(stats)
 
-    def updates(self) -> Callable:
-        """run_updates, compiled with `compile_updates` once every optimizer has made its first (eager) step,
+    def current_env_step_updates(self) -> Callable:
+        """env_step_updates, compiled with `compile_updates` once every optimizer has made its first (eager) step,
         which creates Adam's state; a restored checkpoint's state is taken over the same way."""
         ready = all(step.ready for name, step in self.adam_steps.items()
                     if self.learns_model or name not in MODEL_COMPONENTS)
-        return self.compiled_updates if self.compiled_updates is not None and ready else self.run_updates
+        compiled = self.compiled_env_step_updates
+        return compiled if compiled is not None and ready else self.env_step_updates
 
-    def run_updates(self, step_draws: list[torch.Tensor], sequence_draws: list[torch.Tensor],
-                    horizon: int) -> list[dict[str, torch.Tensor]]:
+    def env_step_updates(self, transition_draws: list[torch.Tensor], sequence_draws: list[torch.Tensor],
+                         horizon: int) -> list[dict[str, torch.Tensor]]:
         """One env step's updates on the batches at the replay's draws, with the actor's horizon H; their
         statistics."""
-        return ([self.single_step_update(self.step_batch(draw), horizon) for draw in step_draws]
+        return ([self.single_step_update(self.transition_batch(draw), horizon) for draw in transition_draws]
                 + [self.dynamics_update(self.sequence_batch(draw)) for draw in sequence_draws])
 
     def single_step_update(self, batch: dict[str, torch.Tensor], horizon: int) -> dict[str, torch.Tensor]:
         """One pass of Algorithm 1's single-step loop, on one batch D_step, in the paper's order."""
         actor_loss, log_prob = self.update_actor(batch, horizon)
         stats = {LOSS_ACTOR: actor_loss, POLICY_ENTROPY: -log_prob.mean(),
-                 LOSS_ALPHA: self.update_alpha(log_prob), ALPHA: self.svg.temperature.alpha.detach(),
+                 LOSS_ALPHA: self.update_alpha(log_prob), ALPHA: self.rl_module.temperature.alpha.detach(),
                  LOSS_CRITIC: self.update_critic(batch)}
         if self.learns_model:
             stats |= {LOSS_REWARD: self.update_reward(batch), LOSS_TERMINATION: self.update_termination(batch)}
@@ -175,17 +177,18 @@ class SACSVGLearner(TorchLearner):
         """The world model serves only the SVG(H) actor: for H = 0 (SAC) it is never updated."""
         return self.config.horizon > 0
 
-    def step_batch(self, draw: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def transition_batch(self, draw: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """D_step with normalized observations x and x', at the replay's `draw` (a new one if None)."""
-        batch = self.replay.sample(self.config.batch_size) if draw is None else self.replay.batch_at(draw)
-        return batch | {"x": self.svg.normalizer(batch["obs"]), "x_next": self.svg.normalizer(batch["next_obs"])}
+        batch = self.replay.sample(self.config.batch_size) if draw is None else self.replay.transitions_at(draw)
+        normalize = self.rl_module.normalizer
+        return batch | {"x": normalize(batch["obs"]), "x_next": normalize(batch["next_obs"])}
 
     def update_actor(self, batch, horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Eq. 10 with horizon H (eq. 8 for H = 0); returns the loss and log pi(u_0|x_0)."""
-        c, m = self.config, self.svg
+        c, m = self.config, self.rl_module
         actor = losses.svg_actor_loss(m.actor, m.critic, m.world_model, batch["x"], m.temperature.alpha.detach(),
                                       c.gamma, horizon, c.actor_loss_per_term)
-        self._step("actor", actor.loss, self.config.actor_grad_clip)
+        self.optimizer_step("actor", actor.loss, self.config.actor_grad_clip)
         return actor.loss.detach(), actor.log_prob.detach()
 
     def actor_horizon(self) -> int:
@@ -194,29 +197,29 @@ class SACSVGLearner(TorchLearner):
 
     def update_alpha(self, log_prob: torch.Tensor) -> torch.Tensor:
         """Eq. 9 against the scheduled target entropy (eq. 14)."""
-        loss = losses.alpha_loss(self.svg.temperature.log_alpha, log_prob, self.target_entropy_now)
-        self._step("alpha", loss)
+        loss = losses.alpha_loss(self.rl_module.temperature.log_alpha, log_prob, self.target_entropy_now)
+        self.optimizer_step("alpha", loss)
         return loss.detach()
 
     def update_critic(self, batch) -> torch.Tensor:
         """Eq. 5."""
-        m = self.svg
+        m = self.rl_module
         loss = losses.critic_loss(m.critic, m.target_critic, m.actor, batch["x"], batch["action"], batch["reward"],
                                   batch["x_next"], batch["terminated"], m.temperature.alpha.detach(), self.config.gamma)
-        self._step("critic", loss, self.config.critic_grad_clip)
+        self.optimizer_step("critic", loss, self.config.critic_grad_clip)
         return loss.detach()
 
     def update_reward(self, batch) -> torch.Tensor:
         """Eq. 12."""
-        loss = losses.reward_loss(self.svg.world_model, batch["x"], batch["action"], batch["reward"])
-        self._step("reward", loss)
+        loss = losses.reward_loss(self.rl_module.world_model, batch["x"], batch["action"], batch["reward"])
+        self.optimizer_step("reward", loss)
         return loss.detach()
 
     def update_termination(self, batch) -> torch.Tensor:
         """Eq. 13."""
-        loss = losses.termination_loss(self.svg.world_model, batch["x"], batch["action"], batch["terminated"],
+        loss = losses.termination_loss(self.rl_module.world_model, batch["x"], batch["action"], batch["terminated"],
                                        self.config.termination_balance_classes)
-        self._step("termination", loss)
+        self.optimizer_step("termination", loss)
         return loss.detach()
 
     def sequence_batch(self, draw: torch.Tensor | None = None, newest: int | None = None) -> SequenceBatch:
@@ -229,20 +232,20 @@ class SACSVGLearner(TorchLearner):
 
     def dynamics_loss(self, seq: SequenceBatch) -> torch.Tensor:
         """Eq. 11 on a batch of multi-step sequences (normalized here)."""
-        m = self.svg
+        m = self.rl_module
         return losses.dynamics_loss(m.world_model.dynamics, m.normalizer(seq.states), seq.actions, seq.valid)
 
     def dynamics_update(self, seq: SequenceBatch) -> dict[str, torch.Tensor]:
         """Eq. 11's update on a batch of multi-step sequences."""
         loss = self.dynamics_loss(seq)
-        self._step("dynamics", loss, self.config.dynamics_grad_clip)
+        self.optimizer_step("dynamics", loss, self.config.dynamics_grad_clip)
         return {LOSS_DYNAMICS: loss.detach()}
 
     @torch.no_grad()
     def update_target_critic(self) -> None:
         """theta_bar <- tau theta + (1 - tau) theta_bar, every step (Table 3)."""
-        target = list(self.svg.target_critic.parameters())
-        torch._foreach_lerp_(target, list(self.svg.critic.parameters()), self.config.tau)
+        target = list(self.rl_module.target_critic.parameters())
+        torch._foreach_lerp_(target, list(self.rl_module.critic.parameters()), self.config.tau)
 
     def target_entropy(self) -> float:
         """Eq. 14 at the current env step; None entries default to SAC's -|A|."""
@@ -304,107 +307,3 @@ class DeviceStats:
             total.zero_()
         self.counts.clear()
         return means
-
-
-def adam_implementation(device: torch.device, fast: bool) -> dict[str, bool]:
-    """Adam's fused kernel where `device` has one, else its foreach (multi-tensor) loop; fast=False is
-    PyTorch's CPU default, one parameter at a time. All three compute the same update."""
-    if not fast:
-        return {"foreach": False}
-    if device.type in torch.utils._foreach_utils._get_fused_kernels_supported_devices():
-        return {"fused": True}
-    return {"foreach": True}
-
-
-class AdamStep:
-    """`optimizer.step()` on given gradients. With a fused Adam it calls the fused kernel directly on Adam's own
-    state, without Optimizer.step's per-call bookkeeping (hooks, state lookups, grouping), which costs more
-    than the kernel at small sizes; the state stays in the optimizer, so checkpoints are unchanged."""
-
-    def __init__(self, optimizer: torch.optim.Adam):
-        self.optimizer = optimizer
-        self.state: tuple[list[torch.Tensor], ...] | None = None  # exp_avg, exp_avg_sq, step per parameter
-        optimizer.register_load_state_dict_post_hook(self.forget)
-
-    def forget(self, optimizer=None) -> None:
-        self.state = None  # a restored optimizer holds new state tensors
-
-    @property
-    def ready(self) -> bool:
-        """The next step is the fused kernel on Adam's existing state (which the first step creates)."""
-        return self.state is not None
-
-    def step(self, grads: list[torch.Tensor], skip: torch.Tensor) -> None:
-        """Adam's step, or none where `skip` (a device scalar) is 1: weights, moments and step count stay."""
-        group = self.optimizer.param_groups[0]
-        params = group["params"]
-        if not group["fused"] or self.state is None or group["amsgrad"]:
-            if skip.item():  # the unfused path reads the flag on the host
-                return
-            for p, g in zip(params, grads):
-                p.grad = g
-            self.optimizer.step()  # creates Adam's state on the first call
-            for p in params:
-                p.grad = None
-            if group["fused"]:
-                self.state = tuple([self.optimizer.state[p][k] for p in params]
-                                   for k in ("exp_avg", "exp_avg_sq", "step"))
-            return
-        exp_avgs, exp_avg_sqs, steps = self.state
-        beta1, beta2 = group["betas"]
-        if torch.compiler.is_compiling():  # inductor has no lowering of the fused kernel: the same step in foreach ops
-            adam_foreach(params, grads, exp_avgs, exp_avg_sqs, steps, group["lr"], beta1, beta2, group["eps"], skip)
-            return
-        torch._foreach_add_(steps, 1)
-        torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"],
-                           beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
-                           maximize=group["maximize"], found_inf=skip)
-        torch._foreach_sub_(steps, [skip] * len(steps))  # as torch.optim.Adam does with found_inf
-
-
-@torch.no_grad()
-def adam_foreach(params, grads, exp_avgs, exp_avg_sqs, steps, lr: float, beta1: float, beta2: float, eps: float,
-                 skip: torch.Tensor) -> None:
-    """torch.optim.Adam's step (its capturable foreach form, no weight decay), skipped where `skip` is 1."""
-    keep = 1 - skip
-    grads = [torch.where(skip > 0, 0.0, g) for g in grads]
-    new_steps = torch._foreach_add(steps, keep)  # out of place: inductor misread an in-place increment here
-    torch._foreach_lerp_(exp_avgs, grads, (1 - beta1) * keep)
-    torch._foreach_mul_(exp_avg_sqs, 1 - (1 - beta2) * keep)
-    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
-    for p, m, v, step in zip(params, exp_avgs, exp_avg_sqs, new_steps):
-        step_size = lr / (1 - beta1**step)
-        denom = v.sqrt() / (1 - beta2**step).sqrt() + eps
-        p.sub_(keep * step_size * m / denom)
-    torch._foreach_copy_(steps, new_steps)
-
-
-def grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
-    """The total 2-norm of a list of gradients, as torch.nn.utils.clip_grad_norm_ computes it. Compiled, it is
-    per-tensor norms, which inductor fuses (it has no lowering of _foreach_norm, whose CPU fallback loops)."""
-    compiling = torch.compiler.is_compiling()
-    norms = [torch.linalg.vector_norm(g) for g in grads] if compiling else torch._foreach_norm(grads)
-    return torch.linalg.vector_norm(torch.stack(norms))
-
-
-def clip_grad_norm(grads: list[torch.Tensor], max_norm: float, total_norm: torch.Tensor) -> None:
-    """torch.nn.utils.clip_grad_norm_'s rescaling (coefficient max_norm / (total_norm + 1e-6) capped at 1, with
-    total_norm = grad_norm(grads)), applied to gradients that are not stored on the parameters."""
-    torch._foreach_mul_(grads, (max_norm / (total_norm + 1e-6)).clamp(max=1.0))
-
-
-def compiled(fn: Callable, device: torch.device) -> Callable:
-    """torch.compile of a whole update function into one graph (fullgraph) per set of arguments' shapes and Python
-    values (the actor horizon): autograd.grad traced into it, the eager random-number stream kept (so compiled
-    and eager updates draw the same noise) and tracing through the GRU's weights (GRUDynamics never calls
-    torch.nn.GRU's forward). Compiled once per trial: the modules and optimizer state are updated in place.
-
-    On a CPU the graph's wrapper code (allocations, views, kernel and matrix-product calls) is C++ as well
-    (inductor's cpp_wrapper), whose Python was a large part of a small network's update (README, Speed);
-    GPUs keep inductor's default wrapper (not measured there)."""
-    torch._dynamo.config.trace_autograd_ops = True
-    torch._dynamo.config.allow_rnn = True
-    options = {"fallback_random": True,
-               "size_asserts": False,  # dynamo's guards already check every input's sizes
-               "cpp_wrapper": device.type == "cpu"}
-    return torch.compile(fn, fullgraph=True, dynamic=False, options=options)

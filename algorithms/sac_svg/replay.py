@@ -82,15 +82,15 @@ class TransitionReplay:
             self.open_episodes.pop(next(iter(self.open_episodes)))
         return successor
 
-    def draw_step(self, batch_size: int) -> torch.Tensor:
-        """The uniform numbers a single-step batch is sampled at (`batch_at`). Sampling is split into this draw
+    def draw_transitions(self, batch_size: int) -> torch.Tensor:
+        """The uniform numbers a single-step batch is sampled at (`transitions_at`). Sampling is split into this draw
         from the sampler's generator and a gather with no randomness, which a compiled update can run inside
         its graph (dynamo cannot trace a generator)."""
         return torch.rand(batch_size, dtype=torch.float64, device=self.device, generator=self.generator)
 
     def draw_sequences(self, batch_size: int) -> torch.Tensor:
         """The uniform numbers a sequence batch is sampled at (`sequences_at`), one per candidate start."""
-        return self.draw_step(CANDIDATES_PER_SEQUENCE * batch_size)
+        return self.draw_transitions(CANDIDATES_PER_SEQUENCE * batch_size)
 
     def _slots_at(self, uniform: torch.Tensor, newest: int | None = None) -> torch.Tensor:
         """Slots at `uniform` among all stored transitions, or among the `newest` ones (device arithmetic only)."""
@@ -100,10 +100,10 @@ class TransitionReplay:
 
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
         """A uniform batch of single-step transitions (D_step in Algorithm 1)."""
-        return self.batch_at(self.draw_step(batch_size))
+        return self.transitions_at(self.draw_transitions(batch_size))
 
-    def batch_at(self, uniform: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The single-step batch at `uniform` (from `draw_step`)."""
+    def transitions_at(self, uniform: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The single-step batch at `uniform` (from `draw_transitions`)."""
         index = self._slots_at(uniform)
         return {key: self.data[key][index] for key in ("obs", "action", "reward", "next_obs", "terminated")}
 

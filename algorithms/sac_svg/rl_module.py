@@ -10,6 +10,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 
 from algorithms.sac_svg.actor import TanhGaussianActor
+from algorithms.sac_svg.config import NetworkHyperparameters
 from algorithms.sac_svg.critic import DoubleQCritic
 from algorithms.sac_svg.normalizer import RunningNormalizer
 from algorithms.sac_svg.temperature import Temperature
@@ -17,29 +18,29 @@ from algorithms.sac_svg.world_model import WorldModel
 
 
 class SACSVGModule(TorchRLModule, InferenceOnlyAPI):
-    """Models of Algorithm 1. `model_config` carries the sizes from SACSVGConfig."""
+    """Models of Algorithm 1. `model_config` carries SACSVGConfig's NetworkHyperparameters."""
 
     @override(TorchRLModule)
     def setup(self) -> None:
-        c = self.model_config
+        n = NetworkHyperparameters.from_model_config(self.model_config)
         obs_dim = self.observation_space.shape[0]
         act_dim = self.action_space.shape[0]
-        self.normalizer = RunningNormalizer(dim=obs_dim, enabled=c["normalize_obs"], std_min=c["obs_std_min"],
-                                            std_max=c["obs_std_max"])
-        self.actor = TanhGaussianActor(obs_dim=obs_dim, act_dim=act_dim, hidden_dim=c["hidden_dim"],
-                                       hidden_depth=c["hidden_depth"], log_std_min=c["log_std_min"],
-                                       log_std_max=c["log_std_max"])
+        self.normalizer = RunningNormalizer(dim=obs_dim, enabled=n.normalize_obs, std_min=n.obs_std_min,
+                                            std_max=n.obs_std_max)
+        self.actor = TanhGaussianActor(obs_dim=obs_dim, act_dim=act_dim, hidden_dim=n.hidden_dim,
+                                       hidden_depth=n.hidden_depth, log_std_min=n.log_std_min,
+                                       log_std_max=n.log_std_max)
         if self.inference_only:
             return
-        self.critic = DoubleQCritic(obs_dim=obs_dim, act_dim=act_dim, hidden_dim=c["hidden_dim"],
-                                    hidden_depth=c["hidden_depth"])
+        self.critic = DoubleQCritic(obs_dim=obs_dim, act_dim=act_dim, hidden_dim=n.hidden_dim,
+                                    hidden_depth=n.hidden_depth)
         self.target_critic = make_target_network(self.critic)
-        self.temperature = Temperature(init_alpha=c["init_alpha"])
-        self.world_model = WorldModel(obs_dim=obs_dim, act_dim=act_dim, hidden_dim=c["model_hidden_dim"],
-                                      hidden_depth=c["model_hidden_depth"], decoder_depth=c["decoder_depth"],
-                                      gru_hidden_dim=c["gru_hidden_dim"], gru_layers=c["gru_layers"],
-                                      detach_feedback=c["dynamics_detach_feedback"],
-                                      matmul_dtype=c["world_model_dtype"])
+        self.temperature = Temperature(init_alpha=n.init_alpha)
+        self.world_model = WorldModel(obs_dim=obs_dim, act_dim=act_dim, hidden_dim=n.model_hidden_dim,
+                                      hidden_depth=n.model_hidden_depth, decoder_depth=n.decoder_depth,
+                                      gru_hidden_dim=n.gru_hidden_dim, gru_layers=n.gru_layers,
+                                      detach_feedback=n.dynamics_detach_feedback,
+                                      matmul_dtype=n.world_model_dtype)
 
     # RLlib's state round trip casts float64 arrays to float32 both ways; the float64 buffers (the normalizer's
     # running moments) travel exactly, so that a restored run normalizes like the original.

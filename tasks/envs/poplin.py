@@ -1,8 +1,8 @@
 """POPLIN's locomotion tasks (Table 2), rebuilt as gymnasium MuJoCo environments on today's MuJoCo.
 
-They come from the model-based RL benchmark of Wang et al. (2019, "MBBL"); NOTES.md "Tasks" specifies
-each one. Common to all: the episode ends only at the 1,000-step time limit (the TimeLimit wrapper added
-by `tasks.make_env`; `terminated` is always False here), and the reward is a function of the
+They come from the model-based RL benchmark of Wang et al. (2019, "MBBL"); docs/official-code.md ("The POPLIN
+tasks") specifies each one. Common to all: the episode ends only at the 1,000-step time limit (the TimeLimit
+wrapper added by `tasks.make_env`; `terminated` is always False here), and the reward is a function of the
 observation *before* the step and the action, r(x_t, u_t) -- except PETS Cheetah, which rewards the
 forward velocity in the observation *after* the step.
 

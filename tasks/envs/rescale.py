@@ -1,4 +1,4 @@
-"""Actions in [-1, 1] for every task (NOTES.md: "Actions are rescaled to [-1, 1]")."""
+"""Actions in [-1, 1] for every task (as in the official code, docs/official-code.md)."""
 
 import gymnasium as gym
 import numpy as np

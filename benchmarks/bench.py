@@ -1,15 +1,18 @@
 """`make bench`: env steps per second with full SAC-SVG(H) updates, and the time of each component update.
 
-Runs on Walker2d-v5 (the notes' reference task) at the paper's Table 3 sizes and at a small size, for H = 0
-(SAC) and H = 2, prints a table and writes JSON (bench_results/). Numbers are this machine's, measured now.
-Each row is measured for the update paths in --variants (plain: PyTorch's default per-parameter Adam; fast:
-the default fused path; compiled: plus torch.compile, whose compile time is reported; graphs: CUDA graphs, on
-a GPU only), next to a bare-PyTorch SAC update at the same sizes measured in the same run, so every speed
-claim is a ratio from one run. "products alone" is the floor under a row: the matrix products of one env step's
-updates, each timed alone on random tensors of the same layouts.
+Runs on Walker2d-v5 for H = 0 (SAC) and H = 2, prints a table and writes JSON (bench_results/). Numbers are
+this machine's, measured now. Each row is measured for the update paths in --variants (plain: PyTorch's
+default per-parameter Adam; fast: the default fused path; compiled: plus torch.compile, whose compile time is
+reported; graphs: CUDA graphs, on a GPU only), next to a bare-PyTorch SAC update at the same sizes measured in
+the same run, so every speed claim is a ratio from one run. "products alone" is the floor under a row: the
+matrix products of one env step's updates, each timed alone on random tensors of the same layouts.
 
-  python -m algorithms.sac_svg.bench [--quick] [--dtypes float32 bfloat16] [--threads 2] [--gpus 1] [--set k=v ...]
-  python -m algorithms.sac_svg.bench --bf16-study   # float32 vs bfloat16 world model, see bf16_study.py
+With no arguments: the small size, the default and compiled paths, float32, few repeats (a few minutes on
+2 cores). --full: the small and Table 3 sizes, every path the device runs, float32 and bfloat16, end-to-end
+env steps per second.
+
+  python -m benchmarks.bench [--full] [--sizes small paper] [--threads 2] [--gpus 1] [--set k=v ...]
+  python -m benchmarks.bench --bf16-study   # float32 vs bfloat16 world model, see bf16_study.py
 """
 import argparse
 import collections
@@ -35,21 +38,21 @@ from torch.utils.flop_counter import FlopCounterMode
 from algorithms.sac_svg.config import SACSVGConfig
 from algorithms.sac_svg.networks import mlp
 from sweeps.experiment import OverrideError, parse_overrides
+from tasks.random_policy import random_transitions
 
 ENV = "Walker2d-v5"
 SIZES = {
     "paper": {},  # Table 3
     "small": dict(hidden_dim=64, model_hidden_dim=64, gru_hidden_dim=64, batch_size=128, seq_batch_size=128),
 }
-# Measured once on the 2-core development machine (the official code run outside this repository).
-REFERENCE_MS_PER_ENV_STEP = {"official SAC-SVG(2), Table 3 sizes": 1400.0, "official SAC (H=0)": 65.0,
-                             "RLlib SAC (one update)": 121.0}
 FRAGMENT = 10  # env steps per learner call, the default rollout_fragment_length
 VARIANTS = {"plain": dict(fused_optimizer=False), "fast": {}, "compiled": dict(compile_updates=True),
             "graphs": dict(cuda_graphs=True)}  # graphs: GPU learner only
 MATRIX_PRODUCTS = ("mm", "addmm", "bmm", "baddbmm")
-COMPONENTS = ("step_batch", "update_actor", "update_alpha", "update_critic", "update_reward", "update_termination",
-              "update_target_critic", "dynamics_update")
+COMPONENTS = ("transition_batch", "update_actor", "update_alpha", "update_critic", "update_reward",
+              "update_termination", "update_target_critic", "dynamics_update")
+QUICK = dict(sizes=["small"], variants=["fast", "compiled"], dtypes=["float32"])  # the default run
+FULL = dict(sizes=list(SIZES), variants=None, dtypes=["float32", "bfloat16"])  # --full; variants None: all
 
 
 def config_for(size: str, horizon: int, dtype: str, threads: int, overrides: dict, gpus: int = 0) -> SACSVGConfig:
@@ -57,24 +60,6 @@ def config_for(size: str, horizon: int, dtype: str, threads: int, overrides: dic
             .training(horizon=horizon, world_model_dtype=dtype, actor_warmup_steps=0, learner_threads=threads,
                       **(SIZES[size] | overrides))
             .debugging(seed=0))
-
-
-def random_transitions(n: int, env_id: str = ENV) -> dict[str, np.ndarray]:
-    """n uniformly random transitions of env_id (seeded: the same ones every call), episodes numbered so
-    sequences can be sampled."""
-    env = gym.make(env_id)
-    obs, _ = env.reset(seed=0)
-    env.action_space.seed(0)
-    rows, episode, t = [], 0, 0
-    for _ in range(n):
-        action = env.action_space.sample()
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        rows.append((obs, action, reward, next_obs, float(terminated), episode, t))
-        obs, t = next_obs, t + 1
-        if terminated or truncated:
-            (obs, _), episode, t = env.reset(), episode + 1, 0
-    keys = ("obs", "action", "reward", "next_obs", "terminated", "episode", "t")
-    return {k: np.asarray(v) for k, v in zip(keys, zip(*rows))}
 
 
 def timed_ms(fn, repeats: int, device: torch.device, clock=time.perf_counter, summary=statistics.median) -> float:
@@ -139,7 +124,7 @@ def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: in
     as compile_s."""
     learner = config.build_learner(env=gym.make(ENV))
     learner.replay.add(data)  # fill D without updating
-    learner.svg.normalizer.update(torch.as_tensor(data["obs"], device=learner._device))
+    learner.rl_module.normalizer.update(torch.as_tensor(data["obs"], device=learner._device))
     learner.env_steps = len(data["reward"])
     fragment = {k: v[-FRAGMENT:] for k, v in data.items()}  # what an env runner delivers per sync
     start = time.perf_counter()
@@ -148,9 +133,9 @@ def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: in
     with FlopCounterMode(display=False) as flops, MatrixProductLog() as products:  # all updates of one env step
         with torch.compiler.set_stance("force_eager"):
             learner.update_from_transitions({k: v[:1] for k, v in fragment.items()})
-    batch, seq, horizon = learner.step_batch(), learner.sequence_batch(), learner.actor_horizon()
+    batch, seq, horizon = learner.transition_batch(), learner.sequence_batch(), learner.actor_horizon()
     log_prob = learner.update_actor(batch, horizon)[1]
-    calls = {"step_batch": learner.step_batch, "update_actor": lambda: learner.update_actor(batch, horizon),
+    calls = {"transition_batch": learner.transition_batch, "update_actor": lambda: learner.update_actor(batch, horizon),
              "update_alpha": lambda: learner.update_alpha(log_prob),
              "update_critic": lambda: learner.update_critic(batch),
              "update_reward": lambda: learner.update_reward(batch),
@@ -235,24 +220,28 @@ def bench_end_to_end(config: SACSVGConfig, env_steps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer repeats, no end-to-end runs")
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
+    parser.add_argument("--full", action="store_true",
+                        help="every size, path and dtype, more repeats, end-to-end runs (the default: a quick run)")
+    parser.add_argument("--dtypes", nargs="+", choices=["float32", "bfloat16"])
     parser.add_argument("--threads", type=int, default=2,
                         help="learner torch threads (in a trial: the CPUs Ray reserves for it; 2 here)")
-    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--sizes", nargs="+", choices=list(SIZES))
     parser.add_argument("--horizons", nargs="+", type=int, default=[0, 2])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
                         help="update paths to time (same mathematics): plain, fast (default path), compiled, "
                              "graphs (CUDA graphs); default: all that the device runs")
-    parser.add_argument("--repeats", type=int, help="timed calls per measurement (default 5, --quick 2)")
+    parser.add_argument("--repeats", type=int, help="timed calls per measurement (default 2, --full 5)")
     parser.add_argument("--gpus", type=int, default=0, help="GPUs for the learner (0: CPU)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="config fields for every row, typed like `make sweep`'s --set, "
                              "e.g. --set decoder_depth=0 (the official decoder)")
     parser.add_argument("--bf16-study", action="store_true",
                         help="instead of timing: float32 vs bfloat16 world model (model error, SVG gradient)")
     parser.add_argument("--out", default="bench_results")
     args = parser.parse_args()
+    for name, value in (FULL if args.full else QUICK).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     try:
         overrides = parse_overrides(args.set)
     except OverrideError as error:
@@ -263,10 +252,10 @@ def main() -> None:
         parser.error("--variants graphs: CUDA graphs need the learner on a GPU (--gpus 1)")
     variants = args.variants or [v for v in VARIANTS if args.gpus or v != "graphs"]
     if args.bf16_study:
-        from algorithms.sac_svg import bf16_study
-        return bf16_study.main(args.quick, args.threads, overrides, Path(args.out))
-    repeats = args.repeats or (2 if args.quick else 5)
-    data = random_transitions(4096)
+        from benchmarks import bf16_study
+        return bf16_study.main(not args.full, args.threads, overrides, Path(args.out))
+    repeats = args.repeats or (5 if args.full else 2)
+    data = random_transitions(4096, ENV)
     rows = []
     ray.init(num_cpus=2, num_gpus=args.gpus, include_dashboard=False, configure_logging=False, log_to_driver=False)
     for size in args.sizes:
@@ -282,7 +271,7 @@ def main() -> None:
                     row["gflop_per_env_step"] = row["components_ms"].pop("gflop_per_env_step")
                     row["products_ms_per_env_step"] = row["components_ms"].pop("products_ms_per_env_step")
                     row["cpu_ms_per_env_step"] = row["components_ms"].pop("cpu_ms_per_env_step")
-                    if not args.quick and variant == "fast":
+                    if args.full and variant == "fast":
                         steps = 32 if size == "paper" else 256
                         row["end_to_end_env_steps_per_s"] = bench_end_to_end(config, steps)
                     rows.append(row)
@@ -296,8 +285,7 @@ def main() -> None:
     report = {"created": datetime.now(UTC).isoformat(), "env": ENV, "torch": torch.__version__,
               "threads": args.threads, "gpus": args.gpus, "overrides": overrides,
               "machine": py_platform.processor() or py_platform.machine(),
-              "bare_pytorch_sac_cpu_ms_per_update": reference,
-              "reference_ms_per_env_step": REFERENCE_MS_PER_ENV_STEP, "rows": rows}
+              "cpu": cpu_description(), "bare_pytorch_sac_cpu_ms_per_update": reference, "rows": rows}
     print(format_table(report))
     write(report, Path(args.out))
 
@@ -318,15 +306,27 @@ def format_table(report: dict) -> str:
         cells += [f"{c[k]:.1f}" if k in c else "-" for k in COMPONENTS]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"threads: {report['threads']}, gpus: {report['gpus']}, overrides: {report['overrides'] or 'none'}")
+    lines.append(f"machine: {report['cpu']}; torch {report['torch']}; threads: {report['threads']}, "
+                 f"gpus: {report['gpus']}, overrides: {report['overrides'] or 'none'}")
     lines += [f"bare-PyTorch SAC update (same run, H=0 sizes of '{size}'): {ms:.2f} CPU ms; svglab H=0 per env step "
               "(1 update), CPU time ratio: " + ", ".join(f"{r['variant']} {r['cpu_ms_per_env_step'] / ms:.2f}x"
                                          for r in report["rows"] if r["size"] == size and r["horizon"] == 0
                                          and r["dtype"] == "float32")
               for size, ms in report["bare_pytorch_sac_cpu_ms_per_update"].items()]
-    lines += [f"reference (notes, same machine): {name}: {ms:.0f} ms per env step"
-              for name, ms in report["reference_ms_per_env_step"].items()]
     return "\n".join(lines)
+
+
+def cpu_description() -> str:
+    """The CPU's model name and its vector-instruction flags that matter for matrix products (Linux)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return py_platform.processor() or py_platform.machine()
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    flags = [f for f in wanted if f in fields.get("flags", "").split()]
+    return f"{fields.get('model name', py_platform.machine())} (flags: {' '.join(flags) or 'none of avx2/avx512'})"
 
 
 def write(report: dict, out: Path) -> None:

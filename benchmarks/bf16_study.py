@@ -8,7 +8,7 @@
    gradient of eq. 10 is computed through the float32 model and through the same model with bfloat16 matrix
    products (same weights, batch and noise); their cosine similarity is recorded.
 
-Verdict rule (README, speed section): bfloat16 agrees when its final model error is within 5% of float32's at
+Verdict rule (docs/performance.md): bfloat16 agrees when its final model error is within 5% of float32's at
 every unroll step and the actor gradient's cosine similarity has median >= 0.99 and minimum >= 0.95.
 """
 import copy
@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from algorithms.sac_svg import losses
-from algorithms.sac_svg.bench import ENV, config_for, random_transitions
 from algorithms.sac_svg.replay import TransitionReplay
+from benchmarks.bench import ENV, config_for
+from tasks.random_policy import random_transitions
 
 ERROR_MARGIN, COSINE_MEDIAN, COSINE_MIN = 0.05, 0.99, 0.95
 EVAL_LENGTH = 6  # states per held-out sequence: 5 model steps, beyond the H + 1 = 3 trained on
@@ -32,10 +33,10 @@ def main(quick: bool, threads: int, overrides: dict, out: Path) -> None:
     sizes = dict(hidden_dim=64, model_hidden_dim=64, gru_hidden_dim=64) if quick else {}
     config = config_for("paper", 2, "float32", threads, dict(seq_batch_size=256, batch_size=256) | sizes | overrides)
     steps, every = (150, 25) if quick else (600, 50)
-    data = random_transitions(8192)
+    data = random_transitions(8192, ENV)
     learner = config.build_learner(env=gym.make(ENV))
     learner.replay.add(data)
-    learner.svg.normalizer.update(torch.as_tensor(data["obs"]))
+    learner.rl_module.normalizer.update(torch.as_tensor(data["obs"]))
     learner.env_steps = len(data["reward"])
     model_error = offline_model_errors(learner, data, steps, every)
     cosines = actor_gradient_cosines(learner, steps, every)
@@ -51,7 +52,7 @@ def main(quick: bool, threads: int, overrides: dict, out: Path) -> None:
 
 def offline_model_errors(learner, data, steps: int, every: int) -> dict[str, list]:
     """Per-unroll-step error of float32 and bfloat16 world models trained on the same batches."""
-    c, m = learner.config, learner.svg
+    c, m = learner.config, learner.rl_module
     held_out = TransitionReplay(len(data["reward"]), data["obs"].shape[1], data["action"].shape[1], "cpu", seed=1)
     held_out.add(data)
     eval_seq = held_out.sample_sequences(1024, EVAL_LENGTH)
@@ -88,7 +89,7 @@ def unroll_error(model, normalizer, seq) -> list[float]:
 
 def actor_gradient_cosines(learner, steps: int, every: int) -> list[list[float]]:
     """[update, cosine] of the eq. 10 actor gradient through a bfloat16 vs float32 model, along a float32 run."""
-    c, m = learner.config, learner.svg
+    c, m = learner.config, learner.rl_module
     params = list(m.actor.parameters())
     cosines = []
     for step in range(steps + 1):
@@ -104,7 +105,7 @@ def actor_gradient_cosines(learner, steps: int, every: int) -> list[list[float]]
             m.world_model.matmul_dtype = m.world_model.dynamics.matmul_dtype = "float32"
             cosines.append([step, torch.nn.functional.cosine_similarity(*grads, dim=0).item()])
         learner.target_entropy_now.fill_(learner.target_entropy())
-        learner.single_step_update(learner.step_batch(), learner.actor_horizon())
+        learner.single_step_update(learner.transition_batch(), learner.actor_horizon())
         learner.dynamics_update(learner.sequence_batch())
     return cosines
 
