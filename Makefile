@@ -49,7 +49,7 @@ help:
 	@echo "  video       an MP4 of a trained policy          CHECKPOINT= OUT=<file.mp4> EPISODES=1 SEED=0 ARGS="
 	@echo "  export      the policy for plain torch          CHECKPOINT= OUT=<folder> ARGS=--latest"
 	@echo "  tasks       the task registry                   (no variables)"
-	@echo "  bench       speed of the updates                ARGS="
+	@echo "  bench       speed of the updates                BENCH=full ARGS="
 	@echo "  test        lint + the whole test suite         (installs Debian's chromium if missing)"
 	@echo "  test-fast   lint + the tests not marked slow"
 	@echo "  lint        ruff"
