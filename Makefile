@@ -50,7 +50,7 @@ help:
 	@echo "  export      the policy for plain torch          CHECKPOINT= OUT=<folder> ARGS=--latest"
 	@echo "  tasks       the task registry                   (no variables)"
 	@echo "  bench       speed of the updates                BENCH=full ARGS="
-	@echo "  test        lint + the whole test suite         (installs Debian's chromium if missing)"
+	@echo "  test        lint + the whole test suite         (installs Debian's chromium and EGL if missing)"
 	@echo "  test-fast   lint + the tests not marked slow"
 	@echo "  lint        ruff"
 	@echo "  install     create .venv from requirements.txt"
@@ -79,15 +79,17 @@ test-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: lint test-deps
+test: lint test-deps video-deps
 	$(BIN)/python -m pytest -q tests
 
-# Off-screen MuJoCo rendering (make video, --set eval_video=true): Mesa's EGL from Debian when missing.
+# Off-screen MuJoCo rendering (make video, --set eval_video=true, the video tests): EGL with a vendor library
+# (Mesa's software renderer, or NVIDIA's driver); Debian's Mesa EGL when there is none.
 video-deps:
-	@ldconfig -p | grep -q 'libEGL.so.1 ' || { \
-	  echo "installing Debian's libegl1 and libgl1-mesa-dri for off-screen MuJoCo rendering"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libgl1-mesa-dri >/dev/null) \
-	  || echo "warning: could not install libegl1; try MUJOCO_GL=osmesa with Debian's libosmesa6"; }
+	@{ ldconfig -p | grep -q 'libEGL.so.1 ' && ldconfig -p | grep -q -E 'libEGL_(mesa|nvidia).so.0 '; } || { \
+	  echo "installing Debian's libegl1, libegl-mesa0 and libgl1-mesa-dri for off-screen MuJoCo rendering"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libegl-mesa0 \
+	   libgl1-mesa-dri >/dev/null) \
+	  || echo "warning: could not install Mesa's EGL; try MUJOCO_GL=osmesa with Debian's libosmesa6"; }
 
 # The quick loop: everything but the end-to-end Ray runs marked @pytest.mark.slow (the HTML report test
 # among them needs Chromium, as in `make test`).
