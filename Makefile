@@ -1,4 +1,6 @@
-# svglab: the user's entry points. Everything installs itself into .venv on first use.
+# svglab: the user's entry points. Everything installs itself into .venv on first use; `make` alone prints
+# the targets and their variables (help) and installs nothing.
+.DEFAULT_GOAL := help
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -17,6 +19,9 @@ SCHEDULES ?=
 ARGS    ?=
 NAME    ?=
 FROM    ?=
+CHECKPOINT ?=
+EPISODES ?=
+OUT     ?=
 
 # Optional overrides passed through to the CLIs (H=2 -> --set horizon=2, SEEDS=2 -> --num-seeds 2,
 # GPUS_PER_TRIAL=0.25 -> --gpus-per-trial 0.25, SCHEDULES=official -> --schedules official).
@@ -24,7 +29,39 @@ OVERRIDES := $(if $(H),--set horizon=$(H)) $(if $(SEED),--seed $(SEED)) \
              $(if $(SEEDS),--num-seeds $(SEEDS)) $(if $(SAMPLES),--num-samples $(SAMPLES)) \
              $(if $(GPUS_PER_TRIAL),--gpus-per-trial $(GPUS_PER_TRIAL)) $(if $(SCHEDULES),--schedules $(SCHEDULES))
 
-.PHONY: install lint test test-fast test-deps sweep docker-sweep reproduce train ablation bench tables dashboard soak clean
+# The agent commands' options (make evaluate/video/export): EPISODES=5 -> --episodes 5, SEED=3 -> --seed 3.
+AGENT_OPTIONS := $(if $(EPISODES),--episodes $(EPISODES)) $(if $(SEED),--seed $(SEED))
+
+.PHONY: help install lint test test-fast test-deps video-deps sweep docker-sweep reproduce train ablation bench \
+        tables dashboard soak tasks evaluate video export checkpoint-given clean
+
+help:
+	@echo "svglab: make TARGET [VARIABLE=value ...]   (every target but help installs .venv on first use)"
+	@echo ""
+	@echo "  sweep       appendix A.2's random search        TASK= BUDGET=paper|short|smoke H= SAMPLES= SEEDS= SEED="
+	@echo "                                                  GPUS_PER_TRIAL= RESULTS= ARGS="
+	@echo "  reproduce   Table 2's runs (schedule + SAC)     TASK= BUDGET= H= SEEDS= SEED= SCHEDULES=table4|official"
+	@echo "                                                  GPUS_PER_TRIAL= RESULTS= ARGS=\"--from-sweep DIR\""
+	@echo "  train       one run, Table 4's schedule         TASK= BUDGET= H= SEED= SCHEDULES= GPUS_PER_TRIAL= RESULTS= ARGS="
+	@echo "  docker-sweep  make sweep on the compose cluster  the same variables as sweep (RESULTS under results/ or a URI)"
+	@echo "  ablation    the paper's ablations (fig. 3, 4, 6) NAME=critic-mve|model TASK= BUDGET= SEEDS= SEED= FROM=<trial>"
+	@echo "                                                  RESULTS= ARGS="
+	@echo "  tables      Tables 2 and 4, plots               RESULTS= SWEEP=<folder> ARGS="
+	@echo "  dashboard   tables + HTML report                RESULTS= SWEEP= ARGS="
+	@echo "  evaluate    run a trained policy, evaluate.json CHECKPOINT=<sweep|trial|checkpoint folder> EPISODES=10 SEED=0"
+	@echo "                                                  ARGS=\"--latest --stochastic --task T\""
+	@echo "  video       an MP4 of a trained policy          CHECKPOINT= OUT=<file.mp4> EPISODES=1 SEED=0 ARGS="
+	@echo "  export      the policy for plain torch          CHECKPOINT= OUT=<folder> ARGS=--latest"
+	@echo "  tasks       the task registry                   (no variables)"
+	@echo "  bench       speed of the updates                BENCH=full ARGS="
+	@echo "  soak        a 100k-step run: memory stays flat  SOAK_RESULTS= ARGS="
+	@echo "  test        lint + the whole test suite         (installs Debian's chromium and EGL if missing)"
+	@echo "  test-fast   lint + the tests not marked slow"
+	@echo "  lint        ruff"
+	@echo "  install     create .venv from requirements.txt"
+	@echo "  clean       remove .venv"
+	@echo ""
+	@echo "Details: README.md, docs/sweeps.md, docs/agents.md"
 
 $(STAMP): requirements.txt requirements-no-deps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,11 +84,21 @@ test-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: lint test-deps
+test: lint test-deps video-deps
 	$(BIN)/python -m pytest -q tests
 
-# The quick loop: everything but the end-to-end Ray runs marked @pytest.mark.slow.
-test-fast: lint
+# Off-screen MuJoCo rendering (make video, --set eval_video=true, the video tests): EGL with a vendor library
+# (Mesa's software renderer, or NVIDIA's driver); Debian's Mesa EGL when there is none.
+video-deps:
+	@{ ldconfig -p | grep -q 'libEGL.so.1 ' && ldconfig -p | grep -q -E 'libEGL_(mesa|nvidia).so.0 '; } || { \
+	  echo "installing Debian's libegl1, libegl-mesa0 and libgl1-mesa-dri for off-screen MuJoCo rendering"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libegl-mesa0 \
+	   libgl1-mesa-dri >/dev/null) \
+	  || echo "warning: could not install Mesa's EGL; try MUJOCO_GL=osmesa with Debian's libosmesa6"; }
+
+# The quick loop: everything but the end-to-end Ray runs marked @pytest.mark.slow (the HTML report test
+# among them needs Chromium, as in `make test`).
+test-fast: lint test-deps
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 # A finished sweep (or reproduce run) refreshes the tables and plots of everything under $(RESULTS).
@@ -63,8 +110,10 @@ sweep: $(STAMP)
 # and joins the running cluster (RAY_ADDRESS), token from the container's secret; results in results/.
 COMPOSE ?= docker compose -f docker/compose.yaml
 docker-sweep:
-	$(COMPOSE) exec -e RAY_ADDRESS=head:6379 head make sweep TASK=$(TASK) BUDGET=$(BUDGET) RESULTS=results \
-	  $(if $(H),H=$(H)) $(if $(SEED),SEED=$(SEED)) $(if $(ARGS),ARGS="$(ARGS)")
+	$(COMPOSE) exec -e RAY_ADDRESS=head:6379 head make sweep TASK=$(TASK) BUDGET=$(BUDGET) RESULTS=$(RESULTS) \
+	  $(if $(H),H=$(H)) $(if $(SEED),SEED=$(SEED)) $(if $(SEEDS),SEEDS=$(SEEDS)) $(if $(SAMPLES),SAMPLES=$(SAMPLES)) \
+	  $(if $(GPUS_PER_TRIAL),GPUS_PER_TRIAL=$(GPUS_PER_TRIAL)) $(if $(SCHEDULES),SCHEDULES=$(SCHEDULES)) \
+	  $(if $(ARGS),ARGS="$(ARGS)")
 
 reproduce: $(STAMP)
 	$(BIN)/python -m sweeps.sweep --mode reproduce --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
@@ -95,6 +144,24 @@ dashboard: $(STAMP)
 SOAK_RESULTS ?= results/soak
 soak: $(STAMP)
 	$(BIN)/python -m sweeps.soak --results $(SOAK_RESULTS) $(ARGS)
+
+tasks: $(STAMP)
+	$(BIN)/python -m tasks
+
+# A trained agent (docs/agents.md): CHECKPOINT= a sweep folder (its best trial), a trial folder (its best
+# evaluation's policy; ARGS=--latest for the latest checkpoint), a checkpoint or an export folder.
+# Said before anything installs.
+checkpoint-given:
+	@test -n "$(CHECKPOINT)" || { echo "error: give CHECKPOINT=<sweep, trial or checkpoint folder>" >&2; exit 2; }
+
+evaluate: checkpoint-given $(STAMP)
+	$(BIN)/python -m agents.evaluate "$(CHECKPOINT)" $(AGENT_OPTIONS) $(ARGS)
+
+video: checkpoint-given $(STAMP) video-deps
+	$(BIN)/python -m agents.video "$(CHECKPOINT)" $(AGENT_OPTIONS) $(if $(OUT),--out "$(OUT)") $(ARGS)
+
+export: checkpoint-given $(STAMP)
+	$(BIN)/python -m agents.export "$(CHECKPOINT)" $(if $(OUT),--out "$(OUT)") $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

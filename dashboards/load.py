@@ -149,16 +149,26 @@ def read_results(experiments: list[Location], score: ScoreRule = AUTO_SCORE) -> 
     return Results(pd.DataFrame(exps), trials_df, curves_df)
 
 
+class NoExperimentsError(ValueError):
+    """Nothing to report: the results folder is missing or holds no experiment, or a chosen one is missing."""
+
+
 def select_experiments(results: Location, sweeps: list | None = None) -> list[Location]:
     """The experiments to report: the given folders (a URI, a path, or a name under ``results``), else the
-    latest per task and mode."""
+    latest per task and mode; NoExperimentsError, saying which folder, when there are none."""
     if sweeps:
         chosen = []
         for s in sweeps:
             s = Location.of(s) if is_uri(s) or Path(s).exists() or Path(s).is_absolute() else Location.of(
                 results) / str(s)
             if not (s / SWEEP_FILE).exists():
-                raise FileNotFoundError(f"{s} is not an experiment folder (no {SWEEP_FILE})")
+                missing = "does not exist" if not s.exists() else f"is not an experiment folder (no {SWEEP_FILE})"
+                raise NoExperimentsError(f"sweep folder {s} {missing}")
             chosen.append(s)
         return chosen
-    return latest_experiments(find_experiments(results))
+    found = latest_experiments(find_experiments(results))
+    if not found:
+        where = Location.of(results)
+        raise NoExperimentsError(f"results folder {where} does not exist" if not where.exists() else
+                                 f"no experiment folders (with {SWEEP_FILE}) under {where}: run `make sweep` first")
+    return found

@@ -28,6 +28,7 @@ import pandas as pd
 
 from dashboards import tables as tables_mod
 from dashboards.formats import DESCRIPTIONS, LEGEND, TITLES
+from dashboards.load import NoExperimentsError
 from dashboards.tables import Generated
 from sweeps.ray_setup import dashboard_url
 from sweeps.storage import Location
@@ -242,8 +243,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    gen = tables_mod.generate(args.results, args.sweep, args.out, use_wandb=not args.no_wandb, score=args.score,
-                              curves=args.curves)
+    try:
+        gen = tables_mod.generate(args.results, args.sweep, args.out, use_wandb=not args.no_wandb,
+                                  score=args.score, curves=args.curves)
+    except NoExperimentsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     pointers = Pointers.find(gen.experiments)
     path = write_report(gen, pointers)
     for line in pointers.lines():

@@ -132,10 +132,12 @@ def _score_rule(text: str) -> ScoreRule:
 
 def main(argv: list[str] | None = None) -> int:
     args = common_parser(__doc__.split("\n\n")[0]).parse_args(argv)
-    gen = generate(args.results, args.sweep, args.out, use_wandb=not args.no_wandb, score=args.score,
-                   curves=args.curves)
-    if not gen.experiments:
-        print(f"no experiment folders (with sweep.json) under {args.results}", file=sys.stderr)
+    try:
+        gen = generate(args.results, args.sweep, args.out, use_wandb=not args.no_wandb, score=args.score,
+                       curves=args.curves)
+    except load.NoExperimentsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     for name, shown in gen.tables.display.items():
         print(f"\n{TITLES[name]}\n\n{to_markdown(shown)}")
     print(LEGEND)

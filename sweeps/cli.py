@@ -1,7 +1,7 @@
 """`make sweep` / `make reproduce` / `make train`: SAC-SVG(H) experiments orchestrated by Ray Tune.
 
     python -m sweeps.sweep --task Walker2d [--budget paper|smoke] [--results results]
-        [--mode sweep|reproduce|train] [--space paper|official|FILE] [--seed N] [--set key=value ...]
+        [--mode sweep|reproduce|train] [--space paper|official|FILE] [--seed N] [--set KEY=VALUE ...]
         [--schedules table4|official] [--from-sweep DIR] [--num-samples N] [--num-seeds N]
         [--gpus-per-trial F|auto] [--max-concurrent N] [--no-dashboard] [--verbose]
 
@@ -43,8 +43,8 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None,
                         help="sweep: the sweep seed (default 0); reproduce: first of the seeds (default 1); "
                              "train: the trial's seed (default 1)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override an algorithm config field, e.g. --set horizon=3 (repeatable)")
+    parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override algorithm config fields, e.g. --set horizon=3 actor_lr=3e-4 (repeatable)")
     parser.add_argument("--official-defaults", action="store_true",
                         help="the official code's hyper-parameters where they differ from Table 3 "
                              "(docs/official-code.md)")

@@ -7,6 +7,7 @@ evaluation interval and Table 4 schedule < the trial's schedule and seed (a swee
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,6 +19,16 @@ from tasks import EntropySchedule, Task, rllib_env_id
 
 class OverrideError(ValueError):
     pass
+
+
+class _NewStackNotice(logging.Filter):
+    """Drops RLlib's notice that an algorithm runs on its new API stack: SAC-SVG exists only there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "on the new API stack!" not in record.getMessage()
+
+
+logging.getLogger("ray.rllib.algorithms.algorithm_config").addFilter(_NewStackNotice())
 
 
 def _algorithm_config_class():

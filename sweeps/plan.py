@@ -178,7 +178,10 @@ def _results(where: str) -> Location:
 def _from_sweep(sweep_dir: str) -> dict[str, Any]:
     """The sweep's best group (sweeps.results.best_group, Table 4's rule): its schedule and horizon."""
     try:
-        return best_schedule(Location.of(sweep_dir))
+        where = Location.of(sweep_dir)
+        if not where.is_dir():
+            raise NoResultsError(f"{where}: no such folder")
+        return best_schedule(where)
     except (NoResultsError, OSError) as error:
         raise SweepInputError(f"--from-sweep {error}") from error
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ray.tune import Callback
-from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, LoggerCallback, TBXLoggerCallback
 from ray.tune.result import EXPR_PROGRESS_FILE, EXPR_RESULT_FILE
 
 from algorithms.sac_svg.metrics import ENV_STEPS, EVAL_RETURN
@@ -280,3 +280,24 @@ class ProgressCSV(RewindOnRestore, CSVLoggerCallback):
 def _csv_header(path: Path) -> list[str]:
     with open(path, newline="") as file:
         return next(csv.reader(file))
+
+
+class TensorBoardEvents(LoggerCallback):
+    """Tune's TensorBoard logger (each trial's events.out.tfevents), held rather than subclassed: given no
+    TBXLoggerCallback, Tune prints no TensorBoard hint of its own, which names its staging folder under
+    /tmp/ray; the sweep prints one naming the results folder (sweeps.tuner)."""
+
+    def __init__(self):
+        self._events = TBXLoggerCallback()
+
+    def setup(self, *args, **kwargs):
+        self._events.setup(*args, **kwargs)
+
+    def log_trial_start(self, trial):
+        self._events.log_trial_start(trial)
+
+    def log_trial_result(self, iteration, trial, result):
+        self._events.log_trial_result(iteration, trial, result)
+
+    def log_trial_end(self, trial, failed=False):
+        self._events.log_trial_end(trial, failed)

@@ -25,14 +25,15 @@ def trial_dirname(trial) -> str:
 
 def callbacks(plan: Plan) -> list:
     """The progress line, W&B, progress.csv with an eval_return column and result.json, both rewound when
-    a trial restores from a checkpoint (Tune adds its TensorBoard logger)."""
-    from sweeps.progress import ProgressCSV, ResultJSON, SweepProgress
+    a trial restores from a checkpoint, and TensorBoard's events (Tune adds no loggers of its own: run())."""
+    from sweeps.progress import ProgressCSV, ResultJSON, SweepProgress, TensorBoardEvents
 
     return [
         SweepProgress(plan.exp_dir.name, plan.steps_per_trial),
         *wandb_callbacks(plan.exp_dir.name),
         ProgressCSV([EVAL_RETURN]),
         ResultJSON(),
+        TensorBoardEvents(),
     ]
 
 
@@ -112,6 +113,8 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
                    args.max_concurrent or plan.budget.max_concurrent_trials)
     # Checkpoints (and so experiment snapshots) come as often as the budget asks: no warning about it.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # callbacks() has every logger
+    print(f"TensorBoard: tensorboard --logdir {plan.exp_dir}", flush=True)
     results = []
     with storage.storage_errors_reported_once() as storage_errors:
         try:

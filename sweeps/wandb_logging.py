@@ -104,7 +104,7 @@ class SafeWandbLoggerCallback(WandbLoggerCallback):
         return self._safely(super().log_trial_start, trial)
 
     def log_trial_result(self, iteration, trial, result):
-        return self._safely(super().log_trial_result, iteration, trial, result)
+        return self._safely(super().log_trial_result, iteration, trial, with_video(result))
 
     def log_trial_save(self, trial):
         return self._safely(super().log_trial_save, trial)
@@ -121,3 +121,19 @@ class SafeWandbLoggerCallback(WandbLoggerCallback):
         if self.report():
             print(self.report(), file=sys.stderr, flush=True)
         return ended
+
+
+def with_video(result: dict) -> dict:
+    """The result with its evaluation video's path (config eval_video) as a wandb.Video, which W&B uploads;
+    without it when the file is not on this machine (a URI's storage)."""
+    from algorithms.sac_svg.metrics import EVAL_VIDEO
+
+    if EVAL_VIDEO not in result:
+        return result
+    path = result[EVAL_VIDEO]
+    rest = {k: v for k, v in result.items() if k != EVAL_VIDEO}
+    if not path or not os.path.isfile(path):
+        return rest
+    import wandb
+
+    return {**rest, EVAL_VIDEO: wandb.Video(path, format="mp4")}

@@ -397,10 +397,10 @@ def test_experiment_without_trials_is_reported(tmp_path):
     assert {p.name for p in gen.plots} >= {"poplin-swimmer_learning_curves.png"}
 
 
-def test_empty_results_do_not_crash(tmp_path):
-    gen = tables.generate(tmp_path, use_wandb=False)
-    assert gen.tables.table2.empty and gen.tables.table4.empty
-    assert (tmp_path / "tables" / "table2.md").exists()
+def test_empty_results_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(load.NoExperimentsError, match="no experiment folders"):
+        tables.generate(tmp_path, use_wandb=False)
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------- report in headless Chromium

@@ -62,7 +62,7 @@ def test_unknown_task_exits_before_ray_and_writes_nothing(tmp_path):
     (["--num-samples", "-1"], "--num-samples must be >= 1, got -1"),
     (["--mode", "train", "--num-seeds", "2"], "--num-seeds applies to sweep, reproduce and ablation, not train"),
     (["--mode", "reproduce", "--num-samples", "2"], "--num-samples applies to sweep, not reproduce"),
-    (["--mode", "reproduce", "--from-sweep", "/nonexistent"], "no trial with an evaluation return"),
+    (["--mode", "reproduce", "--from-sweep", "/nonexistent"], "--from-sweep /nonexistent: no such folder"),
 ])
 def test_bad_inputs_fail_with_their_message_and_write_nothing(tmp_path, capsys, args, message):
     results = tmp_path / "results"
@@ -263,6 +263,16 @@ def test_smoke_sweep_prints_progress_and_a_summary(smoke_sweep):
     assert "best eval return" in stdout and "ETA" in stdout
     assert "W&B: project 'svglab', group 'Hopper-sweep-smoke', offline" in stdout
     assert "Final evaluation return per configuration" in stdout
+
+
+@pytest.mark.slow
+def test_smoke_sweep_terminal_has_no_notices_and_points_tensorboard_at_the_results(smoke_sweep):
+    """No deprecation warning or RLlib's new-API-stack notice; the TensorBoard hint names the sweep folder
+    (Tune's own would name its staging folder under /tmp/ray)."""
+    terminal = "\n".join((smoke_sweep.parent / f"smoke-sweep.{s}").read_text() for s in ("stdout", "stderr"))
+    assert "new API stack" not in terminal and "deprecat" not in terminal.lower()
+    hints = [line for line in terminal.splitlines() if "tensorboard --logdir" in line]
+    assert hints == [f"TensorBoard: tensorboard --logdir {smoke_sweep}"]
 
 
 @pytest.mark.slow

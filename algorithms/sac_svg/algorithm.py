@@ -21,7 +21,7 @@ from ray.rllib.utils.metrics import (
 )
 from ray.tune.result import SHOULD_CHECKPOINT
 
-from algorithms.sac_svg import checkpoint
+from algorithms.sac_svg import checkpoint, policy_file
 from algorithms.sac_svg.checkpoint import CheckpointError
 from algorithms.sac_svg.config import SACSVGConfig
 from algorithms.sac_svg.guard import NonFiniteUpdateError
@@ -31,6 +31,7 @@ from algorithms.sac_svg.metrics import (
     ENV_STEPS,
     ENV_STEPS_PER_S,
     EVAL_RETURN,
+    EVAL_VIDEO,
     NUM_UPDATES,
     REPLAY_SIZE,
     SKIPPED_UPDATES,
@@ -89,6 +90,11 @@ class SACSVG(Algorithm):
         evaluation = results.get(EVALUATION_RESULTS, {}).get(ENV_RUNNER_RESULTS, {})
         if evaluates and "episode_return_mean" in evaluation:
             results[EVAL_RETURN] = evaluation["episode_return_mean"]
+            policy_file.keep_if_best(self, results[EVAL_RETURN])
+            if self.config.eval_video:
+                from agents.video import record_trial_evaluation
+
+                results[EVAL_VIDEO] = record_trial_evaluation(self)
         results[DONE] = env_steps >= self.config.total_env_steps
         results[ENV_RUNNER_RESTARTS] = results.get(FAULT_TOLERANCE_STATS, {}).get("num_remote_worker_restarts", 0)
         results[WORLD_MODEL_DTYPE] = self.config.resolved_world_model_dtype

@@ -112,8 +112,14 @@ class _PlainDataUnpickler(pickle.Unpickler):
 
 def check_plain_data(state_file: Path) -> None:
     """Unpickle `state_file` allowing only plain data; CheckpointError naming the file otherwise."""
+    load_plain_data(state_file)
+
+
+def load_plain_data(state_file: Path):
+    """The contents of `state_file`, unpickled allowing only plain data; CheckpointError naming the file
+    otherwise."""
     try:
-        _PlainDataUnpickler(io.BytesIO(state_file.read_bytes())).load()
+        return _PlainDataUnpickler(io.BytesIO(state_file.read_bytes())).load()
     except Exception as error:
         raise CheckpointError(f"checkpoint file {state_file} is corrupt or unsafe "
                               f"({type(error).__name__}: {error})") from None

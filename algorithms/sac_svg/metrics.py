@@ -6,6 +6,7 @@ ENV_STEPS = "env_steps"  # env steps so far; the sweeps' stop criterion
 ENV_STEPS_PER_S = "env_steps_per_s"
 TRAIN_RETURN = "train_return"  # mean return of the iteration's training episodes
 EVAL_RETURN = "eval_return"  # mean return of the evaluation episodes, on evaluation iterations only
+EVAL_VIDEO = "eval_video_file"  # the MP4 of the evaluated policy (config eval_video), on evaluation iterations
 DONE = "done"  # the run reached total_env_steps
 ENV_RUNNER_RESTARTS = "env_runner_restarts"  # env runner processes replaced after a crash, so far
 WORLD_MODEL_DTYPE = "world_model_dtype"  # the dtype of the world model's matrix products ("auto" resolved)
