@@ -3,7 +3,7 @@
   [Walker2d-sweep-paper 0:42:10] trials 3 done, 4 running, 13 pending, 0 errored | env steps 1.2M/40.0M (3%)
   | best eval return 3412.5 (trial a1b2c_00003) | 812 steps/s | ETA 13:47:02
 
-The ETA divides the env steps left (all trials) by the rate measured since this session started, so it
+The ETA divides the env steps left (all trials) by the rate measured since this run of the command started, so it
 stays right after a resume and with any number of concurrent trials.
 
 A trial that fails because its node died (a lost or preempted machine, a crashed raylet) is named once when
@@ -86,7 +86,7 @@ class SweepProgress(Callback):
         self._reset()
 
     def _reset(self):
-        """The state of one session of the sweep (a resume starts a new one)."""
+        """The state of one run of the command (a resume starts a new one)."""
         self._start = time.time()
         self._start_steps = None
         self._last_print = 0.0
