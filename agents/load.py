@@ -25,6 +25,7 @@ from torch import nn
 from algorithms.sac_svg import checkpoint, policy_file
 from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.normalizer import RunningNormalizer
+from sweeps.results import latest_checkpoint
 from tasks import Task, UnknownTaskError, get_task
 
 MODULE_STATE = f"learner_group/learner/rl_module/{policy_file.MODULE_ID}/module_state.pkl"
@@ -110,11 +111,11 @@ def in_trial(trial: Path, latest: bool) -> tuple[Path, str]:
         spec = json.loads((best / policy_file.SPEC).read_text()) if (best / policy_file.SPEC).is_file() else {}
         return best, (f"the best evaluation of trial {trial.name} (eval return {spec.get('eval_return', '?')} "
                       f"at env step {spec.get('env_steps', '?')})")
-    checkpoints = sorted(trial.glob("checkpoint_*"), key=lambda p: p.name)
-    if not checkpoints:
+    newest = latest_checkpoint(trial)
+    if newest is None:
         raise AgentInputError(f"trial folder {trial} has no checkpoint yet")
     reason = "" if latest else f" (it has no {policy_file.FOLDER}/)"
-    return checkpoints[-1], f"the latest checkpoint of trial {trial.name}, {checkpoints[-1].name}{reason}"
+    return newest, f"the latest checkpoint of trial {trial.name}, {newest.name}{reason}"
 
 
 def best_trial(sweep: Path) -> tuple[Path, str]:

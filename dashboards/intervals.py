@@ -176,6 +176,15 @@ def _aggregates(scores: np.ndarray) -> np.ndarray:
     return np.array([metrics.aggregate_iqm(scores), metrics.aggregate_mean(scores)])
 
 
+def runs_matrix(per_task: list[np.ndarray]) -> np.ndarray:
+    """Trial scores per task as rliable's (runs, tasks) matrix, which needs the same number of runs in every task:
+    each task's first k, k the fewest any task has."""
+    if not per_task:
+        return np.empty((0, 0))
+    runs = min(len(a) for a in per_task)
+    return np.column_stack([np.asarray(a)[:runs] for a in per_task])
+
+
 def summarize_arms(scores: Mapping[Hashable, np.ndarray], reps: int = BOOTSTRAP_REPS,
                    seed: int = SEED) -> dict[Hashable, ArmSummary]:
     """Per arm (a method, an ablation's arm): the IQM and mean of its trial scores (a 1-D array; NaNs are

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from dashboards import paper_numbers
-from dashboards.intervals import MIN_TRIALS
+from dashboards.intervals import MIN_TRIALS, runs_matrix
 
 # Mean undiscounted return of a uniform random policy over 10 episodes, seeds 0..9 (env reset seed and
 # action-space seed), measured with `python -m dashboards.normalization --episodes 10 --seed 0`.
@@ -74,23 +74,6 @@ def note(random: float, paper: float) -> str:
     return f"normalized: random policy {random:.1f} = 0, paper's SAC-SVG(H) {paper:.1f} = 1"
 
 
-def main(argv: list[str] | None = None) -> int:
-    from tasks import TASKS
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--episodes", type=int, default=10, help="episodes per task (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
-    parser.add_argument("--task", action="append", default=None, help="task(s) to measure (default: all)")
-    args = parser.parse_args(argv)
-    for task in args.task or TASKS:
-        print(f'    "{task}": {random_return(task, args.episodes, args.seed):.2f},', flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def normalized_scores(results) -> tuple[dict[str, np.ndarray], list[str]]:
     """The Table 2 methods' normalized trial scores as rliable's (runs, tasks) matrices over the tasks where every
     method has at least ``MIN_TRIALS`` of them (rliable needs the same trials per task: each method keeps its
@@ -108,8 +91,22 @@ def normalized_scores(results) -> tuple[dict[str, np.ndarray], list[str]]:
     common = sorted(set.intersection(*map(set, by_method.values()))) if by_method else []
     if len(common) < 2:
         return {}, []
-    matrices = {}
-    for method, per_task in by_method.items():
-        runs = min(len(per_task[task]) for task in common)
-        matrices[method] = np.column_stack([per_task[task][:runs] for task in common])
-    return matrices, common
+    return {method: runs_matrix([per_task[task] for task in common]) for method, per_task in by_method.items()}, common
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tasks import TASKS
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--episodes", type=int, default=10, help="episodes per task (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
+    parser.add_argument("--task", action="append", default=None, help="task(s) to measure (default: all)")
+    args = parser.parse_args(argv)
+    for task in args.task or TASKS:
+        print(f'    "{task}": {random_return(task, args.episodes, args.seed):.2f},', flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -20,6 +20,7 @@ from dashboards.intervals import (
     estimate_columns,
     is_reduced,
     probability_of_improvement,
+    runs_matrix,
     summarize_arms,
 )
 from dashboards.paper_numbers import Reference
@@ -165,9 +166,8 @@ POI_COLUMNS = ["comparison", "horizon", "tasks", "n_tasks", "runs_svg", "runs_sa
 
 def _poi_row(horizon: float, task_names: list[str], svg: list[np.ndarray], sac: list[np.ndarray], reps: int) -> dict:
     """rliable needs the same number of trials in every task: each method's first k per task, k its fewest."""
-    runs_svg, runs_sac = (min(map(len, arrays), default=0) for arrays in (svg, sac))
-    x = np.column_stack([a[:runs_svg] for a in svg]) if svg else np.empty((0, 0))
-    y = np.column_stack([a[:runs_sac] for a in sac]) if sac else np.empty((0, 0))
+    x, y = runs_matrix(svg), runs_matrix(sac)
+    runs_svg, runs_sac = len(x), len(y)
     poi = probability_of_improvement(x, y, reps)
     trimmed = any(len(a) > runs_svg for a in svg) or any(len(a) > runs_sac for a in sac)
     notes = [poi.note, "each method's first trials per task, as many as its fewest task has" if trimmed else ""]

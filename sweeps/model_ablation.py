@@ -124,8 +124,7 @@ class ModelFitRun:
         path = self.exp_dir / STATE_FILE
         if not path.is_file():
             return
-        checkpoint.check_plain_data(path)
-        state = pickle.loads(path.read_bytes())
+        state = checkpoint.load_plain_data(path)
         for chunk in range(state["done_chunks"]):
             self.add_chunk(chunk)
         for model, learner in self.learners.items():

@@ -6,7 +6,6 @@ chunk's episodes divided between a training and a holdout split.
 from __future__ import annotations
 
 import json
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 
 from algorithms.sac_svg import checkpoint
 from algorithms.sac_svg.replay import FIELDS
-from sweeps.results import PARAMS_FILE
+from sweeps.results import PARAMS_FILE, latest_checkpoint
 from sweeps.storage import Location
 
 LEARNER_STATE = Path("learner_group", "learner", "state.pkl")  # RLlib's learner state file in a checkpoint
@@ -25,11 +24,6 @@ Episode = dict[str, np.ndarray]  # one episode's transitions (replay FIELDS), in
 
 class NotATrialError(ValueError):
     """A path that is not a trial folder whose checkpoint holds a replay buffer."""
-
-
-def latest_checkpoint(trial: Path) -> Path | None:
-    checkpoints = sorted(Path(trial).glob("checkpoint_*"))
-    return checkpoints[-1] if checkpoints else None
 
 
 def check_source_trial(where: str, task: str) -> Location:
@@ -65,8 +59,7 @@ def read_replay(trial: Path) -> dict:
     data only, with `collected`: the transitions the trial had collected (more than `size` when some were
     overwritten)."""
     state_file = latest_checkpoint(trial) / LEARNER_STATE
-    checkpoint.check_plain_data(state_file)
-    replay = pickle.loads(state_file.read_bytes()).get(REPLAY, {})
+    replay = checkpoint.load_plain_data(state_file).get(REPLAY, {})
     if replay.get("buffer") is None:
         raise NotATrialError(f"{state_file} holds no replay buffer (checkpoint_replay=False)")
     return replay["buffer"] | {"collected": replay.get("env_steps", replay["buffer"]["size"])}

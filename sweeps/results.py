@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -55,6 +56,12 @@ class NoResultsError(ValueError):
 
 
 # ---------------------------------------------------------------- one trial folder
+
+
+def latest_checkpoint(trial: Path) -> Path | None:
+    """The trial's newest `checkpoint_*` folder (Tune numbers them in order); None before its first."""
+    checkpoints = sorted(Path(trial).glob("checkpoint_*"))
+    return checkpoints[-1] if checkpoints else None
 
 
 def trial_dirs(exp: Location) -> list[Location]:
