@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from agents.load import AgentInputError, Loaded, load
+from algorithms import atomic
 from tasks import Task, UnknownTaskError, get_task
 
 
@@ -44,9 +44,7 @@ def loaded(args: argparse.Namespace) -> tuple[Loaded, Task]:
 
 def write_json(path: Path, data: dict) -> None:
     """`path`, written whole or not at all."""
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    partial.write_text(json.dumps(data, indent=1) + "\n")
-    partial.replace(path)
+    atomic.write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from sweeps.experiment import OverrideError, build_config, parse_overrides, sche
 from sweeps.memory_fit import MemoryFitError, TrialMemory, check_fits
 from sweeps.placement import AUTO, GPU_FIELD, PlacementError, parse_gpus_per_trial
 from sweeps.results import NoResultsError, best_schedule
-from sweeps.storage import Location
+from sweeps.storage import Location, without_credentials
 from tasks import Task, UnknownScheduleError, UnknownTaskError, get_task
 
 MODES = ("sweep", "reproduce", "train", "ablation")
@@ -271,9 +271,10 @@ def _manifest(task, budget, args, space, overrides, trials, base) -> dict[str, A
         "search_space": space or {},
         "overrides": overrides,
         "horizon": base["horizon"],
-        "from_sweep": str(args.from_sweep) if args.from_sweep else None,
+        "from_sweep": without_credentials(str(args.from_sweep)) if args.from_sweep else None,
         "trials": trials,
-        "command": " ".join([f"python -m sweeps.{'ablation' if args.mode == 'ablation' else 'sweep'}", *sys.argv[1:]]),
+        "command": without_credentials(" ".join([f"python -m sweeps.{'ablation' if args.mode == 'ablation' else 'sweep'}",
+                                                 *sys.argv[1:]])),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "svglab_version": svglab_version(),
     }
@@ -288,7 +289,7 @@ def write_manifest(plan: Plan) -> None:
     path = plan.exp_dir / "sweep.json"
     new = json.loads(json.dumps(plan.manifest))
     if path.exists():
-        old = json.loads(path.read_text())
+        old = _read_manifest(path)
         differs = [key for key in RESUME_KEYS if old.get(key) != new.get(key)]
         if differs:
             raise SweepInputError(
@@ -298,3 +299,16 @@ def write_manifest(plan: Plan) -> None:
         return
     plan.exp_dir.mkdir()
     path.write_text(json.dumps(new, indent=2) + "\n")
+
+
+def _read_manifest(path) -> dict:
+    """An existing sweep.json; SweepInputError naming it when it is cut off or not svglab's."""
+    try:
+        old = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SweepInputError(f"{path} is corrupt ({error}): it was cut off or edited. Nothing was written. Move "
+                              "it away to start this experiment afresh, or pick another --results.") from None
+    if not isinstance(old, dict):
+        raise SweepInputError(f"{path} is corrupt (not a JSON object). Nothing was written. Move it away to start "
+                              "this experiment afresh, or pick another --results.")
+    return old

@@ -69,7 +69,7 @@ def nodes_without(manifest: Location, expected: str, nodes: list[dict] | None = 
             return False
 
     probes = {node["NodeManagerAddress"]: reads_same.options(
-        scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(str(manifest), expected)
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(manifest.full, expected)
         for node in nodes}
     return [address for address, probe in probes.items() if not ray.get(probe, timeout=NODE_CHECK_TIMEOUT_S)]
 
