@@ -273,11 +273,14 @@ def _manifest(task, budget, args, space, overrides, trials, base) -> dict[str, A
         "horizon": base["horizon"],
         "from_sweep": without_credentials(str(args.from_sweep)) if args.from_sweep else None,
         "trials": trials,
-        "command": without_credentials(" ".join([f"python -m sweeps.{'ablation' if args.mode == 'ablation' else 'sweep'}",
-                                                 *sys.argv[1:]])),
+        "command": without_credentials(" ".join([f"python -m sweeps.{_module(args.mode)}", *sys.argv[1:]])),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "svglab_version": svglab_version(),
     }
+
+
+def _module(mode: str) -> str:
+    return "ablation" if mode == "ablation" else "sweep"
 
 
 def _config_key(trial: dict[str, Any]) -> tuple:
