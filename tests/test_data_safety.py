@@ -207,3 +207,37 @@ def test_the_lock_file_and_sweep_json_hold_no_credentials(monkeypatch):
     manifest = plan._manifest(task, budget, args, {}, {}, [{"seed": 1}],
                               {"total_env_steps": 1, "eval_interval_steps": 1, "horizon": 2})
     assert "SeCrEt" not in json.dumps(manifest) and "s3://bucket/r" in manifest["command"]
+
+
+# ---------------------------------------------------------------- sweep.json and the experiment-folder lock
+
+
+def test_a_cut_off_sweep_json_is_one_line_naming_it_and_is_kept(tmp_path, capsys):
+    """sweep.json cut off mid-write by an older svglab or a full disk: the rerun says which file, in one line,
+    before Ray starts, and leaves it for the user."""
+    from sweeps import cli
+
+    exp = tmp_path / "results" / f"{SMOKE_TASK}-sweep-smoke"
+    exp.mkdir(parents=True)
+    (exp / "sweep.json").write_text('{"task": "Hopper", "mode": "sw')
+    code = cli.main(["--task", SMOKE_TASK, "--budget", "smoke", "--results", str(tmp_path / "results")])
+    assert code == 2
+    line = one_error_line(capsys)
+    assert f"{exp / 'sweep.json'} is corrupt" in line and "Nothing was written" in line
+    assert (exp / "sweep.json").read_text() == '{"task": "Hopper", "mode": "sw'
+    assert sorted(p.name for p in exp.iterdir()) == ["sweep.json"]  # the lock file went with the run
+
+
+def test_make_ablation_takes_the_experiment_folder_lock(tmp_path, capsys):
+    """A second `make ablation` into a folder a running one holds stops, naming it, and writes nothing."""
+    from sweeps import ablation, cli, plan
+    from sweeps.folder_lock import experiment_lock
+
+    argv = ["--ablation", "critic-mve", "--task", SMOKE_TASK, "--budget", "smoke", "--results",
+            str(tmp_path / "results")]
+    exp_dir = plan.make_plan(cli.parse_args(argv, mode="ablation")).exp_dir
+    with experiment_lock(exp_dir):
+        assert ablation.main(argv) == 2
+    line = one_error_line(capsys)
+    assert f"{exp_dir} is in use by another run" in line and "Nothing was written" in line
+    assert sorted(p.name for p in exp_dir.local.iterdir()) == []
