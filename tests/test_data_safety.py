@@ -241,3 +241,58 @@ def test_make_ablation_takes_the_experiment_folder_lock(tmp_path, capsys):
     line = one_error_line(capsys)
     assert f"{exp_dir} is in use by another run" in line and "Nothing was written" in line
     assert sorted(p.name for p in exp_dir.local.iterdir()) == []
+
+
+# ---------------------------------------------------------------- the Ray token and the W&B key
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    for name in ("RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN", "RAY_AUTH_MODE", "RAY_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_the_local_ray_token_is_readable_by_its_owner_only(home):
+    from sweeps import ray_setup
+
+    token = ray_setup.private_token(create=True)  # a local Ray's: made here, before Ray would make it 644
+    assert token == home / ".ray" / "auth_token"
+    assert token.stat().st_mode & 0o777 == 0o600 and token.parent.stat().st_mode & 0o777 == 0o700
+    assert len(token.read_text()) == 64
+    token.chmod(0o644)  # as Ray itself writes it
+    text = token.read_text()
+    assert ray_setup.private_token(create=False) == token
+    assert token.stat().st_mode & 0o777 == 0o600 and token.read_text() == text
+
+
+def test_no_token_is_made_to_join_a_cluster(home):
+    from sweeps import ray_setup
+
+    assert ray_setup.private_token(create=False) is None and not (home / ".ray").exists()
+
+
+def test_the_dashboard_line_says_where_the_token_is_and_never_prints_it(home, monkeypatch, capsys):
+    import ray
+
+    from sweeps import ray_setup
+
+    monkeypatch.setattr(ray, "init", lambda **_: types.SimpleNamespace(dashboard_url="127.0.0.1:8265"))
+    ray_setup.init_ray(dashboard=True)
+    out = capsys.readouterr().out
+    token = home / ".ray" / "auth_token"
+    assert f"Ray dashboard: http://127.0.0.1:8265 (it asks for the token in {token}" in out
+    assert token.read_text() not in out
+
+
+def test_the_wandb_key_comes_from_its_own_secret_file(tmp_path, monkeypatch):
+    from sweeps import wandb_logging
+
+    key_file = tmp_path / "wandb_api_key"
+    key_file.write_text("k" * 40 + "\n")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY_FILE", str(key_file))
+    assert wandb_logging.wandb_api_key() == "k" * 40 and wandb_logging.wandb_mode() == "online"
+    assert wandb_logging.wandb_callbacks("g")[0].api_key_path == str(key_file)
