@@ -296,3 +296,12 @@ def test_the_wandb_key_comes_from_its_own_secret_file(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_API_KEY_FILE", str(key_file))
     assert wandb_logging.wandb_api_key() == "k" * 40 and wandb_logging.wandb_mode() == "online"
     assert wandb_logging.wandb_callbacks("g")[0].api_key_path == str(key_file)
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999"])
+def test_an_agent_seed_outside_numpys_range_is_one_line(policy_folder, seed, capsys):
+    from agents import evaluate
+
+    assert evaluate.main([str(policy_folder), "--seed", seed]) == 2
+    assert f"--seed {seed}: give a seed from 0 to 2,147,483,638" in one_error_line(capsys)  # 10 episodes
+    assert not (policy_folder / "evaluate.json").exists() and not list(policy_folder.parent.glob("*.json"))
