@@ -104,6 +104,7 @@ def test_edited_sizes_are_refused_before_any_network_is_built(policy_folder, edi
         device = kwargs.get("device") or torch.get_default_device()
         if torch.device(device).type != "meta":
             allocated.append(args)
+            raise AssertionError(f"a network was built before the sizes were checked: Linear{args}")
         real_linear(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.nn.Linear, "__init__", linear)

@@ -77,11 +77,12 @@ def test_an_unclosed_quote_in_args_is_one_error_line(make):
 def test_docker_sweep_hands_each_value_to_the_containers_make_as_one_argument(make, tmp_path):
     """docker compose exec runs `make` without a shell: each VAR=value is one argument, ARGS unsplit (the
     container's make splits it, as here)."""
-    process, commands = make("docker-sweep", TASK=HOSTILE["TASK"], RESULTS=HOSTILE["RESULTS"],
+    process, commands = make("docker-sweep", TASK=HOSTILE["TASK"], RESULTS=HOSTILE["RESULTS"], H="3", SEED="4",
+                             SEEDS="2", SAMPLES="3", GPUS_PER_TRIAL="0.5", SCHEDULES="official",
                              ARGS="--set 'x=a b'")
     assert process.returncode == 0, process.stderr
     marker = tmp_path / "marker"
     assert commands == [["exec", "-e", "RAY_ADDRESS=head:6379", "head", "make", "sweep", f"TASK=x; touch {marker}",
-                         "BUDGET=paper", f"RESULTS={HOSTILE['RESULTS']}", "H=", "SEED=", "SEEDS=", "SAMPLES=",
-                         "GPUS_PER_TRIAL=", "SCHEDULES=", "ARGS=--set 'x=a b'"]]
+                         "BUDGET=paper", f"RESULTS={HOSTILE['RESULTS']}", "H=3", "SEED=4", "SEEDS=2", "SAMPLES=3",
+                         "GPUS_PER_TRIAL=0.5", "SCHEDULES=official", "ARGS=--set 'x=a b'"]]
     assert not marker.exists()
