@@ -48,8 +48,14 @@ def init_ray(dashboard: bool, verbose: bool = False) -> None:
         context = ray.init(address="local", include_dashboard=dashboard, dashboard_host=host, dashboard_port=None,
                            log_to_driver=verbose)
     if context.dashboard_url:
-        print(f"Ray dashboard: http://{context.dashboard_url}" + (f" (it asks for the token in {token}: "
-              "`.venv/bin/ray get-auth-token` prints it)" if token else ""), flush=True)
+        print(f"Ray dashboard: http://{context.dashboard_url}{token_hint(token)}", flush=True)
+
+
+def token_hint(token: Path | None = None) -> str:
+    """Where the dashboard's token is, to print beside its address (never the token itself); `token`: the
+    file, default Ray's own when it exists."""
+    token = token or (token_file() if token_file().is_file() else None)
+    return f" (it asks for the token in {token}: `.venv/bin/ray get-auth-token` prints it)" if token else ""
 
 
 def token_file() -> Path:

@@ -285,6 +285,10 @@ def test_the_dashboard_line_says_where_the_token_is_and_never_prints_it(home, mo
     token = home / ".ray" / "auth_token"
     assert f"Ray dashboard: http://127.0.0.1:8265 (it asks for the token in {token}" in out
     assert token.read_text() not in out
+    from dashboards.report import Pointers  # `make dashboard` says it too
+
+    line = Pointers("http://127.0.0.1:8265", "tensorboard --logdir results").lines()[0]
+    assert f"in {token}" in line and token.read_text() not in line
 
 
 def test_the_wandb_key_comes_from_its_own_secret_file(tmp_path, monkeypatch):
