@@ -22,15 +22,27 @@ FROM    ?=
 CHECKPOINT ?=
 EPISODES ?=
 OUT     ?=
+SOAK_RESULTS ?= results/soak
+BENCH   ?=
+
+# Values reach the programs as typed: each is taken literally (make expands no `$` in it), exported to the
+# recipes' environment and quoted there ("$$TASK"), so a space, a quote, a `$` or a `;` is part of the value
+# and nothing in it runs. ARGS is a list of options: sweeps/make_args.py splits it as a shell splits words
+# (quotes group them) without expanding or running anything, and appends them to the command.
+VALUES := TASK BUDGET RESULTS H SEED SWEEP SEEDS SAMPLES GPUS_PER_TRIAL SCHEDULES ARGS NAME FROM CHECKPOINT \
+          EPISODES OUT SOAK_RESULTS BENCH
+$(foreach v,$(VALUES),$(eval override $(v) := $$(value $(v))))
+export $(VALUES)
+WITH_ARGS = $(BIN)/python -m sweeps.make_args
 
 # Optional overrides passed through to the CLIs (H=2 -> --set horizon=2, SEEDS=2 -> --num-seeds 2,
 # GPUS_PER_TRIAL=0.25 -> --gpus-per-trial 0.25, SCHEDULES=official -> --schedules official).
-OVERRIDES := $(if $(H),--set horizon=$(H)) $(if $(SEED),--seed $(SEED)) \
-             $(if $(SEEDS),--num-seeds $(SEEDS)) $(if $(SAMPLES),--num-samples $(SAMPLES)) \
-             $(if $(GPUS_PER_TRIAL),--gpus-per-trial $(GPUS_PER_TRIAL)) $(if $(SCHEDULES),--schedules $(SCHEDULES))
+OVERRIDES := $(if $(H),--set "horizon=$$H") $(if $(SEED),--seed "$$SEED") \
+             $(if $(SEEDS),--num-seeds "$$SEEDS") $(if $(SAMPLES),--num-samples "$$SAMPLES") \
+             $(if $(GPUS_PER_TRIAL),--gpus-per-trial "$$GPUS_PER_TRIAL") $(if $(SCHEDULES),--schedules "$$SCHEDULES")
 
 # The agent commands' options (make evaluate/video/export): EPISODES=5 -> --episodes 5, SEED=3 -> --seed 3.
-AGENT_OPTIONS := $(if $(EPISODES),--episodes $(EPISODES)) $(if $(SEED),--seed $(SEED))
+AGENT_OPTIONS := $(if $(EPISODES),--episodes "$$EPISODES") $(if $(SEED),--seed "$$SEED")
 
 .PHONY: help install lint test test-fast test-deps video-deps sweep docker-sweep reproduce train ablation bench \
         tables dashboard soak tasks evaluate video export checkpoint-given clean
@@ -103,47 +115,46 @@ test-fast: lint test-deps
 
 # A finished sweep (or reproduce run) refreshes the tables and plots of everything under $(RESULTS).
 sweep: $(STAMP)
-	$(BIN)/python -m sweeps.sweep --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
-	$(BIN)/python -m dashboards.tables --results $(RESULTS)
+	$(WITH_ARGS) sweeps.sweep --task "$$TASK" --budget "$$BUDGET" --results "$$RESULTS" $(OVERRIDES)
+	$(BIN)/python -m dashboards.tables --results "$$RESULTS"
 
 # The same sweep on the docker compose cluster (docker/README.md): the driver runs in the head container
-# and joins the running cluster (RAY_ADDRESS), token from the container's secret; results in results/.
+# and joins the running cluster (RAY_ADDRESS), token from the container's secret; results in results/. Each
+# value goes to the container's make as one argument (docker exec runs no shell), as typed.
 COMPOSE ?= docker compose -f docker/compose.yaml
 docker-sweep:
-	$(COMPOSE) exec -e RAY_ADDRESS=head:6379 head make sweep TASK=$(TASK) BUDGET=$(BUDGET) RESULTS=$(RESULTS) \
-	  $(if $(H),H=$(H)) $(if $(SEED),SEED=$(SEED)) $(if $(SEEDS),SEEDS=$(SEEDS)) $(if $(SAMPLES),SAMPLES=$(SAMPLES)) \
-	  $(if $(GPUS_PER_TRIAL),GPUS_PER_TRIAL=$(GPUS_PER_TRIAL)) $(if $(SCHEDULES),SCHEDULES=$(SCHEDULES)) \
-	  $(if $(ARGS),ARGS="$(ARGS)")
+	$(COMPOSE) exec -e RAY_ADDRESS=head:6379 head make sweep "TASK=$$TASK" "BUDGET=$$BUDGET" "RESULTS=$$RESULTS" \
+	  "H=$$H" "SEED=$$SEED" "SEEDS=$$SEEDS" "SAMPLES=$$SAMPLES" "GPUS_PER_TRIAL=$$GPUS_PER_TRIAL" \
+	  "SCHEDULES=$$SCHEDULES" "ARGS=$$ARGS"
 
 reproduce: $(STAMP)
-	$(BIN)/python -m sweeps.sweep --mode reproduce --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
-	$(BIN)/python -m dashboards.tables --results $(RESULTS)
+	$(WITH_ARGS) sweeps.sweep --mode reproduce --task "$$TASK" --budget "$$BUDGET" --results "$$RESULTS" $(OVERRIDES)
+	$(BIN)/python -m dashboards.tables --results "$$RESULTS"
 
 train: $(STAMP)
-	$(BIN)/python -m sweeps.train --task $(TASK) --budget $(BUDGET) --results $(RESULTS) $(OVERRIDES) $(ARGS)
+	$(WITH_ARGS) sweeps.train --task "$$TASK" --budget "$$BUDGET" --results "$$RESULTS" $(OVERRIDES)
 
 # The paper's ablations (docs/ablations.md): NAME=critic-mve (fig. 4, 6) or model (fig. 3, FROM=<trial folder> to
 # fit on an existing SAC trial's episodes); then their plots and tables in $(RESULTS)/tables/<experiment>/.
 ablation: $(STAMP)
-	$(BIN)/python -m sweeps.ablation --ablation "$(NAME)" --task $(TASK) --budget $(BUDGET) --results $(RESULTS) \
-	  $(OVERRIDES) $(if $(FROM),--from-trial $(FROM)) $(ARGS)
-	$(BIN)/python -m dashboards.ablations --ablation "$(NAME)" --task $(TASK) --budget $(BUDGET) --results $(RESULTS)
+	$(WITH_ARGS) sweeps.ablation --ablation "$$NAME" --task "$$TASK" --budget "$$BUDGET" --results "$$RESULTS" \
+	  $(OVERRIDES) $(if $(FROM),--from-trial "$$FROM")
+	$(BIN)/python -m dashboards.ablations --ablation "$$NAME" --task "$$TASK" --budget "$$BUDGET" --results "$$RESULTS"
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.bench $(if $(filter full,$(BENCH)),--full) $(ARGS)
+	$(WITH_ARGS) benchmarks.bench $(if $(filter full,$(BENCH)),--full)
 
 tables: $(STAMP)
-	$(BIN)/python -m dashboards.tables --results $(RESULTS) $(if $(SWEEP),--sweep $(SWEEP)) $(ARGS)
+	$(WITH_ARGS) dashboards.tables --results "$$RESULTS" $(if $(SWEEP),--sweep "$$SWEEP")
 
 dashboard: $(STAMP)
-	$(BIN)/python -m dashboards.report --results $(RESULTS) $(if $(SWEEP),--sweep $(SWEEP)) --open $(ARGS)
+	$(WITH_ARGS) dashboards.report --results "$$RESULTS" $(if $(SWEEP),--sweep "$$SWEEP") --open
 
 # A long run stays flat: one tiny Hopper trial of 100k env steps with a wrapping 20k replay and a checkpoint per
 # iteration; fails if the learner's or env runner's resident memory grows 5% after the replay fills, or if the
 # trial folder holds more than keep_checkpoints checkpoints (docs/sweeps.md: soak). Samples: $(SOAK_RESULTS)/soak.csv
-SOAK_RESULTS ?= results/soak
 soak: $(STAMP)
-	$(BIN)/python -m sweeps.soak --results $(SOAK_RESULTS) $(ARGS)
+	$(WITH_ARGS) sweeps.soak --results "$$SOAK_RESULTS"
 
 tasks: $(STAMP)
 	$(BIN)/python -m tasks
@@ -152,16 +163,16 @@ tasks: $(STAMP)
 # evaluation's policy; ARGS=--latest for the latest checkpoint), a checkpoint or an export folder.
 # Said before anything installs.
 checkpoint-given:
-	@test -n "$(CHECKPOINT)" || { echo "error: give CHECKPOINT=<sweep, trial or checkpoint folder>" >&2; exit 2; }
+	@test -n "$$CHECKPOINT" || { echo "error: give CHECKPOINT=<sweep, trial or checkpoint folder>" >&2; exit 2; }
 
 evaluate: checkpoint-given $(STAMP)
-	$(BIN)/python -m agents.evaluate "$(CHECKPOINT)" $(AGENT_OPTIONS) $(ARGS)
+	$(WITH_ARGS) agents.evaluate "$$CHECKPOINT" $(AGENT_OPTIONS)
 
 video: checkpoint-given $(STAMP) video-deps
-	$(BIN)/python -m agents.video "$(CHECKPOINT)" $(AGENT_OPTIONS) $(if $(OUT),--out "$(OUT)") $(ARGS)
+	$(WITH_ARGS) agents.video "$$CHECKPOINT" $(AGENT_OPTIONS) $(if $(OUT),--out "$$OUT")
 
 export: checkpoint-given $(STAMP)
-	$(BIN)/python -m agents.export "$(CHECKPOINT)" $(if $(OUT),--out "$(OUT)") $(ARGS)
+	$(WITH_ARGS) agents.export "$$CHECKPOINT" $(if $(OUT),--out "$$OUT")
 
 clean:
 	rm -rf $(VENV) .pytest_cache

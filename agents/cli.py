@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from agents.load import AgentInputError, Loaded, load
+from algorithms import atomic
+from sweeps.search_space import MAX_SEED
 from tasks import Task, UnknownTaskError, get_task
 
 
@@ -32,6 +33,9 @@ def loaded(args: argparse.Namespace) -> tuple[Loaded, Task]:
     """The policy and the task to run it on, checked; prints how the policy was chosen."""
     if args.episodes < 1:
         raise AgentInputError(f"--episodes must be >= 1, got {args.episodes}")
+    if not 0 <= args.seed <= MAX_SEED - args.episodes + 1:  # episode i runs with env seed seed + i
+        raise AgentInputError(f"--seed {args.seed}: give a seed from 0 to {MAX_SEED - args.episodes + 1:,} "
+                              "(numpy's and gymnasium's seeding take 32 bits)")
     agent = load(args.checkpoint, latest=args.latest)
     task = get_task(args.task) if args.task else agent.task
     sizes = (agent.spec["obs_dim"], agent.spec["act_dim"])
@@ -44,9 +48,7 @@ def loaded(args: argparse.Namespace) -> tuple[Loaded, Task]:
 
 def write_json(path: Path, data: dict) -> None:
     """`path`, written whole or not at all."""
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    partial.write_text(json.dumps(data, indent=1) + "\n")
-    partial.replace(path)
+    atomic.write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@
 Writes DIR/policy.safetensors (the actor's and the observation normalizer's tensors) and DIR/policy.json
 (the task, the sizes, the actor's layers in order, the svglab version); docs/agents.md shows the ten lines
 of torch that load and run it. Default DIR: `export/` in the trial folder. An existing DIR is replaced only
-if it holds an earlier export.
+if it holds an earlier export and nothing else: a folder with other files in it is refused, unchanged.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agents import cli
 from agents.load import AgentInputError, load, read_policy
-from algorithms.sac_svg import policy_file
+from algorithms.sac_svg import checkpoint, policy_file
 
 
 def export(source: Path, out: Path) -> dict:
@@ -27,11 +27,31 @@ def export(source: Path, out: Path) -> dict:
 
 
 def check_out(out: Path) -> None:
-    """Refuse to replace anything but an earlier export (the write replaces the folder as a whole)."""
-    if out.exists() and not (out / policy_file.SPEC).is_file() and (out.is_file() or any(out.iterdir())):
-        raise AgentInputError(f"--out {out} exists and is not an export folder: give a new or empty folder")
+    """`out` may be new, empty, or an earlier export holding only the files svglab wrote there (its manifest
+    lists them): the write replaces the folder as a whole, so a folder holding anything else is refused and
+    left as it is."""
     if not out.parent.is_dir():
         raise AgentInputError(f"--out {out}: folder {out.parent} does not exist")
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise AgentInputError(f"--out {out} exists and is not a folder: give a new or empty folder")
+    others = sorted(p.name for p in out.iterdir() if p.name not in _written_by_export(out)) if out.exists() else []
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise AgentInputError(f"--out {out} holds files that svglab did not write there ({shown}); nothing was "
+                              "changed. Give a new or empty folder, or the folder of an earlier export")
+
+
+def _written_by_export(out: Path) -> set[str]:
+    """The regular files an earlier export wrote in `out` (its manifest and the files it lists); none when
+    `out` holds no readable manifest of an export."""
+    try:
+        listed = checkpoint.read_manifest(out)["files"]
+    except checkpoint.CheckpointError:
+        return set()
+    if policy_file.SPEC not in listed:
+        return set()
+    return {name for name in [*listed, checkpoint.MANIFEST]
+            if "/" not in name and (out / name).is_file() and not (out / name).is_symlink()}
 
 
 def export_command(args) -> int:

@@ -77,11 +77,9 @@ def load(path: str | Path, latest: bool = False) -> Loaded:
         get_task(spec["task"])
     except UnknownTaskError as error:
         raise AgentInputError(f"{folder}: {error}") from None
+    tensors = _checked_sizes(folder, spec, tensors)  # before anything is allocated
     policy = Policy(spec)
-    try:
-        policy.load_state_dict(tensors)
-    except RuntimeError as error:
-        raise AgentInputError(f"{folder}: its tensors do not fit the sizes it names ({error})") from None
+    policy.load_state_dict(tensors)
     return Loaded(policy.eval(), spec, folder, chosen)
 
 
@@ -171,6 +169,34 @@ def read_policy(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
     config = _trial_config(folder)
     return tensors, policy_file.make_spec(config["env"].removeprefix("svglab/"), config, tensors,
                                           env_steps=manifest.get("env_steps"))
+
+
+SIZES = ("obs_dim", "act_dim", "hidden_dim", "hidden_depth")  # the spec's fields that shape the networks
+
+
+def _checked_sizes(folder: Path, spec: dict, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`tensors`, once the networks that `spec`'s sizes describe are shown to have exactly their names and
+    shapes. The networks are laid out on torch's meta device (no memory), so sizes edited in policy.json
+    cannot ask for gigabytes before the comparison refuses them."""
+    wrong = [f"{name}={spec.get(name)!r}" for name in SIZES
+             if not isinstance(spec.get(name), int) or isinstance(spec.get(name), bool) or spec.get(name) < 0]
+    if not wrong and spec["hidden_depth"] > len(tensors):  # each hidden layer has tensors of its own
+        wrong = [f"hidden_depth={spec['hidden_depth']} (the file holds {len(tensors)} tensors)"]
+    if wrong:
+        raise AgentInputError(f"{folder}: {policy_file.SPEC} names sizes its tensors cannot have: {', '.join(wrong)}")
+    try:
+        with torch.device("meta"):
+            expected = {name: tuple(t.shape) for name, t in Policy(spec).state_dict().items()}
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise AgentInputError(f"{folder}: {policy_file.SPEC} is not usable ({type(error).__name__}: {error})") from None
+    found = {name: tuple(t.shape) for name, t in tensors.items()}
+    differs = [f"{name}: sizes say {expected.get(name, 'none')}, file holds {found.get(name, 'none')}"
+               for name in sorted(set(expected) | set(found)) if expected.get(name) != found.get(name)]
+    if differs:
+        sizes = ", ".join(f"{name}={spec[name]}" for name in SIZES)
+        raise AgentInputError(f"{folder}: its tensors do not fit the sizes {policy_file.SPEC} names ({sizes}): "
+                              f"{'; '.join(differs[:2])}{'; ...' if len(differs) > 2 else ''}")
+    return tensors
 
 
 def _manifest(folder: Path) -> dict:

@@ -19,6 +19,7 @@ import numpy as np
 from agents import cli
 from agents.evaluate import run_episode
 from agents.load import AgentInputError, Policy
+from algorithms import atomic
 from tasks import make_env
 
 
@@ -34,10 +35,10 @@ def record(policy: Policy, task: str, episodes: int, seed: int, stochastic: bool
     # MuJoCo's defaults (4096, 4 samples) Mesa's software EGL drew a frame 8x slower on a 2-core CPU.
     env.unwrapped.model.vis.quality.shadowsize = 1024
     env.unwrapped.model.vis.quality.offsamples = 0
-    partial = out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}")
     returns, frames = [], 0
-    with imageio.get_writer(partial, format="FFMPEG", fps=env.metadata["render_fps"], codec="libx264",
-                            quality=7, macro_block_size=8) as writer:
+    with atomic.replacing(out) as partial, imageio.get_writer(
+            partial, format="FFMPEG", fps=env.metadata["render_fps"], codec="libx264", quality=7,
+            macro_block_size=8) as writer:
         def frame() -> None:
             nonlocal frames
             writer.append_data(np.asarray(env.render()))
@@ -46,7 +47,6 @@ def record(policy: Policy, task: str, episodes: int, seed: int, stochastic: bool
         for i in range(episodes):
             returns.append(run_episode(policy, env, seed + i, stochastic, on_step=frame)[0])
     env.close()
-    partial.replace(out)
     return returns, frames
 
 

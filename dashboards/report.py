@@ -30,7 +30,7 @@ from dashboards import tables as tables_mod
 from dashboards.formats import DESCRIPTIONS, LEGEND, TITLES
 from dashboards.load import NoExperimentsError
 from dashboards.tables import Generated
-from sweeps.ray_setup import dashboard_url
+from sweeps.ray_setup import dashboard_url, token_hint
 from sweeps.storage import Location
 
 RAY_DASHBOARD = dashboard_url()
@@ -107,7 +107,7 @@ class Pointers:
 
     def lines(self) -> list[str]:
         """The pointers as plain text lines (printed by the CLI)."""
-        out = [f"Ray dashboard: {self.ray}" if self.ray else
+        out = [f"Ray dashboard: {self.ray}{token_hint()}" if self.ray else
                f"Ray dashboard: no Ray cluster answering at {RAY_DASHBOARD}",
                f"TensorBoard: {self.tensorboard}"]
         if not self.wandb:
@@ -161,7 +161,8 @@ def _experiments_html(gen: Generated) -> str:
 
 
 def _pointers_html(p: Pointers) -> str:
-    items = [f"<li>Ray dashboard: <a href='{html.escape(p.ray)}'>{html.escape(p.ray)}</a></li>"
+    items = [f"<li>Ray dashboard: <a href='{html.escape(p.ray)}'>{html.escape(p.ray)}</a>"
+             f"{html.escape(token_hint())}</li>"
              if p.ray else f"<li>Ray dashboard: no Ray cluster answering at "
              f"{html.escape(RAY_DASHBOARD)} (start one, or the sweep has ended)</li>",
              f"<li>TensorBoard: <code>{html.escape(p.tensorboard)}</code></li>"]

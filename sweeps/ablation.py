@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from sweeps.cli import parse_args
+from sweeps.folder_lock import experiment_lock
 from sweeps.plan import Plan, SweepInputError, make_plan, write_manifest
 
 
@@ -23,16 +24,22 @@ def main(argv=None) -> int:
     args = parse_args(argv, mode="ablation")
     try:
         plan = make_plan(args)
-        if plan.trials:
-            from sweeps.tuner import run
-
-            code = run(plan, args)
-        else:
-            write_manifest(plan)
-            code = 0
+        with experiment_lock(plan.exp_dir):  # one run per experiment folder, as sweeps.cli; the fit included
+            return _run(plan, args)
     except SweepInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def _run(plan: Plan, args) -> int:
+    """The Tune trials (none with FROM=), then the model ablation's fit."""
+    if plan.trials:
+        from sweeps.tuner import run
+
+        code = run(plan, args)
+    else:
+        write_manifest(plan)
+        code = 0
     if code != 0 or plan.model_fit is None:
         return code
     return fit_models(plan)

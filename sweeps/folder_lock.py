@@ -28,7 +28,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from sweeps.plan import SweepInputError
-from sweeps.storage import Location
+from sweeps.storage import Location, without_credentials
 from sweeps.storage_errors import storage_errno, storage_problem
 
 LOCK_NAME = ".svglab-lock"
@@ -38,7 +38,7 @@ def this_run() -> dict:
     """What the lock file says about the run holding it."""
     return {"host": socket.gethostname(), "pid": os.getpid(),
             "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "command": " ".join(["python -m sweeps.sweep", *sys.argv[1:]])}
+            "command": without_credentials(" ".join(["python -m sweeps.sweep", *sys.argv[1:]]))}
 
 
 def describe(holder: dict) -> str:

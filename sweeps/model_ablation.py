@@ -17,7 +17,6 @@ is rewritten from it; a rerun continues after the last completed chunk.
 from __future__ import annotations
 
 import csv
-import os
 import pickle
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from algorithms import atomic
 from algorithms.sac_svg import checkpoint
 from algorithms.sac_svg.replay import SequenceBatch
 from sweeps.ablations import ModelFit
@@ -116,8 +116,8 @@ class ModelFitRun:
                               for m, learner in self.learners.items()},
                  "samplers": {m: learner.replay.generator.get_state().numpy()
                               for m, learner in self.learners.items()}}
-        _replace(self.exp_dir / STATE_FILE, pickle.dumps(state))
-        _replace(self.exp_dir / ERRORS_FILE, _csv_text(self.rows))
+        atomic.write_bytes(self.exp_dir / STATE_FILE, pickle.dumps(state))
+        atomic.write_text(self.exp_dir / ERRORS_FILE, _csv_text(self.rows))
 
     def restore(self) -> None:
         """Continue after the last saved chunk: its learners' state, sampler and scores; the replay refilled."""
@@ -164,9 +164,3 @@ def _csv_text(rows: list[dict]) -> str:
     writer.writerows(rows)
     return out.getvalue()
 
-
-def _replace(path: Path, data: bytes | str) -> None:
-    """Write `path` whole or not at all (a sibling written first, then renamed over it)."""
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    partial.write_bytes(data.encode() if isinstance(data, str) else data)
-    partial.replace(path)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from algorithms.sac_svg.checkpoint import svglab_version
+from algorithms.sac_svg.config import SVG_FIELDS
 from sweeps import search_space as spaces
 from sweeps.ablations import Ablation, ModelFit, UnknownAblationError, ablation_budget, ablation_dirname, get_ablation
 from sweeps.budgets import Budget, UnknownBudgetError, get_budget
@@ -19,7 +20,7 @@ from sweeps.experiment import OverrideError, build_config, parse_overrides, sche
 from sweeps.memory_fit import MemoryFitError, TrialMemory, check_fits
 from sweeps.placement import AUTO, GPU_FIELD, PlacementError, parse_gpus_per_trial
 from sweeps.results import NoResultsError, best_schedule
-from sweeps.storage import Location
+from sweeps.storage import Location, without_credentials
 from tasks import Task, UnknownScheduleError, UnknownTaskError, get_task
 
 MODES = ("sweep", "reproduce", "train", "ablation")
@@ -79,8 +80,12 @@ def make_plan(args: argparse.Namespace) -> Plan:
     if args.schedules and args.from_sweep:
         raise SweepInputError("--schedules and --from-sweep both choose the schedule: give one of them")
     for flag in ("num_samples", "num_seeds", "max_concurrent"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise SweepInputError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+        if getattr(args, flag) is not None and not 1 <= getattr(args, flag) <= spaces.MAX_TRIALS:
+            raise SweepInputError(f"--{flag.replace('_', '-')} must be from 1 to {spaces.MAX_TRIALS:,}, got "
+                                  f"{getattr(args, flag)}")
+    if args.seed is not None and not 0 <= args.seed <= spaces.MAX_SEED:
+        raise SweepInputError(f"--seed {args.seed}: give a seed from 0 to {spaces.MAX_SEED:,} (numpy's and "
+                              "gymnasium's seeding take 32 bits; each env runner adds its index)")
 
     space = None
     if args.mode == "sweep":
@@ -104,6 +109,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     else:
         trials = [{**_preset_schedule(task, args), "seed": 1 if args.seed is None else args.seed}]
 
+    _check_trials(trials)
     # Per-trial fields cannot also be --set; outside a sweep, --set target_entropy_*=... edits the schedule.
     varied = {key for trial in trials for key in trial}
     editable = set(spaces.TARGET_ENTROPY_KEYS) if args.mode != "sweep" else set()
@@ -212,18 +218,57 @@ def _load_space(spec: str) -> dict[str, Any]:
         raise SweepInputError(str(error)) from error
     from sweeps.experiment import config_fields
 
-    unknown = [key for key in space["params"] if key not in config_fields()]
+    fields = config_fields()
+    unknown = [key for key in space["params"] if key not in fields]
     if unknown:
         raise SweepInputError(f"search space {spec}: params {unknown} are not algorithm config fields")
+    for key, categories in space["params"].items():
+        for values in categories.values() if isinstance(categories, dict) else [categories]:
+            wrong = [v for v in values if not _fits_field(v, fields[key], key in SVG_FIELDS)]
+            if wrong:
+                raise SweepInputError(f"search space {spec}: params.{key}: categories {wrong} do not fit the field "
+                                      f"(default {fields[key]!r}): give {_kind(fields[key])}")
     return space
 
 
+def _fits_field(value, default, svglab_field: bool) -> bool:
+    """Whether a category can be the value of a config field with this default ("$name" references aside).
+    svglab's fields that default to None are optional numbers (eq. 14's beta); RLlib's may be anything."""
+    if isinstance(value, str) and value.startswith("$"):
+        return True
+    if isinstance(default, (bool, str)):
+        return type(value) is type(default)
+    if default is None and not svglab_field:
+        return True
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number or (default is None and value is None)
+
+
+def _kind(default) -> str:
+    return {bool: "true or false", str: "strings"}.get(type(default), "numbers")
+
+
 def _sample(space, args, budget: Budget, task: Task) -> list[dict[str, Any]]:
+    num_samples = args.num_samples or budget.num_samples or space["num_samples"]
+    seeds = 1 if space["seeds"] == "per_sample" else len(space["seeds"][:_num_seeds(args, budget)])
+    if num_samples * seeds > spaces.MAX_TRIALS:  # said before drawing them
+        raise SweepInputError(f"{num_samples:,} samples x {seeds} seeds is {num_samples * seeds:,} trials, more "
+                              f"than {spaces.MAX_TRIALS:,}: lower SAMPLES= (--num-samples) or SEEDS= (--num-seeds)")
     try:
-        return spaces.sample_configs(space, _sweep_seed(args), args.num_samples or budget.num_samples,
-                                     max_seeds=_num_seeds(args, budget), suite=task.suite)
+        return spaces.sample_configs(space, _sweep_seed(args), num_samples, max_seeds=_num_seeds(args, budget),
+                                     suite=task.suite)
     except spaces.SearchSpaceError as error:
         raise SweepInputError(str(error)) from error
+
+
+def _check_trials(trials: list[dict[str, Any]]) -> None:
+    """At most MAX_TRIALS trials, each seed within numpy's and gymnasium's range."""
+    if len(trials) > spaces.MAX_TRIALS:
+        raise SweepInputError(f"{len(trials):,} trials, more than {spaces.MAX_TRIALS:,}: lower SEEDS= (--num-seeds)")
+    top = max(trial["seed"] for trial in trials)
+    if top > spaces.MAX_SEED:
+        raise SweepInputError(f"the trials' seeds reach {top:,}, above {spaces.MAX_SEED:,} (numpy's and "
+                              "gymnasium's seeding take 32 bits): give a smaller --seed (SEED=)")
 
 
 def _sweep_seed(args) -> int:
@@ -271,12 +316,16 @@ def _manifest(task, budget, args, space, overrides, trials, base) -> dict[str, A
         "search_space": space or {},
         "overrides": overrides,
         "horizon": base["horizon"],
-        "from_sweep": str(args.from_sweep) if args.from_sweep else None,
+        "from_sweep": without_credentials(str(args.from_sweep)) if args.from_sweep else None,
         "trials": trials,
-        "command": " ".join([f"python -m sweeps.{'ablation' if args.mode == 'ablation' else 'sweep'}", *sys.argv[1:]]),
+        "command": without_credentials(" ".join([f"python -m sweeps.{_module(args.mode)}", *sys.argv[1:]])),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "svglab_version": svglab_version(),
     }
+
+
+def _module(mode: str) -> str:
+    return "ablation" if mode == "ablation" else "sweep"
 
 
 def _config_key(trial: dict[str, Any]) -> tuple:
@@ -288,7 +337,7 @@ def write_manifest(plan: Plan) -> None:
     path = plan.exp_dir / "sweep.json"
     new = json.loads(json.dumps(plan.manifest))
     if path.exists():
-        old = json.loads(path.read_text())
+        old = _read_manifest(path)
         differs = [key for key in RESUME_KEYS if old.get(key) != new.get(key)]
         if differs:
             raise SweepInputError(
@@ -298,3 +347,16 @@ def write_manifest(plan: Plan) -> None:
         return
     plan.exp_dir.mkdir()
     path.write_text(json.dumps(new, indent=2) + "\n")
+
+
+def _read_manifest(path) -> dict:
+    """An existing sweep.json; SweepInputError naming it when it is cut off or not svglab's."""
+    try:
+        old = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SweepInputError(f"{path} is corrupt ({error}): it was cut off or edited. Nothing was written. Move "
+                              "it away to start this experiment afresh, or pick another --results.") from None
+    if not isinstance(old, dict):
+        raise SweepInputError(f"{path} is corrupt (not a JSON object). Nothing was written. Move it away to start "
+                              "this experiment afresh, or pick another --results.")
+    return old

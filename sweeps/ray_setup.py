@@ -8,7 +8,10 @@ the first free one from 8265 up, printed at start ("Ray dashboard: http://127.0.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+from pathlib import Path
 
 from sweeps.storage import Location
 
@@ -36,6 +39,7 @@ def init_ray(dashboard: bool, verbose: bool = False) -> None:
     import tasks
 
     # Trials and env runners import our packages: ship them to the cluster (a local one already has them).
+    token = private_token(create=not os.environ.get("RAY_ADDRESS"))
     if os.environ.get("RAY_ADDRESS"):
         context = ray.init(runtime_env={"py_modules": [agents, algorithms, sweeps, tasks]}, log_to_driver=verbose)
     else:
@@ -44,7 +48,39 @@ def init_ray(dashboard: bool, verbose: bool = False) -> None:
         context = ray.init(address="local", include_dashboard=dashboard, dashboard_host=host, dashboard_port=None,
                            log_to_driver=verbose)
     if context.dashboard_url:
-        print(f"Ray dashboard: http://{context.dashboard_url}", flush=True)
+        print(f"Ray dashboard: http://{context.dashboard_url}{token_hint(token)}", flush=True)
+
+
+def token_hint(token: Path | None = None) -> str:
+    """Where the dashboard's token is, to print beside its address (never the token itself); `token`: the
+    file, default Ray's own when it exists."""
+    token = token or (token_file() if token_file().is_file() else None)
+    return f" (it asks for the token in {token}: `.venv/bin/ray get-auth-token` prints it)" if token else ""
+
+
+def token_file() -> Path:
+    """Where Ray reads its auth token: RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token."""
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
+
+
+def private_token(create: bool) -> Path | None:
+    """Ray's token file, readable by its owner only (mode 600): one that others can read is set to 600, and
+    with `create` (a local Ray, which would otherwise write one that every user of the machine can read) a
+    missing one is made here, in a folder of mode 700. None when Ray takes no token from a file (RAY_AUTH_TOKEN
+    set, token auth disabled, or none to connect to a cluster with)."""
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
+        return None
+    path = token_file()
+    if create and not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError), os.fdopen(
+                os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(secrets.token_hex(32))  # as `ray get-auth-token --generate` makes it
+    if not path.is_file():
+        return None
+    if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+        path.chmod(0o600)
+    return path
 
 
 NODE_CHECK_TIMEOUT_S = 180
@@ -69,7 +105,7 @@ def nodes_without(manifest: Location, expected: str, nodes: list[dict] | None = 
             return False
 
     probes = {node["NodeManagerAddress"]: reads_same.options(
-        scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(str(manifest), expected)
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(manifest.full, expected)
         for node in nodes}
     return [address for address, probe in probes.items() if not ray.get(probe, timeout=NODE_CHECK_TIMEOUT_S)]
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,11 @@ OFFICIAL_SPACE: dict[str, Any] = {
 }
 
 BUILTIN_SPACES = {"paper": PAPER_SPACE, "official": OFFICIAL_SPACE}
+# Bounds on what a space (or the command line) may ask for. Seeds: numpy's legacy seeding, which RLlib calls
+# with each trial's seed, takes 32 bits, and RLlib adds each env runner's index, so 31 bits leave room.
+MAX_SEED = 2**31 - 1
+MAX_TRIALS = 10_000  # a sweep's trials (samples x seeds): the official sweeper's largest is 50 x 10
+MAX_CATEGORIES = 1_000  # one parameter's categories, "$name..N" ranges expanded
 _SPACE_KEYS = {"name", "description", "num_samples", "seeds", "params"}
 
 
@@ -109,8 +115,8 @@ def validate_space(space: dict[str, Any], source: str = "search space") -> None:
     if unknown:
         fail(f"unknown keys {sorted(unknown)}; allowed: {sorted(_SPACE_KEYS)}")
     num_samples = space.get("num_samples")
-    if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
-        fail(f"num_samples must be a positive integer, got {num_samples!r}")
+    if not isinstance(num_samples, int) or isinstance(num_samples, bool) or not 1 <= num_samples <= MAX_TRIALS:
+        fail(f"num_samples must be an integer from 1 to {MAX_TRIALS:,}, got {num_samples!r}")
     seeds = space.get("seeds")
     if seeds != "per_sample" and not (
         isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
@@ -118,6 +124,8 @@ def validate_space(space: dict[str, Any], source: str = "search space") -> None:
         fail(f'seeds must be "per_sample" or a non-empty list of integers, got {seeds!r}')
     if isinstance(seeds, list) and len(set(seeds)) != len(seeds):
         fail(f"seeds must be distinct, got {seeds}")
+    if isinstance(seeds, list) and not all(0 <= s <= MAX_SEED for s in seeds):
+        fail(f"seeds must be integers from 0 to {MAX_SEED:,}, got {[s for s in seeds if not 0 <= s <= MAX_SEED]}")
     params = space.get("params")
     if not isinstance(params, dict) or not params:
         fail("params must be a non-empty mapping of config field -> list of categories")
@@ -143,6 +151,10 @@ def _validate_categories(values: list, earlier: list[str], key: str, where: str,
                 fail(f"{where}: {value!r}: after '..' comes the integer the range ends at, e.g. '${name}..-4'")
         if not isinstance(value, (int, float, str, bool)) and value is not None:
             fail(f"{where}: category {value!r} must be a number, string, boolean or null")
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(f"{where}: category {value!r} is not a finite number")
+    if len(values) > MAX_CATEGORIES:
+        fail(f"{where}: {len(values):,} categories; at most {MAX_CATEGORIES:,}")
 
 
 def _is_integer_text(text: str) -> bool:
@@ -153,21 +165,27 @@ def _is_integer_text(text: str) -> bool:
     return True
 
 
-def _categories(values: list, drawn: dict[str, Any]) -> list:
-    """The categories with "$name" and "$name..N" references replaced by drawn values, duplicates removed
-    (a set)."""
+def _categories(values: list, drawn: dict[str, Any], key: str = "") -> list:
+    """The categories of parameter `key` with "$name" and "$name..N" references replaced by drawn values,
+    duplicates removed (a set)."""
     resolved = []
     for value in values:
         if isinstance(value, str) and value.startswith("$"):
             name, _, stop = value[1:].partition("..")
-            resolved += _steps(drawn[name], int(stop)) if stop else [drawn[name]]
+            resolved += _steps(drawn[name], int(stop), f"params.{key}: {value!r}") if stop else [drawn[name]]
         else:
             resolved.append(value)
     return list(dict.fromkeys(resolved))
 
 
-def _steps(start, stop: int) -> list:
-    """start, start -+ 1, ..., stop (toward stop, both included)."""
+def _steps(start, stop: int, where: str) -> list:
+    """start, start -+ 1, ..., stop (toward stop, both included); SearchSpaceError naming `where` when that
+    is not a range of at most MAX_CATEGORIES numbers."""
+    if isinstance(start, bool) or not isinstance(start, (int, float)) or not math.isfinite(start):
+        raise SearchSpaceError(f"search space {where}: a range starts at a number, the drawn value is {start!r}")
+    if abs(stop - start) >= MAX_CATEGORIES:
+        raise SearchSpaceError(f"search space {where}: from {start!r} to {stop} is more than {MAX_CATEGORIES:,} "
+                               "categories: bring the range's ends closer")
     step = 1 if stop >= start else -1
     return [start + step * i for i in range(int(abs(stop - start)) + 1)]
 
@@ -193,7 +211,7 @@ def draw(space: dict[str, Any], num_samples: int, sweep_seed: int, suite: str | 
     for _ in range(num_samples):
         drawn: dict[str, Any] = {}
         for key, values in params.items():
-            options = _categories(values, drawn)
+            options = _categories(values, drawn, key)
             drawn[key] = options[int(rng.integers(len(options)))]
         samples.append(drawn)
     return samples
@@ -218,6 +236,6 @@ def can_produce(space: dict[str, Any], fields: dict[str, Any], suite: str | None
     whether the space can find one of Table 4's schedules."""
     params = suite_params(space, suite)
     for key, value in fields.items():
-        if key not in params or value not in _categories(params[key], fields):
+        if key not in params or value not in _categories(params[key], fields, key):
             return False
     return True

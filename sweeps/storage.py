@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,11 +19,34 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from algorithms import atomic
+
 _WILDCARDS = "*?["
 
 
 def is_uri(where: str | os.PathLike) -> bool:
     return "://" in str(where)
+
+
+# A URI's credentials: the user:password@ before the host, and query options that carry secrets.
+_URI = re.compile(r"[a-zA-Z][\w+.-]*://\S*")
+_SECRET_OPTION = re.compile(r"([?&])(?:access_key|secret_key|session_token|secret|password|token|credentials?|"
+                            r"key|sas_token|account_key)=[^&#]*", re.IGNORECASE)
+
+
+def without_credentials(text: str) -> str:
+    """`text` (a URI, or a command line holding URIs) without the credentials a URI may carry:
+    s3://KEY:SECRET@bucket/x?region=r&secret_key=S -> s3://bucket/x?region=r. What svglab saves (sweep.json,
+    the lock file) or prints goes through it; Tune and pyarrow get the URI as given."""
+    return _URI.sub(lambda uri: _uri_without_credentials(uri.group()), text)
+
+
+def _uri_without_credentials(uri: str) -> str:
+    scheme, _, rest = uri.partition("://")
+    host, tail = re.match(r"([^/?#]*)(.*)", rest).groups()
+    uri = f"{scheme}://{host.rpartition('@')[2]}{tail}"
+    cleaned, removed = _SECRET_OPTION.subn(r"\1", uri)
+    return re.sub(r"[?&]+$", "", re.sub(r"([?&])&+", r"\1", cleaned)) if removed else uri
 
 
 @dataclass(frozen=True)
@@ -50,6 +74,12 @@ class Location:
         return cls(base, fs, path.rstrip("/") or path, query)
 
     def __str__(self) -> str:
+        """For messages and saved files: without credentials (`full` is what Tune and Ray tasks get)."""
+        return without_credentials(self.full)
+
+    @property
+    def full(self) -> str:
+        """The location as given, credentials included."""
         return f"{self.uri}?{self.query}" if self.query else self.uri
 
     def __truediv__(self, name: str) -> Location:
@@ -118,6 +148,11 @@ class Location:
         return self.read_bytes().decode()
 
     def write_text(self, text: str) -> None:
+        """Written whole or not at all: on a local file system through algorithms.atomic, on object storage by
+        its single upload."""
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            atomic.write_text(Path(self.path), text)
+            return
         with self.fs.open_output_stream(self.path) as stream:
             stream.write(text.encode())
 

@@ -42,10 +42,10 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from algorithms.sac_svg import SACSVG
-    if tune.Tuner.can_restore(str(plan.exp_dir)):
+    if tune.Tuner.can_restore(plan.exp_dir.full):
         print(f"Resuming {plan.exp_dir} (finished trials are kept, unfinished ones continue "
               "from their last checkpoint)", flush=True)
-        return tune.Tuner.restore(str(plan.exp_dir), trainable=SACSVG, resume_errored=True)
+        return tune.Tuner.restore(plan.exp_dir.full, trainable=SACSVG, resume_errored=True)
     budget = plan.budget
     return tune.Tuner(
         SACSVG,
@@ -59,7 +59,7 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
         ),
         run_config=tune.RunConfig(
             name=plan.exp_dir.name,
-            storage_path=str(plan.exp_dir.parent),  # a URI as given: Tune stores through pyarrow.fs too
+            storage_path=plan.exp_dir.parent.full,  # a URI as given: Tune stores through pyarrow.fs too
             stop={"env_steps": plan.steps_per_trial},
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=budget.keep_checkpoints,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 
 from ray.air.integrations.wandb import WandbLoggerCallback
 
@@ -15,14 +16,26 @@ WANDB_PROJECT = "svglab"
 
 
 def wandb_api_key() -> str | None:
-    """The W&B API key: WANDB_API_KEY, else the one `wandb login` stored (None when neither)."""
+    """The W&B API key: WANDB_API_KEY, else the file WANDB_API_KEY_FILE names (the docker compose cluster's
+    secret), else the one `wandb login` stored (None when none)."""
     if os.environ.get("WANDB_API_KEY"):
         return os.environ["WANDB_API_KEY"]
+    if _key_file():
+        return Path(_key_file()).read_text().strip()
     try:
         import wandb
 
         return wandb.api.api_key
     except Exception:  # noqa: BLE001 - no wandb or unreadable settings: offline
+        return None
+
+
+def _key_file() -> str | None:
+    """WANDB_API_KEY_FILE when it names a readable file holding a key (an empty one, e.g. /dev/null: none)."""
+    path = os.environ.get("WANDB_API_KEY_FILE")
+    try:
+        return path if path and Path(path).read_text().strip() else None
+    except OSError:
         return None
 
 
@@ -47,8 +60,9 @@ def wandb_callbacks(group: str) -> list:
     if mode == "disabled":
         return []
     print(f"W&B: project {WANDB_PROJECT!r}, group {group!r}, {mode}", flush=True)
+    key_file = None if os.environ.get("WANDB_API_KEY") else _key_file()
     return [SafeWandbLoggerCallback(project=WANDB_PROJECT, group=group, mode=mode, resume="allow",
-                                   settings={"silent": True})]
+                                   api_key_file=key_file, settings={"silent": True})]
 
 
 class SafeWandbLoggerCallback(WandbLoggerCallback):

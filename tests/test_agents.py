@@ -169,7 +169,7 @@ def test_export_never_replaces_a_folder_that_is_not_an_export(sweep, tmp_path, c
     keep = tmp_path / "notes.txt"
     keep.write_text("mine")
     assert export.main([str(trials_of(sweep)[0]), "--out", str(tmp_path)]) == 2
-    assert "is not an export folder" in one_error_line(capsys)
+    assert "holds files that svglab did not write there (notes.txt)" in one_error_line(capsys)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"] and keep.read_text() == "mine"
 
 

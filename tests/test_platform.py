@@ -4,6 +4,7 @@ token auth is on everywhere, dashboards are bound to loopback, and no secret sit
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 import yaml
@@ -36,7 +37,9 @@ def test_compose_services_and_token_auth():
         env = dict(item.split("=", 1) if "=" in item else (item, None) for item in service["environment"])
         assert env["RAY_AUTH_MODE"] == "token", name
         assert env["RAY_AUTH_TOKEN_PATH"] == "/run/secrets/ray_auth_token", name
-        assert service["secrets"] == ["ray_auth_token"], name
+        assert service["secrets"] == ["ray_auth_token", "wandb_api_key"], name
+        assert env["WANDB_API_KEY_FILE"] == "/run/secrets/wandb_api_key", name
+        assert not any("netrc" in volume for volume in service.get("volumes", [])), name
         assert "ray start" in service["command"], name
 
 
@@ -92,3 +95,15 @@ def test_slurm_script_turns_token_auth_on():
     text = (REPO / "platform" / "slurm.md").read_text()
     assert "export RAY_AUTH_MODE=token" in text and "export RAY_AUTH_TOKEN_PATH=" in text
     assert "--dashboard-host=127.0.0.1" in text and "0.0.0.0" not in text
+
+
+@pytest.mark.parametrize("ignore", [".gitignore", "docker/Dockerfile.dockerignore",
+                                    "docker/Dockerfile.gpu.dockerignore"])
+def test_env_files_and_secrets_stay_out_of_git_and_images(ignore):
+    """`COPY . .` would bake docker/.env (compose's variables) or a W&B key into an image."""
+    lines = (REPO / ignore).read_text().splitlines()
+    assert ".env" in lines and "docker/ray_auth_token" in lines and "docker/wandb_api_key" in lines
+    if ignore == ".gitignore":
+        checked = subprocess.run(["git", "check-ignore", "docker/.env", ".env", "docker/wandb_api_key"], cwd=REPO,
+                                 capture_output=True, text=True)
+        assert checked.stdout.split() == ["docker/.env", ".env", "docker/wandb_api_key"]

@@ -177,7 +177,7 @@ def test_user_space_from_json(tmp_path):
     ('{"params": {}}', "params must be a non-empty mapping"),
     ('{"params": {"target_entropy_init": [0]}, "sample_count": 3}', "unknown keys ['sample_count']"),
     ('{"params": {"target_entropy_final": ["$target_entropy_init"]}}', "must name a parameter listed before"),
-    ('{"params": {"target_entropy_init": [0]}, "num_samples": 0}', "num_samples must be a positive integer"),
+    ('{"params": {"target_entropy_init": [0]}, "num_samples": 0}', "num_samples must be an integer from 1 to 10,000"),
     ('{"params": {"target_entropy_init": [0]}, "seeds": []}', "seeds must be"),
     ('{"params": {"target_entropy_init": [[0]]}}', "must be a number"),
     ('{"params": {"target_entropy_init": [0], "target_entropy_final": ["$target_entropy_init..x"]}}',

@@ -58,8 +58,13 @@ def test_unknown_task_exits_before_ray_and_writes_nothing(tmp_path):
     (["--set", "seed=3"], "--set seed: set per trial by the sweep"),
     (["--set", "target_entropy_beta=2"], "--set target_entropy_beta: set per trial by the sweep"),
     (["--space", "nosuchspace"], "neither a built-in space"),
-    (["--mode", "reproduce", "--num-seeds", "0"], "--num-seeds must be >= 1, got 0"),
-    (["--num-samples", "-1"], "--num-samples must be >= 1, got -1"),
+    (["--mode", "reproduce", "--num-seeds", "0"], "--num-seeds must be from 1 to 10,000, got 0"),
+    (["--num-samples", "-1"], "--num-samples must be from 1 to 10,000, got -1"),
+    (["--num-samples", "100000000"], "--num-samples must be from 1 to 10,000, got 100000000"),
+    (["--seed", "-1"], "--seed -1: give a seed from 0 to 2,147,483,647"),
+    (["--seed", "99999999999"], "--seed 99999999999: give a seed from 0 to 2,147,483,647"),
+    (["--mode", "reproduce", "--seed", "2147483647"], "the trials' seeds reach 2,147,483,648"),
+    (["--space", "official", "--num-samples", "5000", "--num-seeds", "10"], "50,000 trials, more than 10,000"),
     (["--mode", "train", "--num-seeds", "2"], "--num-seeds applies to sweep, reproduce and ablation, not train"),
     (["--mode", "reproduce", "--num-samples", "2"], "--num-samples applies to sweep, not reproduce"),
     (["--mode", "reproduce", "--from-sweep", "/nonexistent"], "--from-sweep /nonexistent: no such folder"),
@@ -76,9 +81,20 @@ def test_bad_inputs_fail_with_their_message_and_write_nothing(tmp_path, capsys, 
     ("params: [unclosed", "cannot parse"),
     ("params:\n  target_entropy_init: []\n", "non-empty list"),
     ("params:\n  no_such_field: [1]\n", "params ['no_such_field'] are not algorithm config fields"),
+    ('{"params": {"target_entropy_init": [1], "target_entropy_final": ["$target_entropy_init..-1000000000"]}}',
+     "params.target_entropy_final: '$target_entropy_init..-1000000000': from 1 to -1000000000 is more than 1,000"),
+    ('{"params": {"target_entropy_init": [1e300], "target_entropy_final": ["$target_entropy_init..-4"]}}',
+     "from 1e+300 to -4 is more than 1,000 categories"),
+    ('{"params": {"target_entropy_init": ["abc", 1]}}',
+     "params.target_entropy_init: categories ['abc'] do not fit the field (default None): give numbers"),
+    ('{"params": {"target_entropy_beta": [NaN]}}', "params.target_entropy_beta: category nan is not a finite number"),
+    ('{"params": {"target_entropy_beta": [Infinity, 2]}}', "category inf is not a finite number"),
+    ('{"params": {"dynamics_model": [1]}}', "params.dynamics_model: categories [1] do not fit the field"),
+    ('{"params": {"horizon": [1]}, "num_samples": 1000000000}', "num_samples must be an integer from 1 to 10,000"),
+    ('{"params": {"horizon": [1]}, "seeds": [1, 5000000000]}', "seeds must be integers from 0 to 2,147,483,647"),
 ])
 def test_malformed_space_file_fails_and_writes_nothing(tmp_path, capsys, text, message):
-    space = tmp_path / "space.yaml"
+    space = tmp_path / ("space.json" if text.startswith("{") else "space.yaml")
     space.write_text(text)
     results = tmp_path / "results"
     assert cli.main(["--task", "Hopper", "--budget", "smoke", "--results", str(results),

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
-import shutil
 from pathlib import Path
 
 import algorithms
+from algorithms import atomic
 
 MANIFEST = "svglab_checkpoint.json"
 CONSTRUCTOR_FILE = "class_and_ctor_args.pkl"  # RLlib's; restore_from_path does not read it
@@ -49,20 +48,11 @@ def identity(config) -> dict:
 
 def write_atomically(path: Path, save, config, env_steps: int) -> None:
     """`save(folder)` into a `.partial` sibling of `path`, add the manifest, then move it to `path`."""
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    save(partial)
-    files = {str(f.relative_to(partial)): f.stat().st_size for f in sorted(partial.rglob("*")) if f.is_file()}
-    (partial / MANIFEST).write_text(json.dumps({**identity(config), "env_steps": env_steps, "files": files},
-                                               indent=1))
-    if path.is_dir() and not any(path.iterdir()):
-        path.rmdir()  # Tune hands over an empty temporary folder
-    previous = path.with_name(f".{path.name}.previous-{os.getpid()}")
-    if path.exists():
-        path.rename(previous)
-    partial.rename(path)
-    shutil.rmtree(previous, ignore_errors=True)
+    with atomic.replacing(Path(path)) as partial:
+        save(partial)
+        files = {str(f.relative_to(partial)): f.stat().st_size for f in sorted(partial.rglob("*")) if f.is_file()}
+        (partial / MANIFEST).write_text(json.dumps({**identity(config), "env_steps": env_steps, "files": files},
+                                                   indent=1))
 
 
 def check(path: Path, config=None) -> None:
