@@ -12,6 +12,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_TASK = "Hopper"  # early terminations keep evaluation episodes short
+SMALL_TASK = "InvertedPendulum-v5"  # the learner tests' task (small_config)
+
+
+def small_config(**training):
+    """A SACSVGConfig of SMALL_TASK at the small network sizes, with short phases; `training` overrides."""
+    from algorithms.sac_svg import SACSVGConfig
+    from sweeps.budgets import SMALL_NETWORKS
+
+    sizes = SMALL_NETWORKS | dict(batch_size=128, seq_batch_size=128, num_seq_updates=1, num_random_steps=200,
+                                  actor_warmup_steps=500, replay_capacity=20_000, report_interval_steps=500,
+                                  eval_interval_steps=1000, eval_episodes=2, total_env_steps=4000)
+    return (SACSVGConfig().environment(SMALL_TASK).env_runners(num_env_runners=0)
+            .training(**(sizes | training)).debugging(seed=0))
 
 
 def run_cli(*args: str, module: str = "sweeps.sweep", timeout: float = 600, env: dict | None = None):

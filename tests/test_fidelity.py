@@ -15,7 +15,7 @@ from algorithms.sac_svg.critic import DoubleQCritic
 from algorithms.sac_svg.normalizer import RunningNormalizer
 from algorithms.sac_svg.world_model import WorldModel
 from tasks.random_policy import random_transitions
-from tests.test_sac_svg_algorithm import small_config
+from tests.conftest import small_config
 
 OBS, ACT, B = 5, 2, 64
 torch.set_num_threads(1)

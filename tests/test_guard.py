@@ -7,7 +7,8 @@ import torch
 from algorithms.sac_svg import losses
 from algorithms.sac_svg.guard import NonFiniteUpdateError
 from tasks.random_policy import random_transitions
-from tests.test_sac_svg_algorithm import TASK, small_config
+from tests.conftest import SMALL_TASK as TASK
+from tests.conftest import small_config
 
 torch.set_num_threads(1)
 

@@ -7,19 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from algorithms.sac_svg import SACSVGConfig, checkpoint, losses
+from algorithms.sac_svg import checkpoint, losses
 from algorithms.sac_svg.checkpoint import CheckpointError
 from tasks import random_policy
-
-TASK = "InvertedPendulum-v5"
-
-
-def small_config(**training) -> SACSVGConfig:
-    sizes = dict(hidden_dim=64, model_hidden_dim=64, gru_hidden_dim=64, batch_size=128, seq_batch_size=128,
-                 num_seq_updates=1, num_random_steps=200, actor_warmup_steps=500, replay_capacity=20_000,
-                 report_interval_steps=500, eval_interval_steps=1000, eval_episodes=2, total_env_steps=4000)
-    return (SACSVGConfig().environment(TASK).env_runners(num_env_runners=0)
-            .training(**(sizes | training)).debugging(seed=0))
+from tests.conftest import SMALL_TASK as TASK
+from tests.conftest import small_config
 
 
 def random_transitions(n: int) -> dict[str, np.ndarray]:
@@ -60,8 +52,8 @@ def test_config_rejects_bad_values():
         small_config(batch_size="big").validate()
     with pytest.raises(ValueError, match="constant target entropy"):
         small_config(target_entropy_init=0.0, target_entropy_final=-3.0, target_entropy_beta=None).validate()
-    with pytest.raises(TypeError):
-        small_config(no_such_field=1)
+    with pytest.raises(TypeError, match=r"unknown field 'batch_sise' \(did you mean 'batch_size'\?\)"):
+        small_config(batch_sise=1)
 
 
 def on_learner(algo, func):

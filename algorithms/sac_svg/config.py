@@ -6,6 +6,8 @@ paper. docs/fidelity.md lists every value with its source. Each field's annotati
 (`validate`, and `--set`'s parsing in sweeps.experiment): its type, a Literal's allowed values, and an Annotated
 Range for numbers; floats are finite.
 """
+import difflib
+import inspect
 import math
 import pathlib
 import types
@@ -139,6 +141,7 @@ class SVGHyperparameters(NetworkHyperparameters):
 
 
 SVG_FIELDS = {f.name: f for f in fields(SVGHyperparameters)}
+RLLIB_TRAINING_FIELDS = frozenset(inspect.signature(AlgorithmConfig.training).parameters) - {"self"}
 
 
 class SACSVGConfig(AlgorithmConfig):
@@ -160,6 +163,10 @@ class SACSVGConfig(AlgorithmConfig):
 
     @override(AlgorithmConfig)
     def training(self, **kwargs) -> "SACSVGConfig":
+        unknown = [k for k in kwargs if k not in SVG_FIELDS and k not in RLLIB_TRAINING_FIELDS]
+        if unknown:
+            raise TypeError(f"SACSVGConfig.training(): unknown field {unknown[0]!r}"
+                            f"{_closest(unknown[0], [*SVG_FIELDS, *RLLIB_TRAINING_FIELDS])}")
         ours = {k: kwargs.pop(k) for k in list(kwargs) if k in SVG_FIELDS}
         super().training(**kwargs)
         for name, value in ours.items():
@@ -304,8 +311,6 @@ def _fits(value, kind) -> bool:
 
 
 def _closest(value, names) -> str:
-    import difflib
-
     close = difflib.get_close_matches(str(value), [str(n) for n in names], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
