@@ -1,5 +1,6 @@
 """SACSVG end to end on RLlib: component isolation, checkpoints, and learning a small MuJoCo task."""
 import json
+import math
 import pickle
 
 import gymnasium as gym
@@ -50,6 +51,9 @@ def test_config_rejects_bad_values():
         small_config(horizon=-1).validate()
     with pytest.raises(ValueError, match="batch_size='big': expected int"):
         small_config(batch_size="big").validate()
+    for field, value in (("actor_lr", math.nan), ("tau", math.nan), ("init_alpha", math.inf)):
+        with pytest.raises(ValueError, match=f"{field}={value!r} must be a finite number"):
+            small_config(**{field: value}).validate()
     with pytest.raises(ValueError, match="constant target entropy"):
         small_config(target_entropy_init=0.0, target_entropy_final=-3.0, target_entropy_beta=None).validate()
     with pytest.raises(TypeError, match=r"unknown field 'batch_sise' \(did you mean 'batch_size'\?\)"):
