@@ -11,6 +11,7 @@ from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.critic import DoubleQCritic
 from algorithms.sac_svg.ensemble import MLPEnsembleDynamics
 from algorithms.sac_svg.graphs import NoHostSync
+from algorithms.sac_svg.gru import GRUDynamics
 from algorithms.sac_svg.metrics import LOSS_CRITIC, LOSS_DYNAMICS, MODEL_ERROR
 from algorithms.sac_svg.world_model import WorldModel
 from tasks.random_policy import random_transitions
@@ -27,7 +28,7 @@ def nets():
     torch.manual_seed(0)
     actor = TanhGaussianActor(OBS, ACT, 16, 1, -5.0, 2.0)
     critic, target_critic = DoubleQCritic(OBS, ACT, 16, 1), DoubleQCritic(OBS, ACT, 16, 1)
-    world_model = WorldModel(OBS, ACT, 16, 1, 1, 8, 1, detach_feedback=False)
+    world_model = WorldModel(OBS, ACT, 16, 1, GRUDynamics(OBS, ACT, 16, 1, 1, 8, 1, detach_feedback=False))
     with torch.no_grad():
         world_model.termination[-2].bias.fill_(-1.0)  # not-done probabilities well inside (0, 1)
     return actor, critic, target_critic, world_model
@@ -69,7 +70,9 @@ def hand_expanded_value(qbar, xs, us, lps, rs, cs, horizon):
 @pytest.mark.parametrize("dynamics_model", ["gru", "mlp_ensemble"])
 def test_target_with_critic_horizon_zero_is_eq5_exactly(nets, batch, dynamics_model):
     actor, critic, target_critic, _ = nets
-    world_model = WorldModel(OBS, ACT, 16, 1, 1, 8, 1, detach_feedback=False, dynamics_model=dynamics_model)
+    dynamics = {"gru": lambda: GRUDynamics(OBS, ACT, 16, 1, 1, 8, 1, detach_feedback=False),
+                "mlp_ensemble": lambda: MLPEnsembleDynamics(OBS, ACT, 16, 1, ensemble_size=5)}[dynamics_model]()
+    world_model = WorldModel(OBS, ACT, 16, 1, dynamics)
     torch.manual_seed(5)
     eq5 = losses.critic_loss(critic, target_critic, actor, batch, alpha=ALPHA, gamma=GAMMA)
     torch.manual_seed(5)
@@ -138,8 +141,7 @@ class LinearSystem:
 
     def exact_world_model(self) -> WorldModel:
         """A 2-member ensemble of linear delta models (depth 0), both exact; linear reward; termination logit -100."""
-        model = WorldModel(OBS, ACT, 8, 0, 0, 8, 1, detach_feedback=False, dynamics_model="mlp_ensemble",
-                           ensemble_size=2)
+        model = WorldModel(OBS, ACT, 8, 0, MLPEnsembleDynamics(OBS, ACT, 8, 0, ensemble_size=2))
         delta = torch.tensor(np.concatenate([(self.A - np.eye(OBS)).T, self.B.T]), dtype=torch.float32)
         with torch.no_grad():
             model.dynamics.members.weights[0].copy_(delta.expand(2, *delta.shape))

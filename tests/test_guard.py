@@ -24,8 +24,8 @@ def learner_with_poisoned(monkeypatch, component: str, limit: int, poisoned_call
                            max_nonfinite_updates=limit).build_learner(env=gym.make(TASK))
     loss_fn, calls = getattr(losses, LOSSES[component]), []
 
-    def poisoned(*args):
-        loss = loss_fn(*args)
+    def poisoned(*args, **kwargs):
+        loss = loss_fn(*args, **kwargs)
         if not torch.is_grad_enabled():
             return loss
         calls.append(1)

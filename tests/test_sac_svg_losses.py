@@ -9,7 +9,7 @@ from torch.distributions import Normal, TanhTransform, TransformedDistribution
 from algorithms.sac_svg import losses
 from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.critic import DoubleQCritic
-from algorithms.sac_svg.gru import gru_cell
+from algorithms.sac_svg.gru import GRUDynamics, gru_cell
 from algorithms.sac_svg.networks import mlp
 from algorithms.sac_svg.temperature import target_entropy
 from algorithms.sac_svg.world_model import WorldModel
@@ -23,7 +23,7 @@ def nets():
     torch.manual_seed(0)
     actor = TanhGaussianActor(OBS, ACT, 32, 2, -5.0, 2.0)
     critic = DoubleQCritic(OBS, ACT, 32, 2)
-    world_model = WorldModel(OBS, ACT, 32, 2, 1, 16, 2, detach_feedback=False)
+    world_model = WorldModel(OBS, ACT, 32, 2, GRUDynamics(OBS, ACT, 32, 2, 1, 16, 2, detach_feedback=False))
     return actor, critic, world_model
 
 
@@ -178,7 +178,7 @@ def test_dynamics_learns_a_linear_system():
             xs.append(xs[-1] @ A.T + u @ Bm.T)
         return torch.stack(xs), us
 
-    model = WorldModel(n, m, 64, 2, 0, 64, 2, detach_feedback=False).dynamics
+    model = GRUDynamics(n, m, 64, 2, 0, 64, 2, detach_feedback=False)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(600):
         states, actions = batch(256)
@@ -214,7 +214,7 @@ def test_bfloat16_world_model_tracks_float32_gradients():
     torch.manual_seed(0)
     actor = TanhGaussianActor(17, 6, 256, 2, -5.0, 2.0)
     critic = DoubleQCritic(17, 6, 256, 2)
-    world_model = WorldModel(17, 6, 256, 2, 2, 256, 2, detach_feedback=False)
+    world_model = WorldModel(17, 6, 256, 2, GRUDynamics(17, 6, 256, 2, 2, 256, 2, detach_feedback=False))
     x, states, actions = torch.randn(512, 17), torch.randn(3, 512, 17), torch.rand(2, 512, 6) * 2 - 1
 
     def gradients(dtype):

@@ -2,7 +2,7 @@
 
 A dynamics model is an nn.Module with the world model's rollout interface, `step(x, u, state)` and
 `unroll(x_1, u_{1:L-1})`, and its own training:
-- `build(obs_dim, act_dim, **sizes)`: the module from the world model's sizes (WorldModel's arguments);
+- `build(obs_dim, act_dim, n)`: the module from the network sizes n (NetworkHyperparameters);
 - `draw(replay, config)`: the replay's random numbers for one training batch (drawn outside a compiled graph);
 - `training_batch(replay, draw, config)`: that batch, gathered with no randomness;
 - `training_loss(batch, normalizer)`: the loss its optimizer minimizes, and the LOSS_DYNAMICS value reported;

@@ -53,9 +53,9 @@ class MLPEnsembleDynamics(nn.Module):
 
     # --- the variant's training (dynamics_models.py) ---
     @classmethod
-    def build(cls, obs_dim: int, act_dim: int, *, hidden_dim: int, hidden_depth: int, ensemble_size: int,
-              matmul_dtype: str, **unused) -> "MLPEnsembleDynamics":
-        return cls(obs_dim, act_dim, hidden_dim, hidden_depth, ensemble_size, matmul_dtype)
+    def build(cls, obs_dim: int, act_dim: int, n) -> "MLPEnsembleDynamics":
+        """From the network sizes `n` (NetworkHyperparameters): ensemble_size members of model_hidden_dim units."""
+        return cls(obs_dim, act_dim, n.model_hidden_dim, n.model_hidden_depth, n.ensemble_size, n.world_model_dtype)
 
     @staticmethod
     def draw(replay: TransitionReplay, config) -> torch.Tensor:

@@ -44,11 +44,10 @@ class GRUDynamics(nn.Module):
 
     # --- the variant's training (dynamics_models.py) ---
     @classmethod
-    def build(cls, obs_dim: int, act_dim: int, *, hidden_dim: int, hidden_depth: int, decoder_depth: int,
-              gru_hidden_dim: int, gru_layers: int, detach_feedback: bool, matmul_dtype: str,
-              **unused) -> "GRUDynamics":
-        return cls(obs_dim, act_dim, hidden_dim, hidden_depth, decoder_depth, gru_hidden_dim, gru_layers,
-                   detach_feedback, matmul_dtype)
+    def build(cls, obs_dim: int, act_dim: int, n) -> "GRUDynamics":
+        """From the network sizes `n` (NetworkHyperparameters): the encoder and decoder model_hidden_dim wide."""
+        return cls(obs_dim, act_dim, n.model_hidden_dim, n.model_hidden_depth, n.decoder_depth, n.gru_hidden_dim,
+                   n.gru_layers, n.dynamics_detach_feedback, n.world_model_dtype)
 
     @staticmethod
     def draw(replay: TransitionReplay, config) -> torch.Tensor:

@@ -1,19 +1,15 @@
 """The losses of Algorithm 1, each beside its equation, and the critic value-expansion variants of section 5.2.
 All inputs are normalized observations."""
-from __future__ import annotations
-
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-if TYPE_CHECKING:  # the dynamics models call these losses (their training_loss)
-    from algorithms.sac_svg.actor import TanhGaussianActor
-    from algorithms.sac_svg.critic import DoubleQCritic
-    from algorithms.sac_svg.ensemble import MLPEnsembleDynamics
-    from algorithms.sac_svg.gru import GRUDynamics
-    from algorithms.sac_svg.world_model import WorldModel
+from algorithms.sac_svg.actor import TanhGaussianActor
+from algorithms.sac_svg.critic import DoubleQCritic
+from algorithms.sac_svg.world_model import WorldModel
 
 
 class Transitions(NamedTuple):
@@ -198,7 +194,7 @@ def termination_loss(world_model: WorldModel, x: torch.Tensor, u: torch.Tensor, 
     return F.binary_cross_entropy_with_logits(logit, terminated, pos_weight=pos_weight)
 
 
-def dynamics_loss(dynamics: GRUDynamics, states: torch.Tensor, actions: torch.Tensor,
+def dynamics_loss(dynamics: nn.Module, states: torch.Tensor, actions: torch.Tensor,
                   valid: torch.Tensor) -> torch.Tensor:
     """Eq. 11: E ||f(x_1, u_{1:L-1}) - x_{2:L}||^2 over sequences that never cross an episode end.
 
@@ -211,7 +207,7 @@ def dynamics_loss(dynamics: GRUDynamics, states: torch.Tensor, actions: torch.Te
     return (error * valid).sum() / valid.sum().clamp(min=1)
 
 
-def ensemble_dynamics_losses(dynamics: MLPEnsembleDynamics, x: torch.Tensor, u: torch.Tensor,
+def ensemble_dynamics_losses(dynamics: nn.Module, x: torch.Tensor, u: torch.Tensor,
                              x_next: torch.Tensor) -> torch.Tensor:
     """Eq. 11 with L = 2 for each member of the MLP ensemble on its own batch: ||f_e(x, u) - x'||^2 as a mean over
     the batch and state dimensions, (E,) from x, x' (E, B, obs_dim) and u (E, B, act_dim). Their sum is the
@@ -219,7 +215,7 @@ def ensemble_dynamics_losses(dynamics: MLPEnsembleDynamics, x: torch.Tensor, u: 
     return (dynamics(x, u) - x_next).pow(2).mean(dim=(1, 2))
 
 
-def multi_step_errors(dynamics: GRUDynamics | MLPEnsembleDynamics, states: torch.Tensor, actions: torch.Tensor,
+def multi_step_errors(dynamics: nn.Module, states: torch.Tensor, actions: torch.Tensor,
                       valid: torch.Tensor) -> torch.Tensor:
     """Eq. 11's squared error per unroll step (L-1,), as a mean over state dimensions and valid sequences; its
     mean over the steps is `dynamics_loss`."""
@@ -227,7 +223,7 @@ def multi_step_errors(dynamics: GRUDynamics | MLPEnsembleDynamics, states: torch
     return (error * valid).sum(dim=1) / valid.sum().clamp(min=1)
 
 
-def squared_errors(dynamics: GRUDynamics | MLPEnsembleDynamics, states: torch.Tensor,
+def squared_errors(dynamics: nn.Module, states: torch.Tensor,
                    actions: torch.Tensor) -> torch.Tensor:
     """(f(x_1, u_{1:L-1}) - x_{2:L})^2 elementwise, (L-1, B, obs_dim)."""
     return (dynamics.unroll(states[0], actions) - states[1:]).pow(2)

@@ -1,6 +1,6 @@
 """The world model: delta dynamics (eq. 11), reward (eq. 12) and termination (eq. 13). The dynamics are the
-config's `dynamics_model` from the registry (dynamics_models.py): the paper's GRU (gru.py), or an ensemble of MLPs
-(ensemble.py), behind the same step/unroll interface.
+config's `dynamics_model`, built from the registry (dynamics_models.py): the paper's GRU (gru.py), or an ensemble
+of MLPs (ensemble.py), behind the same step/unroll interface.
 
 `matmul_dtype="bfloat16"` runs the world model's matrix products in bfloat16 (outputs, losses, gradients and
 optimizer state stay float32); the actor and critic always compute in float32.
@@ -8,21 +8,16 @@ optimizer state stay float32); the actor and critic always compute in float32.
 import torch
 from torch import nn
 
-from algorithms.sac_svg.dynamics_models import DYNAMICS_MODELS
 from algorithms.sac_svg.networks import matmul_precision, mlp
 
 
 class WorldModel(nn.Module):
     """Dynamics f, reward r(x, u) and termination logit d(x, u)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, hidden_depth: int, decoder_depth: int,
-                 gru_hidden_dim: int, gru_layers: int, detach_feedback: bool, matmul_dtype: str = "float32",
-                 dynamics_model: str = "gru", ensemble_size: int = 5):
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, hidden_depth: int, dynamics: nn.Module,
+                 matmul_dtype: str = "float32"):
         super().__init__()
-        self.dynamics = DYNAMICS_MODELS[dynamics_model].build(
-            obs_dim, act_dim, hidden_dim=hidden_dim, hidden_depth=hidden_depth, decoder_depth=decoder_depth,
-            gru_hidden_dim=gru_hidden_dim, gru_layers=gru_layers, detach_feedback=detach_feedback,
-            ensemble_size=ensemble_size, matmul_dtype=matmul_dtype)
+        self.dynamics = dynamics
         self.reward = mlp(obs_dim + act_dim, hidden_dim, 1, hidden_depth)
         self.termination = mlp(obs_dim + act_dim, hidden_dim, 1, hidden_depth)
         self.matmul_dtype = matmul_dtype
