@@ -15,8 +15,7 @@ from algorithms.sac_svg.gru import GRUDynamics
 from algorithms.sac_svg.metrics import LOSS_CRITIC, LOSS_DYNAMICS, MODEL_ERROR
 from algorithms.sac_svg.world_model import WorldModel
 from tasks.random_policy import random_transitions
-from tests.test_sac_svg_fastpath import assert_same_run, run_updates
-from tests.test_sac_svg_fastpath import learner_for as fastpath_learner
+from tests.conftest import assert_same_run, fastpath_learner, run_updates
 
 OBS, ACT, B, GAMMA = 3, 2, 16, 0.9
 ALPHA = torch.tensor(0.2)
