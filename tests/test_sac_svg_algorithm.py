@@ -2,14 +2,17 @@
 import json
 import math
 import pickle
+import typing
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from algorithms.sac_svg import checkpoint, losses
+from algorithms.sac_svg import SACSVGConfig, checkpoint, losses
 from algorithms.sac_svg.checkpoint import CheckpointError
+from algorithms.sac_svg.config import SVG_FIELDS
+from algorithms.sac_svg.dynamics_models import DYNAMICS_MODELS
 from tasks import random_policy
 from tests.conftest import SMALL_TASK as TASK
 from tests.conftest import small_config
@@ -44,6 +47,19 @@ def test_updates_follow_the_replay_ratio():
     assert learner.env_steps == 150 and stats["replay_size"] == 150
     expected = {"loss_actor", "loss_critic", "loss_dynamics", "loss_reward", "loss_termination", "model_error"}
     assert expected <= set(stats)
+
+
+def test_config_dynamics_models_are_the_registry_keys():
+    allowed = typing.get_args(SVG_FIELDS["dynamics_model"].type)
+    assert allowed == tuple(DYNAMICS_MODELS) == ("gru", "mlp_ensemble")
+
+
+def test_update_from_dict_derives_rllib_iteration_settings():
+    """No second training() call needed: update_from_dict derives RLlib's settings from ours."""
+    config = SACSVGConfig().update_from_dict({"report_interval_steps": 250, "eval_interval_steps": 750,
+                                              "eval_episodes": 3})
+    assert (config.min_sample_timesteps_per_iteration, config.evaluation_interval,
+            config.evaluation_duration) == (250, 3, 3)
 
 
 def test_config_rejects_bad_values():

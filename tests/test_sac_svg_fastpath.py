@@ -6,7 +6,7 @@ import torch
 from algorithms.sac_svg import SACSVGConfig
 from algorithms.sac_svg.graphs import HostSyncError, NoHostSync
 from algorithms.sac_svg.learner import DeviceStats
-from algorithms.sac_svg.optimizer import clip_grad_norm, grad_norm
+from algorithms.sac_svg.optimizer import AdamStep, adam_options, clip_grad_norm, compiled_grad_norm, grad_norm
 from benchmarks import bench
 from tasks.random_policy import random_transitions
 from tests.conftest import SMALL_TASK as TASK
@@ -58,6 +58,27 @@ def test_clip_grad_norm_matches_torch():
     for p, g in zip(params, grads):
         torch.testing.assert_close(g, p.grad)
     assert torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads])) == pytest.approx(0.5, rel=1e-5)
+    torch.testing.assert_close(compiled_grad_norm(grads), grad_norm(grads))
+
+
+@pytest.mark.parametrize("skip", [0.0, 1.0])
+def test_adam_step_for_compiled_updates_is_the_fused_step(skip):
+    """AdamStep(compiled=True) takes Adam's step in foreach ops (what a compiled graph runs): the fused kernel's
+    weights, moments and step count, and none of them move where the skip flag is set."""
+    torch.manual_seed(0)
+    weights = [torch.randn(6, 4), torch.randn(4)]
+    steps = {}
+    for compiled in (False, True):
+        params = [torch.nn.Parameter(w.clone()) for w in weights]
+        step = AdamStep(torch.optim.Adam(params, lr=1e-2, **adam_options(torch.device("cpu"), True)), compiled)
+        torch.manual_seed(1)
+        step.step([torch.randn_like(p) for p in params], torch.tensor(0.0))  # the first, creates Adam's state
+        first = [p.detach().clone() for p in params]
+        step.step([torch.randn_like(p) for p in params], torch.tensor(skip))
+        assert all(torch.equal(a, p) for a, p in zip(first, params)) == bool(skip)
+        steps[compiled] = [t.detach() for t in params] + [t for state in step.state for t in state]
+    for fused, foreach in zip(steps[False], steps[True]):
+        torch.testing.assert_close(foreach, fused)
 
 
 @pytest.mark.parametrize("flags, expected", [("fpu avx2 fma", "float32"), ("fpu avx512f avx512_bf16", "bfloat16"),
