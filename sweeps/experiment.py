@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import types
+import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -122,16 +122,13 @@ def parse_field(key: str, text: str, annotation: Any) -> Any:
     """`text` as a SAC-SVG field's annotation: None/null where it allows None, else the first of its types that
     reads the text (bool, int, float, str, a Literal's names); then the field's own check (its range, a finite
     float, a Literal's names) as one line."""
-    import typing
+    from algorithms.sac_svg.config import base_type, field_error, field_kinds, kind_name
 
-    from algorithms.sac_svg.config import field_error, kind_name
-
-    kinds = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
-        else (annotation,)
+    kinds = field_kinds(annotation)
     if text.lower() in ("none", "null") and type(None) in kinds:
         return None
     for kind in kinds:
-        base = typing.get_args(kind)[0] if typing.get_origin(kind) is typing.Annotated else kind
+        base = base_type(kind)
         value = text if typing.get_origin(base) is typing.Literal else _scalar(text, base)
         if value is not None:
             error = field_error(key, value, annotation)

@@ -60,7 +60,7 @@ class NetworkHyperparameters:
     obs_std_min: float = 0.1
     obs_std_max: float = 10.0
     dynamics_detach_feedback: bool = False  # official: True
-    # The dynamics model f (world_model.py): "gru" = section 4.2's recurrent model on multi-step sequences (eq. 11);
+    # The dynamics model f (dynamics_models.py): "gru" = section 4.2's recurrent model on multi-step sequences (eq. 11);
     # "mlp_ensemble" = ensemble_size MLP delta models on one-step transitions, each on its own bootstrap batch
     # (ensemble.py; the models of PETS and MBPO that fig. 3 compares with), model_hidden_dim x model_hidden_depth.
     dynamics_model: DynamicsModelName = "gru"
@@ -277,11 +277,9 @@ def native_bfloat16(device_type: str) -> bool:
 def field_error(name: str, value, annotation) -> str | None:
     """A message if `value` does not fit the field's annotation: int, float (finite), bool, str, a Literal's values,
     X | None, and an Annotated X's Range."""
-    kinds = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
-        else (annotation,)
+    kinds = field_kinds(annotation)
     for kind in kinds:
-        base, checks = (typing.get_args(kind)[0], kind.__metadata__) if typing.get_origin(kind) is Annotated \
-            else (kind, ())
+        base, checks = base_type(kind), getattr(kind, "__metadata__", ())
         if not _fits(value, base):
             continue
         if base is float and not math.isfinite(value):
@@ -293,11 +291,20 @@ def field_error(name: str, value, annotation) -> str | None:
     return f"{name}={value!r}: expected {' or '.join(kind_name(k) for k in kinds)}"
 
 
+def field_kinds(annotation) -> tuple:
+    """The kinds of value a field's annotation allows: (X, NoneType) for X | None, else (X,)."""
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    return typing.get_args(annotation) if union else (annotation,)
+
+
+def base_type(kind):
+    """int for Annotated[int, Range(...)]; any other kind as it is."""
+    return typing.get_args(kind)[0] if typing.get_origin(kind) is Annotated else kind
+
+
 def kind_name(kind) -> str:
     """int, float, ... for a field's annotation (an Annotated one by its type)."""
-    if kind is type(None):
-        return "None"
-    return typing.get_args(kind)[0].__name__ if typing.get_origin(kind) is Annotated else kind.__name__
+    return "None" if kind is type(None) else base_type(kind).__name__
 
 
 def _fits(value, kind) -> bool:
