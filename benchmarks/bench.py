@@ -37,13 +37,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from algorithms.sac_svg.config import SACSVGConfig
 from algorithms.sac_svg.networks import mlp
+from sweeps.budgets import SMALL_NETWORKS
 from sweeps.experiment import OverrideError, parse_overrides
 from tasks.random_policy import random_transitions
 
 ENV = "Walker2d-v5"
 SIZES = {
     "paper": {},  # Table 3
-    "small": dict(hidden_dim=64, model_hidden_dim=64, gru_hidden_dim=64, batch_size=128, seq_batch_size=128),
+    "small": SMALL_NETWORKS | dict(batch_size=128, seq_batch_size=128),
 }
 FRAGMENT = 10  # env steps per learner call, the default rollout_fragment_length
 VARIANTS = {"plain": dict(fused_optimizer=False), "fast": {}, "compiled": dict(compile_updates=True),

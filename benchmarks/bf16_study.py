@@ -22,6 +22,7 @@ import torch
 from algorithms.sac_svg import losses
 from algorithms.sac_svg.replay import TransitionReplay
 from benchmarks.bench import ENV, config_for
+from sweeps.budgets import SMALL_NETWORKS
 from tasks.random_policy import random_transitions
 
 ERROR_MARGIN, COSINE_MEDIAN, COSINE_MIN = 0.05, 0.99, 0.95
@@ -30,7 +31,7 @@ EVAL_LENGTH = 6  # states per held-out sequence: 5 model steps, beyond the H + 1
 
 def main(quick: bool, threads: int, overrides: dict, out: Path) -> None:
     torch.set_num_threads(threads)
-    sizes = dict(hidden_dim=64, model_hidden_dim=64, gru_hidden_dim=64) if quick else {}
+    sizes = SMALL_NETWORKS if quick else {}
     config = config_for("paper", 2, "float32", threads, dict(seq_batch_size=256, batch_size=256) | sizes | overrides)
     steps, every = (150, 25) if quick else (600, 50)
     data = random_transitions(8192, ENV)
@@ -82,9 +83,7 @@ def offline_model_errors(learner, data, steps: int, every: int) -> dict[str, lis
 @torch.no_grad()
 def unroll_error(model, normalizer, seq) -> list[float]:
     """Mean squared error per state dimension at each of the unroll's steps, valid sequences only."""
-    states = normalizer(seq.states)
-    error = (model.unroll(states[0], seq.actions) - states[1:]).pow(2).mean(dim=2)
-    return ((error * seq.valid).sum(1) / seq.valid.sum()).tolist()
+    return losses.multi_step_errors(model, normalizer(seq.states), seq.actions, seq.valid).tolist()
 
 
 def actor_gradient_cosines(learner, steps: int, every: int) -> list[list[float]]:

@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# The "small" networks: the smoke budget's, the benchmarks' small size and the tests'.
+SMALL_NETWORKS = {"hidden_dim": 64, "model_hidden_dim": 64, "gru_hidden_dim": 64}
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -104,9 +107,7 @@ SMOKE = Budget(
             "eval_episodes": 1,
             "num_random_steps": 200,
             "actor_warmup_steps": 500,
-            "hidden_dim": 64,
-            "model_hidden_dim": 64,
-            "gru_hidden_dim": 64,
+            **SMALL_NETWORKS,
             "batch_size": 64,
             "seq_batch_size": 32,
             "num_seq_updates": 1,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -68,15 +69,13 @@ def build_config(
         checkpoint_every_s=budget.checkpoint_every_s,
     )
     config.update_from_dict({**schedule, **(overrides or {})})
-    config.debugging(seed=seed)
-    # `training()` derives RLlib's own iteration/evaluation settings from ours: re-run it after
-    # update_from_dict, which sets attributes directly.
-    return config.training()
+    return config.debugging(seed=seed)
 
 
 def parse_overrides(items: Iterable[str], fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """`["horizon=3", "actor_lr=3e-4"]` -> `{"horizon": 3, "actor_lr": 0.0003}`, typed like each field's
-    default. Raises OverrideError naming the key on a malformed item, an unknown field or a bad value."""
+    """`["horizon=3", "actor_lr=3e-4"]` -> `{"horizon": 3, "actor_lr": 0.0003}`, typed by each SAC-SVG field's
+    annotation (RLlib's own fields, which have none, like their default). Raises OverrideError naming the key on
+    a malformed item, an unknown field or a bad value."""
     fields = config_fields() if fields is None else fields
     overrides = {}
     for item in items:
@@ -91,34 +90,68 @@ def parse_overrides(items: Iterable[str], fields: Mapping[str, Any] | None = Non
 
 
 def parse_value(key: str, text: str, default: Any) -> Any:
-    """`text` as the type of `default` (bool, int, float, str, list, dict); any YAML scalar when the
-    default is None (the algorithm's validate() checks those); a resource amount (a number, or a word RLlib
-    allows such as "auto") for RLlib's resource fields, whose defaults (0, "auto") do not tell the type."""
+    """`text` as the SAC-SVG field's annotation says (`parse_field`); for RLlib's own fields as the type of
+    `default` (bool, int, float, str, list, dict), any YAML scalar when the default is None, and a resource
+    amount (a number, or a word RLlib allows such as "auto") for RLlib's resource fields, whose defaults
+    (0, "auto") do not tell the type."""
+    from algorithms.sac_svg.config import SVG_FIELDS
     from sweeps.placement import RESOURCE_FIELDS
 
+    if key in SVG_FIELDS:
+        return parse_field(key, text, SVG_FIELDS[key].type)
     if key in RESOURCE_FIELDS:
         return _resource_amount(key, text)
     kind = type(default)
     if default is None or text.lower() in ("none", "null"):
         return yaml.safe_load(text)
+    if kind in (bool, int, float, str):
+        value = _scalar(text, kind)
+        if value is not None:
+            return value
+    else:
+        try:
+            value = yaml.safe_load(text)
+            if isinstance(value, kind):
+                return value
+        except yaml.YAMLError:
+            pass
+    raise OverrideError(f"--set {key}={text}: {key} takes {kind.__name__} values (default {default!r}), got {text!r}")
+
+
+def parse_field(key: str, text: str, annotation: Any) -> Any:
+    """`text` as a SAC-SVG field's annotation: None/null where it allows None, else the first of its types that
+    reads the text (bool, int, float, str, a Literal's names); then the field's own check (its range, a finite
+    float, a Literal's names) as one line."""
+    from algorithms.sac_svg.config import base_type, field_error, field_kinds, kind_name
+
+    kinds = field_kinds(annotation)
+    if text.lower() in ("none", "null") and type(None) in kinds:
+        return None
+    for kind in kinds:
+        base = base_type(kind)
+        value = text if typing.get_origin(base) is typing.Literal else _scalar(text, base)
+        if value is not None:
+            error = field_error(key, value, annotation)
+            if error:
+                raise OverrideError(f"--set {error}")
+            return value
+    names = " or ".join(kind_name(kind) for kind in kinds)
+    raise OverrideError(f"--set {key}={text}: {key} takes {names} values, got {text!r}")
+
+
+def _scalar(text: str, kind: type) -> Any:
+    """`text` as a bool, int (an integral number such as 1e3 too), float or str; None where it is not one."""
     try:
         if kind is bool:
-            return {"true": True, "false": False, "1": True, "0": False}[text.lower()]
+            return {"true": True, "false": False, "1": True, "0": False}.get(text.lower())
         if kind is int:
             number = float(text)
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
+            return int(number) if number.is_integer() else None
         if kind is float:
             return float(text)
-        if kind is str:
-            return text
-        value = yaml.safe_load(text)
-        if isinstance(value, kind):
-            return value
-    except (ValueError, KeyError, yaml.YAMLError):
-        pass
-    raise OverrideError(f"--set {key}={text}: {key} takes {kind.__name__} values (default {default!r}), got {text!r}")
+        return text if kind is str else None
+    except ValueError:
+        return None
 
 
 def _resource_amount(key: str, text: str) -> int | float | str:

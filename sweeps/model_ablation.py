@@ -32,7 +32,6 @@ from sweeps.progress import _duration
 from sweeps.replay_episodes import Episode, Split, episodes_in_order, read_replay, split_episodes, transitions, windows
 
 MODELS = {"mlp_ensemble": "MLP ensemble (one-step)", "gru": "GRU (multi-step)"}  # dynamics_model -> label
-ENSEMBLE_SIZE = 5  # fig. 3: a 5-component ensemble
 ERRORS_FILE = "model_errors.csv"
 STATE_FILE = "model_fit_state.pkl"
 CSV_COLUMNS = ("model", "episodes_seen", "split", "unroll_step", "error")
@@ -45,7 +44,7 @@ def fit_config(base: dict, model: str, fit: ModelFit):
     from algorithms.sac_svg import SACSVGConfig
 
     config = SACSVGConfig().update_from_dict(base)
-    return config.training(dynamics_model=model, ensemble_size=ENSEMBLE_SIZE, dynamics_seq_len=fit.unroll_steps + 1)
+    return config.training(dynamics_model=model, dynamics_seq_len=fit.unroll_steps + 1)  # ensemble_size: the config's
 
 
 class ModelFitRun:

@@ -11,11 +11,11 @@ from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.critic import DoubleQCritic
 from algorithms.sac_svg.ensemble import MLPEnsembleDynamics
 from algorithms.sac_svg.graphs import NoHostSync
+from algorithms.sac_svg.gru import GRUDynamics
 from algorithms.sac_svg.metrics import LOSS_CRITIC, LOSS_DYNAMICS, MODEL_ERROR
 from algorithms.sac_svg.world_model import WorldModel
 from tasks.random_policy import random_transitions
-from tests.test_sac_svg_fastpath import assert_same_run, run_updates
-from tests.test_sac_svg_fastpath import learner_for as fastpath_learner
+from tests.conftest import assert_same_run, fastpath_learner, run_updates
 
 OBS, ACT, B, GAMMA = 3, 2, 16, 0.9
 ALPHA = torch.tensor(0.2)
@@ -27,7 +27,7 @@ def nets():
     torch.manual_seed(0)
     actor = TanhGaussianActor(OBS, ACT, 16, 1, -5.0, 2.0)
     critic, target_critic = DoubleQCritic(OBS, ACT, 16, 1), DoubleQCritic(OBS, ACT, 16, 1)
-    world_model = WorldModel(OBS, ACT, 16, 1, 1, 8, 1, detach_feedback=False)
+    world_model = WorldModel(OBS, ACT, 16, 1, GRUDynamics(OBS, ACT, 16, 1, 1, 8, 1, detach_feedback=False))
     with torch.no_grad():
         world_model.termination[-2].bias.fill_(-1.0)  # not-done probabilities well inside (0, 1)
     return actor, critic, target_critic, world_model
@@ -38,7 +38,8 @@ def batch():
     torch.manual_seed(1)
     terminated = torch.zeros(B)
     terminated[::4] = 1.0  # some real terminations
-    return torch.randn(B, OBS), torch.rand(B, ACT) * 2 - 1, torch.randn(B), torch.randn(B, OBS), terminated
+    return losses.Transitions(x=torch.randn(B, OBS), u=torch.rand(B, ACT) * 2 - 1, r=torch.randn(B),
+                              x_next=torch.randn(B, OBS), terminated=terminated)
 
 
 def hand_rollout(actor, world_model, x, horizon):
@@ -68,13 +69,14 @@ def hand_expanded_value(qbar, xs, us, lps, rs, cs, horizon):
 @pytest.mark.parametrize("dynamics_model", ["gru", "mlp_ensemble"])
 def test_target_with_critic_horizon_zero_is_eq5_exactly(nets, batch, dynamics_model):
     actor, critic, target_critic, _ = nets
-    world_model = WorldModel(OBS, ACT, 16, 1, 1, 8, 1, detach_feedback=False, dynamics_model=dynamics_model)
-    x, u, r, x_next, d = batch
+    dynamics = {"gru": lambda: GRUDynamics(OBS, ACT, 16, 1, 1, 8, 1, detach_feedback=False),
+                "mlp_ensemble": lambda: MLPEnsembleDynamics(OBS, ACT, 16, 1, ensemble_size=5)}[dynamics_model]()
+    world_model = WorldModel(OBS, ACT, 16, 1, dynamics)
     torch.manual_seed(5)
-    eq5 = losses.critic_loss(critic, target_critic, actor, x, u, r, x_next, d, ALPHA, GAMMA)
+    eq5 = losses.critic_loss(critic, target_critic, actor, batch, alpha=ALPHA, gamma=GAMMA)
     torch.manual_seed(5)
-    ours = losses.expanded_target_critic_loss(critic, target_critic, actor, world_model, x, u, r, x_next, d, ALPHA,
-                                              GAMMA, 0)
+    ours = losses.expanded_target_critic_loss(critic, target_critic, actor, world_model, batch, alpha=ALPHA,
+                                              gamma=GAMMA, horizon=0)
     assert torch.equal(ours, eq5)
 
 
@@ -84,15 +86,15 @@ def test_target_critic_loss_by_hand(nets, batch, horizon):
     actor, critic, target_critic, world_model = nets
     x, u, r, x_next, d = batch
     torch.manual_seed(7)
-    ours = losses.expanded_target_critic_loss(critic, target_critic, actor, world_model, x, u, r, x_next, d, ALPHA,
-                                              GAMMA, horizon)
+    ours = losses.expanded_target_critic_loss(critic, target_critic, actor, world_model, batch, alpha=ALPHA,
+                                              gamma=GAMMA, horizon=horizon)
     torch.manual_seed(7)
     with torch.no_grad():
         v = hand_expanded_value(target_critic, *hand_rollout(actor, world_model, x_next, horizon), horizon)
         y = r + GAMMA * (1 - d) * v
     q1, q2 = critic(x, u)
     torch.testing.assert_close(ours, F.mse_loss(q1, y) + F.mse_loss(q2, y))
-    assert not torch.allclose(ours, losses.critic_loss(critic, target_critic, actor, x, u, r, x_next, d, ALPHA, GAMMA))
+    assert not torch.allclose(ours, losses.critic_loss(critic, target_critic, actor, batch, alpha=ALPHA, gamma=GAMMA))
 
 
 @pytest.mark.parametrize("horizon", [1, 2])
@@ -103,7 +105,7 @@ def test_full_mve_critic_loss_by_hand(nets, batch, horizon):
     x, u, r, x_next, d = batch
     a, g = ALPHA, GAMMA
     torch.manual_seed(9)
-    ours = losses.mve_critic_loss(critic, target_critic, actor, world_model, x, u, r, x_next, d, a, g, horizon)
+    ours = losses.mve_critic_loss(critic, target_critic, actor, world_model, batch, alpha=a, gamma=g, horizon=horizon)
     torch.manual_seed(9)
     with torch.no_grad():
         xs, us, lps, rs, cs = hand_rollout(actor, world_model, x_next, horizon)
@@ -138,8 +140,7 @@ class LinearSystem:
 
     def exact_world_model(self) -> WorldModel:
         """A 2-member ensemble of linear delta models (depth 0), both exact; linear reward; termination logit -100."""
-        model = WorldModel(OBS, ACT, 8, 0, 0, 8, 1, detach_feedback=False, dynamics_model="mlp_ensemble",
-                           ensemble_size=2)
+        model = WorldModel(OBS, ACT, 8, 0, MLPEnsembleDynamics(OBS, ACT, 8, 0, ensemble_size=2))
         delta = torch.tensor(np.concatenate([(self.A - np.eye(OBS)).T, self.B.T]), dtype=torch.float32)
         with torch.no_grad():
             model.dynamics.members.weights[0].copy_(delta.expand(2, *delta.shape))
@@ -158,12 +159,13 @@ def test_expanded_targets_equal_the_true_td_k_values_of_a_known_linear_system(ne
     actor, _, target_critic, _ = nets
     system = LinearSystem()
     world_model = system.exact_world_model()
-    x, u, r, x_next, _ = batch
-    d = torch.zeros(B)
+    batch = batch._replace(terminated=torch.zeros(B))
+    x, u, r, x_next, d = batch
     torch.manual_seed(11)
-    full = losses.mve_batch(target_critic, actor, world_model, x, u, r, x_next, d, ALPHA, GAMMA, horizon)
+    full = losses.mve_batch(target_critic, actor, world_model, batch, alpha=ALPHA, gamma=GAMMA, horizon=horizon)
     torch.manual_seed(11)
-    target = losses.expanded_q_target(target_critic, actor, world_model, r, x_next, d, ALPHA, GAMMA, horizon)
+    target = losses.expanded_q_target(target_critic, actor, world_model, batch, alpha=ALPHA, gamma=GAMMA,
+                                      horizon=horizon)
     torch.manual_seed(11)
     with torch.no_grad():
         state, states, rewards, log_probs = x_next.double().numpy(), [], [], []
@@ -193,7 +195,8 @@ def test_expanded_targets_equal_the_true_td_k_values_of_a_known_linear_system(ne
 @pytest.mark.parametrize("loss", ["expanded_target_critic_loss", "mve_critic_loss"])
 def test_gradients_of_an_expanded_critic_loss_reach_only_the_critic(nets, batch, loss):
     actor, critic, target_critic, world_model = nets
-    getattr(losses, loss)(critic, target_critic, actor, world_model, *batch, ALPHA, GAMMA, 2).backward()
+    getattr(losses, loss)(critic, target_critic, actor, world_model, batch, alpha=ALPHA, gamma=GAMMA,
+                          horizon=2).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in critic.parameters())
     for others in (actor, target_critic, world_model):
         assert all(p.grad is None for p in others.parameters())
@@ -270,9 +273,9 @@ def test_sac_actor_with_mve_critic_learns_the_ensemble_and_expands_after_the_war
     assert learner.learns_model and learner.actor_horizon() == 0
     calls, mve_critic_loss = [], losses.mve_critic_loss
 
-    def counted(*args):
-        calls.append(args[-1])  # the critic's horizon
-        return mve_critic_loss(*args)
+    def counted(*args, **kwargs):
+        calls.append(kwargs["horizon"])  # the critic's horizon
+        return mve_critic_loss(*args, **kwargs)
 
     monkeypatch.setattr(losses, "mve_critic_loss", counted)
     model = {n: p.detach().clone() for n, p in learner.rl_module.world_model.named_parameters()}

@@ -180,7 +180,7 @@ import sys
 import numpy as np
 import ray
 
-from tests.test_sac_svg_algorithm import small_config
+from tests.conftest import small_config
 
 ray.init(num_cpus=1, include_dashboard=False, configure_logging=False)
 path, n = sys.argv[1], int(sys.argv[2])
@@ -205,7 +205,7 @@ def test_process_killed_while_saving_leaves_the_previous_checkpoint_usable(tmp_p
     transitions, about a second to save): the checkpoint folder still holds the previous, complete
     checkpoint, which restores."""
     from algorithms.sac_svg import checkpoint
-    from tests.test_sac_svg_algorithm import small_config
+    from tests.conftest import small_config
 
     path, log = tmp_path / "ckpt", tmp_path / "save.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -12,10 +12,11 @@ from algorithms.sac_svg import learner as learner_module
 from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.config import SVGHyperparameters
 from algorithms.sac_svg.critic import DoubleQCritic
+from algorithms.sac_svg.gru import GRUDynamics
 from algorithms.sac_svg.normalizer import RunningNormalizer
 from algorithms.sac_svg.world_model import WorldModel
 from tasks.random_policy import random_transitions
-from tests.test_sac_svg_algorithm import small_config
+from tests.conftest import small_config
 
 OBS, ACT, B = 5, 2, 64
 torch.set_num_threads(1)
@@ -49,7 +50,7 @@ def test_dynamics_loss_is_the_official_mean_over_valid_sequences(detach_feedback
     """Ours (masked, all B sequences) equals F.mse_loss(reduction='mean') over the valid ones only, in value
     and in gradient; the invalid sequences carry large values that must not leak in."""
     torch.manual_seed(0)
-    dynamics = WorldModel(OBS, ACT, 32, 2, 0, 16, 2, detach_feedback=detach_feedback).dynamics
+    dynamics = GRUDynamics(OBS, ACT, 32, 2, 0, 16, 2, detach_feedback=detach_feedback)
     states, actions = torch.randn(4, B, OBS), torch.rand(3, B, ACT) * 2 - 1
     valid = (torch.rand(B) < 0.7).float()
     states[:, valid == 0] *= 1e3
@@ -85,7 +86,7 @@ def test_only_the_dynamics_gradient_is_clipped_at_one(monkeypatch):
 def nets():
     torch.manual_seed(0)
     return (TanhGaussianActor(OBS, ACT, 32, 2, -5.0, 2.0), DoubleQCritic(OBS, ACT, 32, 2),
-            WorldModel(OBS, ACT, 32, 2, 0, 16, 2, detach_feedback=True))
+            WorldModel(OBS, ACT, 32, 2, GRUDynamics(OBS, ACT, 32, 2, 0, 16, 2, detach_feedback=True)))
 
 
 def actor_loss(nets, x, seed, horizon, per_term_scale):

@@ -7,7 +7,8 @@ import torch
 from algorithms.sac_svg import losses
 from algorithms.sac_svg.guard import NonFiniteUpdateError
 from tasks.random_policy import random_transitions
-from tests.test_sac_svg_algorithm import TASK, small_config
+from tests.conftest import SMALL_TASK as TASK
+from tests.conftest import small_config
 
 torch.set_num_threads(1)
 
@@ -23,8 +24,8 @@ def learner_with_poisoned(monkeypatch, component: str, limit: int, poisoned_call
                            max_nonfinite_updates=limit).build_learner(env=gym.make(TASK))
     loss_fn, calls = getattr(losses, LOSSES[component]), []
 
-    def poisoned(*args):
-        loss = loss_fn(*args)
+    def poisoned(*args, **kwargs):
+        loss = loss_fn(*args, **kwargs)
         if not torch.is_grad_enabled():
             return loss
         calls.append(1)

@@ -11,7 +11,7 @@ from algorithms.sac_svg import SACSVG
 from sweeps import cli, placement
 from sweeps import plan as plans
 from sweeps.experiment import parse_overrides
-from tests.test_sac_svg_algorithm import small_config
+from tests.conftest import small_config
 
 
 def plan_for(*argv, budget="paper"):

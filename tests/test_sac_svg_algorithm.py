@@ -1,6 +1,8 @@
 """SACSVG end to end on RLlib: component isolation, checkpoints, and learning a small MuJoCo task."""
 import json
+import math
 import pickle
+import typing
 
 import gymnasium as gym
 import numpy as np
@@ -9,17 +11,11 @@ import torch
 
 from algorithms.sac_svg import SACSVGConfig, checkpoint, losses
 from algorithms.sac_svg.checkpoint import CheckpointError
+from algorithms.sac_svg.config import SVG_FIELDS
+from algorithms.sac_svg.dynamics_models import DYNAMICS_MODELS
 from tasks import random_policy
-
-TASK = "InvertedPendulum-v5"
-
-
-def small_config(**training) -> SACSVGConfig:
-    sizes = dict(hidden_dim=64, model_hidden_dim=64, gru_hidden_dim=64, batch_size=128, seq_batch_size=128,
-                 num_seq_updates=1, num_random_steps=200, actor_warmup_steps=500, replay_capacity=20_000,
-                 report_interval_steps=500, eval_interval_steps=1000, eval_episodes=2, total_env_steps=4000)
-    return (SACSVGConfig().environment(TASK).env_runners(num_env_runners=0)
-            .training(**(sizes | training)).debugging(seed=0))
+from tests.conftest import SMALL_TASK as TASK
+from tests.conftest import small_config
 
 
 def random_transitions(n: int) -> dict[str, np.ndarray]:
@@ -53,15 +49,31 @@ def test_updates_follow_the_replay_ratio():
     assert expected <= set(stats)
 
 
+def test_config_dynamics_models_are_the_registry_keys():
+    allowed = typing.get_args(SVG_FIELDS["dynamics_model"].type)
+    assert allowed == tuple(DYNAMICS_MODELS) == ("gru", "mlp_ensemble")
+
+
+def test_update_from_dict_derives_rllib_iteration_settings():
+    """No second training() call needed: update_from_dict derives RLlib's settings from ours."""
+    config = SACSVGConfig().update_from_dict({"report_interval_steps": 250, "eval_interval_steps": 750,
+                                              "eval_episodes": 3})
+    assert (config.min_sample_timesteps_per_iteration, config.evaluation_interval,
+            config.evaluation_duration) == (250, 3, 3)
+
+
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="horizon=-1 must be >= 0"):
         small_config(horizon=-1).validate()
     with pytest.raises(ValueError, match="batch_size='big': expected int"):
         small_config(batch_size="big").validate()
+    for field, value in (("actor_lr", math.nan), ("tau", math.nan), ("init_alpha", math.inf)):
+        with pytest.raises(ValueError, match=f"{field}={value!r} must be a finite number"):
+            small_config(**{field: value}).validate()
     with pytest.raises(ValueError, match="constant target entropy"):
         small_config(target_entropy_init=0.0, target_entropy_final=-3.0, target_entropy_beta=None).validate()
-    with pytest.raises(TypeError):
-        small_config(no_such_field=1)
+    with pytest.raises(TypeError, match=r"unknown field 'batch_sise' \(did you mean 'batch_size'\?\)"):
+        small_config(batch_sise=1)
 
 
 def on_learner(algo, func):

@@ -1,65 +1,22 @@
 """The fast update path (fused Adam called directly, compiled updates, device-side bookkeeping) computes the
 same updates as the plain path: same weights and batches in, the same parameters out."""
-import gymnasium as gym
-import numpy as np
 import pytest
 import torch
 
 from algorithms.sac_svg import SACSVGConfig
 from algorithms.sac_svg.graphs import HostSyncError, NoHostSync
 from algorithms.sac_svg.learner import DeviceStats
-from algorithms.sac_svg.optimizer import clip_grad_norm, grad_norm
+from algorithms.sac_svg.optimizer import AdamStep, adam_options, clip_grad_norm, compiled_grad_norm, grad_norm
 from benchmarks import bench
 from tasks.random_policy import random_transitions
-
-TASK = "InvertedPendulum-v5"
-# Tight clipping so the clipped paths are exercised; warm-up ends mid-run so both actor losses are used.
-SETTINGS = dict(hidden_dim=32, model_hidden_dim=32, gru_hidden_dim=32, batch_size=64, seq_batch_size=64,
-                num_seq_updates=2, num_random_steps=250, actor_warmup_steps=258, replay_capacity=1000,
-                actor_grad_clip=0.05, critic_grad_clip=0.05, dynamics_grad_clip=0.05, horizon=2,
-                total_env_steps=1000, target_entropy_beta=0.9, target_entropy_init=0.0, target_entropy_final=-2.0)
-
-
-def learner_for(gpus: float = 0, **fast):
-    return (SACSVGConfig().environment(TASK).env_runners(num_env_runners=0).learners(num_gpus_per_learner=gpus)
-            .training(**(SETTINGS | fast)).debugging(seed=0)).build_learner(env=gym.make(TASK))
-
-
-def parameters(learner) -> dict[str, torch.Tensor]:
-    return {n: p.detach().clone() for n, p in learner.rl_module.named_parameters()}
-
-
-def run_updates(learner, data, reference_state) -> dict[str, torch.Tensor]:
-    learner.rl_module.load_state_dict(reference_state)
-    torch.manual_seed(0)  # the actor's noise
-    learner.update_from_transitions({k: v[:250] for k, v in data.items()})  # fills D (the random phase)
-    stats = [learner.update_from_transitions({k: v[250 + 5 * i:255 + 5 * i] for k, v in data.items()})
-             for i in range(3)]  # 15 env steps, across the end of the actor warm-up
-    return parameters(learner) | {"stats": stats}
+from tests.conftest import SMALL_TASK as TASK
+from tests.conftest import assert_same_run, parameters, run_updates
+from tests.conftest import fastpath_learner as learner_for
 
 
 @pytest.fixture(scope="module")
 def data():
     return random_transitions(300, TASK)
-
-
-def assert_same_run(fast, slow, start: dict[str, torch.Tensor] | None = None):
-    """The same parameters elementwise; with `start`, the same movement from it per tensor, to 1% in norm.
-
-    Compiled kernels round differently, and Adam turns a rounding difference in a gradient element near zero
-    into a different step of up to lr for that element, which an elementwise check meets now and then."""
-    stats_fast, stats_slow = fast.pop("stats"), slow.pop("stats")
-    assert fast.keys() == slow.keys()
-    for name in fast:
-        if start is None:
-            torch.testing.assert_close(fast[name], slow[name], rtol=1e-4, atol=1e-5, msg=name)
-        else:
-            moved = torch.linalg.vector_norm(slow[name] - start[name])
-            assert torch.linalg.vector_norm(fast[name] - slow[name]) <= 0.01 * moved, name
-    for a, b in zip(stats_fast, stats_slow):
-        assert a["num_updates"] == b["num_updates"] > 0 and a.keys() == b.keys()
-        metrics = sorted(a.keys() - {"learner_ms_per_update"})  # the only one that may differ: a timing
-        np.testing.assert_allclose([a[k] for k in metrics], [b[k] for k in metrics], rtol=1e-4, atol=1e-6)
 
 
 def test_fused_adam_path_matches_the_plain_optimizer(data):
@@ -101,6 +58,27 @@ def test_clip_grad_norm_matches_torch():
     for p, g in zip(params, grads):
         torch.testing.assert_close(g, p.grad)
     assert torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads])) == pytest.approx(0.5, rel=1e-5)
+    torch.testing.assert_close(compiled_grad_norm(grads), grad_norm(grads))
+
+
+@pytest.mark.parametrize("skip", [0.0, 1.0])
+def test_adam_step_for_compiled_updates_is_the_fused_step(skip):
+    """AdamStep(compiled=True) takes Adam's step in foreach ops (what a compiled graph runs): the fused kernel's
+    weights, moments and step count, and none of them move where the skip flag is set."""
+    torch.manual_seed(0)
+    weights = [torch.randn(6, 4), torch.randn(4)]
+    steps = {}
+    for compiled in (False, True):
+        params = [torch.nn.Parameter(w.clone()) for w in weights]
+        step = AdamStep(torch.optim.Adam(params, lr=1e-2, **adam_options(torch.device("cpu"), True)), compiled)
+        torch.manual_seed(1)
+        step.step([torch.randn_like(p) for p in params], torch.tensor(0.0))  # the first, creates Adam's state
+        first = [p.detach().clone() for p in params]
+        step.step([torch.randn_like(p) for p in params], torch.tensor(skip))
+        assert all(torch.equal(a, p) for a, p in zip(first, params)) == bool(skip)
+        steps[compiled] = [t.detach() for t in params] + [t for state in step.state for t in state]
+    for fused, foreach in zip(steps[False], steps[True]):
+        torch.testing.assert_close(foreach, fused)
 
 
 @pytest.mark.parametrize("flags, expected", [("fpu avx2 fma", "float32"), ("fpu avx512f avx512_bf16", "bfloat16"),

@@ -9,9 +9,10 @@ from torch.distributions import Normal, TanhTransform, TransformedDistribution
 from algorithms.sac_svg import losses
 from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.critic import DoubleQCritic
+from algorithms.sac_svg.gru import GRUDynamics, gru_cell
 from algorithms.sac_svg.networks import mlp
 from algorithms.sac_svg.temperature import target_entropy
-from algorithms.sac_svg.world_model import WorldModel, gru_cell
+from algorithms.sac_svg.world_model import WorldModel
 
 OBS, ACT, B = 5, 2, 64
 torch.set_num_threads(1)  # small networks; two threads on two shared cores only contend
@@ -22,7 +23,7 @@ def nets():
     torch.manual_seed(0)
     actor = TanhGaussianActor(OBS, ACT, 32, 2, -5.0, 2.0)
     critic = DoubleQCritic(OBS, ACT, 32, 2)
-    world_model = WorldModel(OBS, ACT, 32, 2, 1, 16, 2, detach_feedback=False)
+    world_model = WorldModel(OBS, ACT, 32, 2, GRUDynamics(OBS, ACT, 32, 2, 1, 16, 2, detach_feedback=False))
     return actor, critic, world_model
 
 
@@ -118,7 +119,7 @@ def test_critic_loss_by_hand(nets):
     r, done = torch.randn(B), (torch.rand(B) < 0.2).float()
     alpha, gamma = torch.tensor(0.5), 0.99
     torch.manual_seed(7)
-    ours = losses.critic_loss(critic, target, actor, x, u, r, x2, done, alpha, gamma)
+    ours = losses.critic_loss(critic, target, actor, losses.Transitions(x, u, r, x2, done), alpha=alpha, gamma=gamma)
     torch.manual_seed(7)
     u2, lp2 = actor.sample(x2)
     y = r + gamma * (1 - done) * (torch.minimum(*target(x2, u2)) - alpha * lp2)
@@ -160,7 +161,8 @@ def test_target_entropy_eq14(step, expected):
 
 
 def test_target_entropy_constant_without_beta():
-    assert {target_entropy(t, 1000, -2.0, -2.0, None) for t in (0, 500, 1000)} == {-2.0}
+    """beta = None: H_final at every step, not H_init and not a schedule between them."""
+    assert {target_entropy(t, 1000, -1.0, -3.0, None) for t in (0, 500, 1000)} == {-3.0}
 
 
 def test_dynamics_learns_a_linear_system():
@@ -176,7 +178,7 @@ def test_dynamics_learns_a_linear_system():
             xs.append(xs[-1] @ A.T + u @ Bm.T)
         return torch.stack(xs), us
 
-    model = WorldModel(n, m, 64, 2, 0, 64, 2, detach_feedback=False).dynamics
+    model = GRUDynamics(n, m, 64, 2, 0, 64, 2, detach_feedback=False)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(600):
         states, actions = batch(256)
@@ -212,7 +214,7 @@ def test_bfloat16_world_model_tracks_float32_gradients():
     torch.manual_seed(0)
     actor = TanhGaussianActor(17, 6, 256, 2, -5.0, 2.0)
     critic = DoubleQCritic(17, 6, 256, 2)
-    world_model = WorldModel(17, 6, 256, 2, 2, 256, 2, detach_feedback=False)
+    world_model = WorldModel(17, 6, 256, 2, GRUDynamics(17, 6, 256, 2, 2, 256, 2, detach_feedback=False))
     x, states, actions = torch.randn(512, 17), torch.randn(3, 512, 17), torch.rand(2, 512, 6) * 2 - 1
 
     def gradients(dtype):

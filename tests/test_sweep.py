@@ -54,7 +54,13 @@ def test_unknown_task_exits_before_ray_and_writes_nothing(tmp_path):
     (["--set", "nosuchfield=1"], "unknown config field 'nosuchfield'"),
     (["--set", "horizon=abc"], "--set horizon=abc: horizon takes int values"),
     (["--set", "horizon"], "expected key=value"),
-    (["--set", "horizon=-1"], "horizon=-1 must be >= 0"),  # the algorithm's validate(), before Ray
+    (["--set", "horizon=-1"], "horizon=-1 must be >= 0"),  # the field's annotation, before Ray
+    (["--set", "actor_lr=nan"], "--set actor_lr=nan must be a finite number"),
+    (["--set", "tau=nan"], "--set tau=nan must be a finite number"),
+    (["--set", "init_alpha=inf"], "--set init_alpha=inf must be a finite number"),
+    (["--set", "tau=1.5"], "--set tau=1.5 must be in (0, 1]"),
+    (["--set", "critic_mve=ful"], "critic_mve='ful' must be one of ('none', 'target', 'full') (did you mean 'full'?)"),
+    (["--set", "critic_mve=full", "critic_horizon=0"], "critic_mve='full' with critic_horizon=0"),  # validate()
     (["--set", "seed=3"], "--set seed: set per trial by the sweep"),
     (["--set", "target_entropy_beta=2"], "--set target_entropy_beta: set per trial by the sweep"),
     (["--space", "nosuchspace"], "neither a built-in space"),

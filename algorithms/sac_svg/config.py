@@ -2,45 +2,73 @@
 
 Defaults are the paper's Table 3 with H = 2; where the paper is silent they follow the official code.
 `official_code_defaults()` switches to the official implementation's values where they differ from the
-paper. docs/fidelity.md lists every value with its source.
+paper. docs/fidelity.md lists every value with its source. Each field's annotation is also its check
+(`validate`, and `--set`'s parsing in sweeps.experiment): its type, a Literal's allowed values, and an Annotated
+Range for numbers; floats are finite.
 """
+import difflib
+import inspect
+import math
 import pathlib
 import types
 import typing
 from dataclasses import dataclass, fields
+from typing import Annotated, Literal
 
 import torch
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
+from algorithms.sac_svg.dynamics_models import DynamicsModelName
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a number field allows: above `low` (or at it, `closed`), at most `high`."""
+    low: float
+    closed: bool = False
+    high: float = math.inf
+
+    def error(self, name: str, value: float) -> str | None:
+        if self.high < math.inf:
+            return None if self.low < value <= self.high else f"{name}={value!r} must be in ({self.low}, {self.high}]"
+        if self.closed:
+            return None if value >= self.low else f"{name}={value!r} must be >= {self.low}"
+        return None if value > self.low else f"{name}={value!r} must be > {self.low}"
+
+
+PositiveInt = Annotated[int, Range(0)]
+PositiveFloat = Annotated[float, Range(0)]
+Count = Annotated[int, Range(0, closed=True)]  # >= 0
+
 
 @dataclass
 class NetworkHyperparameters:
     """The networks' sizes and options: the RLModule's model config is exactly these fields."""
-    hidden_dim: int = 512                   # Table 3: actor and critic MLPs
-    hidden_depth: int = 2
-    model_hidden_dim: int = 512             # Table 3: reward, termination and dx MLPs
-    model_hidden_depth: int = 2
-    decoder_depth: int = 2                  # section 4.2: f_dec is a multi-layer MLP (official: 0, linear)
-    gru_hidden_dim: int = 512               # Table 3: 2-layer GRU, 512 units
-    gru_layers: int = 2
+    hidden_dim: PositiveInt = 512           # Table 3: actor and critic MLPs
+    hidden_depth: Count = 2
+    model_hidden_dim: PositiveInt = 512     # Table 3: reward, termination and dx MLPs
+    model_hidden_depth: Count = 2
+    decoder_depth: Count = 2                # section 4.2: f_dec is a multi-layer MLP (official: 0, linear)
+    gru_hidden_dim: PositiveInt = 512       # Table 3: 2-layer GRU, 512 units
+    gru_layers: PositiveInt = 2
     log_std_min: float = -5.0               # Table 3: actor log-std bounds
     log_std_max: float = 2.0
-    init_alpha: float = 0.1                 # Table 3
+    init_alpha: PositiveFloat = 0.1         # Table 3
     normalize_obs: bool = True              # official code's choice (docs/fidelity.md)
     obs_std_min: float = 0.1
     obs_std_max: float = 10.0
     dynamics_detach_feedback: bool = False  # official: True
-    # The dynamics model f (world_model.py): "gru" = section 4.2's recurrent model on multi-step sequences (eq. 11);
+    # The dynamics model f (dynamics_models.py): "gru" = section 4.2's recurrent model on multi-step sequences (eq. 11);
     # "mlp_ensemble" = ensemble_size MLP delta models on one-step transitions, each on its own bootstrap batch
     # (ensemble.py; the models of PETS and MBPO that fig. 3 compares with), model_hidden_dim x model_hidden_depth.
-    dynamics_model: str = "gru"
-    ensemble_size: int = 5                  # members of the mlp_ensemble (fig. 3: 5)
+    dynamics_model: DynamicsModelName = "gru"
+    ensemble_size: PositiveInt = 5          # members of the mlp_ensemble (fig. 3: 5)
     # The world model's matrix products: float32 on every machine, so that a run's numerics do not depend on
     # where it lands; "bfloat16" explicitly, or "auto" = bfloat16 where the learner's hardware computes it
     # natively, else float32 (docs/performance.md: the bfloat16 study). Results report the dtype used.
-    world_model_dtype: str = "float32"
+    world_model_dtype: Literal["auto", "float32", "bfloat16"] = "float32"
 
     @classmethod
     def from_model_config(cls, model_config: dict) -> "NetworkHyperparameters":
@@ -51,34 +79,34 @@ class NetworkHyperparameters:
 @dataclass
 class SVGHyperparameters(NetworkHyperparameters):
     """Field names follow the paper; comments give the source of each default."""
-    horizon: int = 2                        # H model steps; H = 0 is SAC (section 4.1)
-    tau: float = 5e-3                       # Table 3: critic target update rate, every step
-    actor_lr: float = 1e-4                  # Table 3
-    critic_lr: float = 1e-4                 # Table 3
-    alpha_lr: float = 5e-4                  # Table 3: temperature LR
-    model_lr: float = 1e-3                  # Table 3: reward, termination and dynamics LRs
-    batch_size: int = 512                   # Table 3: single-step batch
-    seq_batch_size: int = 1024              # Table 3: multi-step batch
-    num_step_updates: int = 1               # Table 3: M_step single-step updates per env step
-    num_seq_updates: int = 4                # Table 3: N_seq multi-step dynamics updates per env step (the
+    horizon: Count = 2                      # H model steps; H = 0 is SAC (section 4.1)
+    tau: Annotated[float, Range(0, high=1)] = 5e-3  # Table 3: critic target update rate, every step
+    actor_lr: PositiveFloat = 1e-4          # Table 3
+    critic_lr: PositiveFloat = 1e-4         # Table 3
+    alpha_lr: PositiveFloat = 5e-4          # Table 3: temperature LR
+    model_lr: PositiveFloat = 1e-3          # Table 3: reward, termination and dynamics LRs
+    batch_size: PositiveInt = 512           # Table 3: single-step batch
+    seq_batch_size: PositiveInt = 1024      # Table 3: multi-step batch
+    num_step_updates: Count = 1             # Table 3: M_step single-step updates per env step
+    num_seq_updates: Count = 4              # Table 3: N_seq multi-step dynamics updates per env step (the
                                             # mlp_ensemble's one-step updates per env step, seq_batch_size rows
                                             # per member)
-    replay_capacity: int = 1_000_000        # Table 3
+    replay_capacity: PositiveInt = 1_000_000  # Table 3
     # Eq. 14 target entropy schedule; None -> -|A| (SAC's heuristic). beta None = constant.
     target_entropy_init: float | None = None
     target_entropy_final: float | None = None
     target_entropy_beta: float | None = None
-    total_env_steps: int = 1_000_000        # T in eq. 14 and the run's length
+    total_env_steps: PositiveInt = 1_000_000  # T in eq. 14 and the run's length
     # Options where the paper is silent: the official code's choice (docs/fidelity.md).
-    num_random_steps: int = 1_000           # uniform random actions first; updates start then
-    actor_warmup_steps: int = 10_000        # plain SAC actor loss (H = 0) before this many env steps
+    num_random_steps: Count = 1_000         # uniform random actions first; updates start then
+    actor_warmup_steps: Count = 10_000      # plain SAC actor loss (H = 0) before this many env steps
     dynamics_seq_len: int | None = None     # states per training sequence; None -> H + 1
     # Critic value expansion (fig. 4, 6; losses.py): "none" = eq. 5; "target" = eq. 6's target with an H-step
     # model rollout from x' (official critic_target_mve); "full" = Feinberg et al. (2018)'s MVE, the critic fit
     # on the real and every imagined state-action of the rollout (official full_target_mve). After the
     # SAC-actor warm-up only, as in the official code.
-    critic_mve: str = "none"
-    critic_horizon: int | None = None       # model steps of the critic's rollout; None -> horizon (the actor's H)
+    critic_mve: Literal["none", "target", "full"] = "none"
+    critic_horizon: Count | None = None     # model steps of the critic's rollout; None -> horizon (the actor's H)
     dynamics_grad_clip: float | None = 1.0  # official dx clip_grad_norm, on eq. 11 as a mean (the GRU; the
                                             # mlp_ensemble is unclipped, as in MBPO: members stay independent)
     actor_grad_clip: float | None = None    # official: none (only dx is clipped)
@@ -86,16 +114,16 @@ class SVGHyperparameters(NetworkHyperparameters):
     actor_loss_per_term: bool = False       # official divides eq. 10 by H + 1
     termination_balance_classes: bool = False  # official: pos weight #not-done / #done
     # Running the experiment.
-    report_interval_steps: int = 1_000      # env steps per Algorithm.train() iteration
-    eval_interval_steps: int = 10_000       # deterministic evaluation every this many env steps
-    eval_episodes: int = 10
-    model_error_window: int = 10_000        # "recent data" for the multi-step model error metric
+    report_interval_steps: PositiveInt = 1_000  # env steps per Algorithm.train() iteration
+    eval_interval_steps: PositiveInt = 10_000  # deterministic evaluation every this many env steps
+    eval_episodes: PositiveInt = 10
+    model_error_window: PositiveInt = 10_000  # "recent data" for the multi-step model error metric
     checkpoint_replay: bool = True          # keep the replay buffer in checkpoints
-    max_nonfinite_updates: int = 10         # a component's skipped non-finite updates in a row before the trial fails
+    max_nonfinite_updates: PositiveInt = 10  # a component's skipped non-finite updates in a row before the trial fails
     checkpoint_every_s: float | None = None  # also checkpoint when this much time passed (None: off)
     eval_video: bool = False                # after each evaluation, an MP4 of one episode of the evaluated policy in
                                             # the trial folder (eval_video.mp4), logged to W&B (agents/video.py)
-    learner_threads: int | None = None      # torch CPU threads; None = the CPUs Ray reserves for the learner
+    learner_threads: PositiveInt | None = None  # torch CPU threads; None = the CPUs Ray reserves for the learner
     # Speed only: the same mathematics either way (see learner.py and `make bench`).
     fused_optimizer: bool = True            # fused Adam (foreach where no fused kernel); False: per-parameter loop
     compile_updates: bool = False           # torch.compile each env step's updates into one graph (learner.py)
@@ -113,8 +141,7 @@ class SVGHyperparameters(NetworkHyperparameters):
 
 
 SVG_FIELDS = {f.name: f for f in fields(SVGHyperparameters)}
-CHOICES = {"world_model_dtype": ("auto", "float32", "bfloat16"), "dynamics_model": ("gru", "mlp_ensemble"),
-           "critic_mve": ("none", "target", "full")}
+RLLIB_TRAINING_FIELDS = frozenset(inspect.signature(AlgorithmConfig.training).parameters) - {"self"}
 
 
 class SACSVGConfig(AlgorithmConfig):
@@ -136,11 +163,21 @@ class SACSVGConfig(AlgorithmConfig):
 
     @override(AlgorithmConfig)
     def training(self, **kwargs) -> "SACSVGConfig":
+        unknown = [k for k in kwargs if k not in SVG_FIELDS and k not in RLLIB_TRAINING_FIELDS]
+        if unknown:
+            raise TypeError(f"SACSVGConfig.training(): unknown field {unknown[0]!r}"
+                            f"{_closest(unknown[0], [*SVG_FIELDS, *RLLIB_TRAINING_FIELDS])}")
         ours = {k: kwargs.pop(k) for k in list(kwargs) if k in SVG_FIELDS}
         super().training(**kwargs)
         for name, value in ours.items():
             if value is not NotProvided:
                 setattr(self, name, value)
+        self._sync_rllib_settings()
+        return self
+
+    @override(AlgorithmConfig)
+    def update_from_dict(self, config_dict: dict) -> "SACSVGConfig":
+        super().update_from_dict(config_dict)
         self._sync_rllib_settings()
         return self
 
@@ -201,7 +238,7 @@ class SACSVGConfig(AlgorithmConfig):
     @override(AlgorithmConfig)
     def validate(self) -> None:
         super().validate()
-        errors = [e for name, f in SVG_FIELDS.items() if (e := _type_error(name, getattr(self, name), f.type))]
+        errors = [e for name, f in SVG_FIELDS.items() if (e := field_error(name, getattr(self, name), f.type))]
         errors += _value_errors(self)
         if errors:
             raise ValueError("invalid SAC-SVG configuration:\n  " + "\n  ".join(errors))
@@ -237,34 +274,57 @@ def native_bfloat16(device_type: str) -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
-def _type_error(name: str, value, annotation) -> str | None:
-    """A message if `value` does not fit the field's annotation (int, float, bool, str, or X | None)."""
-    allowed = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
-    for kind in allowed:
-        if kind is type(None) and value is None:
-            return None
-        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return None
-        if kind in (int, str, bool) and type(value) is kind:
-            return None
-    names = " or ".join("None" if k is type(None) else k.__name__ for k in allowed)
-    return f"{name}={value!r}: expected {names}"
+def field_error(name: str, value, annotation) -> str | None:
+    """A message if `value` does not fit the field's annotation: int, float (finite), bool, str, a Literal's values,
+    X | None, and an Annotated X's Range."""
+    kinds = field_kinds(annotation)
+    for kind in kinds:
+        base, checks = base_type(kind), getattr(kind, "__metadata__", ())
+        if not _fits(value, base):
+            continue
+        if base is float and not math.isfinite(value):
+            return f"{name}={value!r} must be a finite number"
+        return next((e for check in checks if (e := check.error(name, value))), None)
+    literal = next((k for k in kinds if typing.get_origin(k) is Literal), None)
+    if literal is not None:
+        return f"{name}={value!r} must be one of {typing.get_args(literal)}{_closest(value, typing.get_args(literal))}"
+    return f"{name}={value!r}: expected {' or '.join(kind_name(k) for k in kinds)}"
+
+
+def field_kinds(annotation) -> tuple:
+    """The kinds of value a field's annotation allows: (X, NoneType) for X | None, else (X,)."""
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    return typing.get_args(annotation) if union else (annotation,)
+
+
+def base_type(kind):
+    """int for Annotated[int, Range(...)]; any other kind as it is."""
+    return typing.get_args(kind)[0] if typing.get_origin(kind) is Annotated else kind
+
+
+def kind_name(kind) -> str:
+    """int, float, ... for a field's annotation (an Annotated one by its type)."""
+    return "None" if kind is type(None) else base_type(kind).__name__
+
+
+def _fits(value, kind) -> bool:
+    if kind is type(None):
+        return value is None
+    if typing.get_origin(kind) is Literal:
+        return type(value) is str and value in typing.get_args(kind)
+    if kind is float:
+        return is_number(value)
+    return type(value) is kind
+
+
+def _closest(value, names) -> str:
+    close = difflib.get_close_matches(str(value), [str(n) for n in names], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _value_errors(c: SACSVGConfig) -> list[str]:
-    positive = ("tau", "actor_lr", "critic_lr", "alpha_lr", "model_lr", "init_alpha", "batch_size",
-                "seq_batch_size", "hidden_dim", "model_hidden_dim", "gru_hidden_dim", "gru_layers",
-                "replay_capacity", "total_env_steps", "report_interval_steps", "eval_interval_steps",
-                "eval_episodes", "model_error_window", "learner_threads", "max_nonfinite_updates", "ensemble_size")
-    non_negative = ("horizon", "num_step_updates", "num_seq_updates", "hidden_depth", "model_hidden_depth",
-                    "decoder_depth", "num_random_steps", "actor_warmup_steps", "critic_horizon")
-    errors = [f"{k}={getattr(c, k)!r} must be > 0" for k in positive
-              if is_number(getattr(c, k)) and getattr(c, k) <= 0]
-    errors += [f"{k}={getattr(c, k)!r} must be >= 0" for k in non_negative
-               if is_number(getattr(c, k)) and getattr(c, k) < 0]
-    errors += [f"{k}={getattr(c, k)!r} must be one of {v}" for k, v in CHOICES.items() if getattr(c, k) not in v]
-    if is_number(c.tau) and c.tau > 1:
-        errors.append(f"tau={c.tau} must be in (0, 1]")
+    """The checks across fields (each field's own are its annotation's, `field_error`)."""
+    errors = []
     if is_number(c.log_std_min) and is_number(c.log_std_max) and c.log_std_min >= c.log_std_max:
         errors.append(f"log_std_min={c.log_std_min} must be below log_std_max={c.log_std_max}")
     if c.target_entropy_beta is None and c.target_entropy_init != c.target_entropy_final:

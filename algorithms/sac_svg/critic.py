@@ -11,8 +11,10 @@ BATCHED_MAX_WIDTH = 128
 class DoubleQCritic(StackedMLPs):
     """Two independent Q networks; the actor and the targets use min(Q1, Q2).
 
-    Layer k of Q1 and Q2 is stored stacked as one (2, in, out) weight; up to BATCHED_MAX_WIDTH units both are
-    evaluated at once in eager mode, one batched matrix product per layer (forward and backward), not two.
+    Layer k of Q1 and Q2 is stored stacked as one (2, in, out) weight; with `batched` (by default up to
+    BATCHED_MAX_WIDTH units) both are evaluated at once, one batched matrix product per layer (forward and
+    backward), not two. A learner that compiles its updates turns it off once, when it is built (learner.py):
+    compiled, two products are faster.
     Each Q_i starts exactly as a separate `mlp` (built in the same order, so the same random numbers) and
     computes the same function either way.
     """
@@ -23,7 +25,7 @@ class DoubleQCritic(StackedMLPs):
 
     def forward(self, x: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xu = torch.cat([x, u], dim=-1)
-        if not self.batched or torch.compiler.is_compiling():  # compiled, two products are faster (learner.py)
+        if not self.batched:
             return self.q(0, xu), self.q(1, xu)
         q1, q2 = super().forward(xu.expand(2, *xu.shape)).squeeze(-1)  # both Q at once, (2, B, in) inputs
         return q1, q2

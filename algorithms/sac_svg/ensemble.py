@@ -3,14 +3,17 @@
 
 Member e predicts x_{t+1} = x_t + g_e(x_t, u_t). The members' weights are stacked (E, in, out) per layer and all
 members are evaluated on (E, B, in) inputs with one batched matrix product per layer; each member trains on its
-own bootstrap batch (learner.py), and its loss reaches only its own weights. Rollouts use the GRU's
+own bootstrap batch (`training_batch`), and its loss reaches only its own weights. Rollouts use the GRU's
 step/unroll interface, with one member per rollout row kept for the whole rollout (PETS' TS-infinity, MBPO).
-The members are deterministic (an MSE fit, as the GRU's eq. 11), not PETS' Gaussian heads.
+The members are deterministic (an MSE fit, as the GRU's eq. 11), not PETS' Gaussian heads. Registered as
+dynamics_model="mlp_ensemble" (dynamics_models.py).
 """
 import torch
 from torch import nn
 
+from algorithms.sac_svg import losses
 from algorithms.sac_svg.networks import StackedMLPs, matmul_precision
+from algorithms.sac_svg.replay import TransitionReplay
 
 
 class MLPEnsembleDynamics(nn.Module):
@@ -47,3 +50,33 @@ class MLPEnsembleDynamics(nn.Module):
             x, members = self.step(x, u, members)
             predictions.append(x)
         return torch.stack(predictions)
+
+    # --- the variant's training (dynamics_models.py) ---
+    @classmethod
+    def build(cls, obs_dim: int, act_dim: int, n) -> "MLPEnsembleDynamics":
+        """From the network sizes `n` (NetworkHyperparameters): ensemble_size members of model_hidden_dim units."""
+        return cls(obs_dim, act_dim, n.model_hidden_dim, n.model_hidden_depth, n.ensemble_size, n.world_model_dtype)
+
+    @staticmethod
+    def draw(replay: TransitionReplay, config) -> torch.Tensor:
+        """The replay's random numbers for one training batch (`training_batch`)."""
+        return replay.draw_transitions(config.ensemble_size * config.seq_batch_size)
+
+    @staticmethod
+    def training_batch(replay: TransitionReplay, draw: torch.Tensor, config) -> dict[str, torch.Tensor]:
+        """One-step transitions, one bootstrap batch of seq_batch_size rows per member: (E, B, dim) each."""
+        batch = replay.transitions_at(draw)
+        return {key: batch[key].view(config.ensemble_size, config.seq_batch_size, -1)
+                for key in ("obs", "action", "next_obs")}
+
+    def training_loss(self, batch: dict[str, torch.Tensor], normalizer) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sum of the members' one-step losses (each member's gradient is its own loss's) and, reported,
+        their mean: the loss per model."""
+        member_losses = losses.ensemble_dynamics_losses(self, normalizer(batch["obs"]), batch["action"],
+                                                         normalizer(batch["next_obs"]))
+        return member_losses.sum(), member_losses.mean()
+
+    @staticmethod
+    def grad_clip(config) -> None:
+        """Unclipped, as in MBPO: no member's gradient rescales another's."""
+        return None

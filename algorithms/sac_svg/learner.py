@@ -40,7 +40,7 @@ from algorithms.sac_svg.metrics import (
     SKIPPED_UPDATES,
     TARGET_ENTROPY,
 )
-from algorithms.sac_svg.optimizer import AdamStep, adam_options, clip_grad_norm, grad_norm
+from algorithms.sac_svg.optimizer import AdamStep, adam_options, clip_grad_norm, compiled_grad_norm, grad_norm
 from algorithms.sac_svg.replay import SequenceBatch, TransitionReplay
 from algorithms.sac_svg.temperature import target_entropy
 
@@ -61,8 +61,10 @@ class SACSVGLearner(TorchLearner):
         self.env_steps = 0  # the env step of Algorithm 1's outer loop (t in eq. 14)
         self.target_entropy_now = torch.zeros((), device=self._device)  # eq. 14 at env_steps, for eq. 9
         self.stats = DeviceStats()
-        self.compiled_env_step_updates = (compile_env_step_updates(self.env_step_updates, self._device)
-                                          if c.compile_updates else None)
+        self.compiled_env_step_updates = None
+        if c.compile_updates:  # compiled, two plain products per critic layer are faster than one batched product
+            self.rl_module.critic.batched = self.rl_module.target_critic.batched = False
+            self.compiled_env_step_updates = compile_env_step_updates(self.env_step_updates, self._device)
         self.graphs = self.build_cuda_graphs()
 
     # --- optimizers: one per component, so no loss moves another component's weights -----------------
@@ -80,8 +82,9 @@ class SACSVGLearner(TorchLearner):
             optimizer = torch.optim.Adam(params, lr=lr, **adam_options(self._device, config.fused_optimizer))
             self.register_optimizer(module_id=module_id, optimizer_name=name, params=params,
                                     optimizer=optimizer, lr_or_lr_schedule=lr)
-            self.adam_steps[name] = AdamStep(optimizer)
+            self.adam_steps[name] = AdamStep(optimizer, compiled=config.compile_updates)
         self.guard = NonFiniteGuard(self.component_params, config.max_nonfinite_updates, self._device)
+        self.grad_norm = compiled_grad_norm if config.compile_updates else grad_norm
 
     def build_cuda_graphs(self) -> CUDAGraphUpdates | None:
         """With `cuda_graphs`, one env step's updates replay from a CUDA graph per actor horizon (graphs.py)."""
@@ -100,7 +103,7 @@ class SACSVGLearner(TorchLearner):
         (and counted) when the loss or a gradient is not finite (guard.py)."""
         params = self.component_params[name]
         grads = list(torch.autograd.grad(loss, params))
-        norm = grad_norm(grads)
+        norm = self.grad_norm(grads)
         skip = nonfinite_flag(loss, norm)
         self.guard.record(name, skip)
         if clip is not None:
@@ -161,7 +164,7 @@ class SACSVGLearner(TorchLearner):
                  for draw in transition_draws]
                 + [self.dynamics_update(self.dynamics_batch(draw)) for draw in dynamics_draws])
 
-    def single_step_update(self, batch: dict[str, torch.Tensor], horizon: int,
+    def single_step_update(self, batch: losses.Transitions, horizon: int,
                            critic_horizon: int) -> dict[str, torch.Tensor]:
         """One pass of Algorithm 1's single-step loop, on one batch D_step, in the paper's order."""
         actor_loss, log_prob = self.update_actor(batch, horizon)
@@ -178,16 +181,17 @@ class SACSVGLearner(TorchLearner):
         """The world model is updated only where the actor (H > 0) or the expanded critic uses it."""
         return self.config.learns_model
 
-    def transition_batch(self, draw: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def transition_batch(self, draw: torch.Tensor | None = None) -> losses.Transitions:
         """D_step with normalized observations x and x', at the replay's `draw` (a new one if None)."""
         batch = self.replay.sample(self.config.batch_size) if draw is None else self.replay.transitions_at(draw)
         normalize = self.rl_module.normalizer
-        return batch | {"x": normalize(batch["obs"]), "x_next": normalize(batch["next_obs"])}
+        return losses.Transitions(x=normalize(batch["obs"]), u=batch["action"], r=batch["reward"],
+                                  x_next=normalize(batch["next_obs"]), terminated=batch["terminated"])
 
-    def update_actor(self, batch, horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def update_actor(self, batch: losses.Transitions, horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Eq. 10 with horizon H (eq. 8 for H = 0); returns the loss and log pi(u_0|x_0)."""
         c, m = self.config, self.rl_module
-        actor = losses.svg_actor_loss(m.actor, m.critic, m.world_model, batch["x"], m.temperature.alpha.detach(),
+        actor = losses.svg_actor_loss(m.actor, m.critic, m.world_model, batch.x, m.temperature.alpha.detach(),
                                       c.gamma, horizon, c.actor_loss_per_term)
         self.optimizer_step("actor", actor.loss, self.config.actor_grad_clip)
         return actor.loss.detach(), actor.log_prob.detach()
@@ -213,30 +217,29 @@ class SACSVGLearner(TorchLearner):
         self.optimizer_step("alpha", loss)
         return loss.detach()
 
-    def update_critic(self, batch, critic_horizon: int) -> torch.Tensor:
+    def update_critic(self, batch: losses.Transitions, critic_horizon: int) -> torch.Tensor:
         """Eq. 5, or with critic_mve the value-expanded target ("target") or Feinberg et al.'s MVE ("full") over
         `critic_horizon` model steps (0: eq. 5)."""
         m, c = self.rl_module, self.config
-        args = (m.critic, m.target_critic, m.actor)
-        data = (batch["x"], batch["action"], batch["reward"], batch["x_next"], batch["terminated"],
-                m.temperature.alpha.detach(), c.gamma)
+        alpha = m.temperature.alpha.detach()
         if critic_horizon == 0:  # critic_mve="none", or the SAC-actor warm-up
-            loss = losses.critic_loss(*args, *data)
+            loss = losses.critic_loss(m.critic, m.target_critic, m.actor, batch, alpha=alpha, gamma=c.gamma)
         else:
             expanded = {"target": losses.expanded_target_critic_loss, "full": losses.mve_critic_loss}[c.critic_mve]
-            loss = expanded(*args, m.world_model, *data, critic_horizon)
+            loss = expanded(m.critic, m.target_critic, m.actor, m.world_model, batch, alpha=alpha, gamma=c.gamma,
+                            horizon=critic_horizon)
         self.optimizer_step("critic", loss, self.config.critic_grad_clip)
         return loss.detach()
 
-    def update_reward(self, batch) -> torch.Tensor:
+    def update_reward(self, batch: losses.Transitions) -> torch.Tensor:
         """Eq. 12."""
-        loss = losses.reward_loss(self.rl_module.world_model, batch["x"], batch["action"], batch["reward"])
+        loss = losses.reward_loss(self.rl_module.world_model, batch.x, batch.u, batch.r)
         self.optimizer_step("reward", loss)
         return loss.detach()
 
-    def update_termination(self, batch) -> torch.Tensor:
+    def update_termination(self, batch: losses.Transitions) -> torch.Tensor:
         """Eq. 13."""
-        loss = losses.termination_loss(self.rl_module.world_model, batch["x"], batch["action"], batch["terminated"],
+        loss = losses.termination_loss(self.rl_module.world_model, batch.x, batch.u, batch.terminated,
                                        self.config.termination_balance_classes)
         self.optimizer_step("termination", loss)
         return loss.detach()
@@ -251,34 +254,22 @@ class SACSVGLearner(TorchLearner):
 
     def dynamics_draw(self) -> torch.Tensor:
         """The replay's random numbers for one dynamics batch (`dynamics_batch`)."""
-        c = self.config
-        if c.dynamics_model == "gru":
-            return self.replay.draw_sequences(c.seq_batch_size)
-        return self.replay.draw_transitions(c.ensemble_size * c.seq_batch_size)
+        return self.rl_module.world_model.dynamics.draw(self.replay, self.config)
 
-    def dynamics_batch(self, draw: torch.Tensor | None = None) -> SequenceBatch | dict[str, torch.Tensor]:
-        """The dynamics model's training batch at the replay's `draw` (a new one if None): multi-step sequences
-        for the GRU (eq. 11); one-step transitions, one bootstrap batch per member, for the MLP ensemble."""
-        c = self.config
-        if c.dynamics_model == "gru":
-            return self.sequence_batch(draw)
-        batch = self.replay.transitions_at(self.dynamics_draw() if draw is None else draw)
-        return {key: batch[key].view(c.ensemble_size, c.seq_batch_size, -1) for key in ("obs", "action", "next_obs")}
+    def dynamics_batch(self, draw: torch.Tensor | None = None):
+        """The dynamics model's training batch at the replay's `draw` (a new one if None), as the model draws it
+        (dynamics_models.py): multi-step sequences for the GRU (eq. 11), one bootstrap batch of one-step
+        transitions per member for the MLP ensemble."""
+        dynamics = self.rl_module.world_model.dynamics
+        return dynamics.training_batch(self.replay, self.dynamics_draw() if draw is None else draw, self.config)
 
-    def dynamics_update(self, batch: SequenceBatch | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One optimizer step of the dynamics model on its batch (from `dynamics_batch`): eq. 11 on multi-step
-        sequences for the GRU, clipped to dynamics_grad_clip; for the MLP ensemble the sum of the members' one-step
-        losses, unclipped (as in MBPO), so that no member's gradient rescales another's. LOSS_DYNAMICS is per
-        model: the members' mean."""
-        m, c = self.rl_module, self.config
-        if c.dynamics_model == "gru":
-            loss = losses.dynamics_loss(m.world_model.dynamics, m.normalizer(batch.states), batch.actions, batch.valid)
-            self.optimizer_step("dynamics", loss, c.dynamics_grad_clip)
-            return {LOSS_DYNAMICS: loss.detach()}
-        member_losses = losses.ensemble_dynamics_losses(m.world_model.dynamics, m.normalizer(batch["obs"]),
-                                                         batch["action"], m.normalizer(batch["next_obs"]))
-        self.optimizer_step("dynamics", member_losses.sum())
-        return {LOSS_DYNAMICS: member_losses.detach().mean()}
+    def dynamics_update(self, batch) -> dict[str, torch.Tensor]:
+        """One optimizer step of the dynamics model on its batch (from `dynamics_batch`) with the model's own loss
+        and gradient clip (dynamics_models.py); LOSS_DYNAMICS is per model."""
+        dynamics = self.rl_module.world_model.dynamics
+        loss, reported = dynamics.training_loss(batch, self.rl_module.normalizer)
+        self.optimizer_step("dynamics", loss, dynamics.grad_clip(self.config))
+        return {LOSS_DYNAMICS: reported.detach()}
 
     @torch.no_grad()
     def model_errors(self, seq: SequenceBatch) -> torch.Tensor:

@@ -1,14 +1,25 @@
 """The losses of Algorithm 1, each beside its equation, and the critic value-expansion variants of section 5.2.
 All inputs are normalized observations."""
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.critic import DoubleQCritic
-from algorithms.sac_svg.ensemble import MLPEnsembleDynamics
-from algorithms.sac_svg.world_model import GRUDynamics, WorldModel
+from algorithms.sac_svg.world_model import WorldModel
+
+
+class Transitions(NamedTuple):
+    """A single-step batch D_step: normalized x, the action u, reward r, normalized x' and d, a real
+    termination (a time limit is not one)."""
+    x: torch.Tensor
+    u: torch.Tensor
+    r: torch.Tensor
+    x_next: torch.Tensor
+    terminated: torch.Tensor
 
 
 @dataclass
@@ -79,41 +90,38 @@ def alpha_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: 
     return (log_alpha.exp() * (-log_prob.detach() - target_entropy)).mean()
 
 
-def critic_loss(critic: DoubleQCritic, target_critic: DoubleQCritic, actor: TanhGaussianActor,
-                x: torch.Tensor, u: torch.Tensor, r: torch.Tensor, x_next: torch.Tensor,
-                terminated: torch.Tensor, alpha: torch.Tensor, gamma: float) -> torch.Tensor:
+def critic_loss(critic: DoubleQCritic, target_critic: DoubleQCritic, actor: TanhGaussianActor, batch: Transitions,
+                *, alpha: torch.Tensor, gamma: float) -> torch.Tensor:
     """Eq. 5-7: (Q_i(x, u) - r - gamma (1 - d) V_target(x'))^2 summed over both critics.
 
     V_target(x') = min(Q1_bar, Q2_bar)(x', u') - alpha log pi(u'|x'), u' ~ pi(x'); d is a real termination only
     (a time limit bootstraps).
     """
     with torch.no_grad():
-        u_next, log_prob_next = actor.sample(x_next)
-        v_next = target_critic.min_q(x_next, u_next) - alpha * log_prob_next
-        q_target = r + gamma * (1 - terminated) * v_next
-    q1, q2 = critic(x, u)
+        u_next, log_prob_next = actor.sample(batch.x_next)
+        v_next = target_critic.min_q(batch.x_next, u_next) - alpha * log_prob_next
+        q_target = batch.r + gamma * (1 - batch.terminated) * v_next
+    q1, q2 = critic(batch.x, batch.u)
     return F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target)
 
 
 def expanded_target_critic_loss(critic: DoubleQCritic, target_critic: DoubleQCritic, actor: TanhGaussianActor,
-                                world_model: WorldModel, x: torch.Tensor, u: torch.Tensor, r: torch.Tensor,
-                                x_next: torch.Tensor, terminated: torch.Tensor, alpha: torch.Tensor, gamma: float,
+                                world_model: WorldModel, batch: Transitions, *, alpha: torch.Tensor, gamma: float,
                                 horizon: int) -> torch.Tensor:
     """critic_mve="target": eq. 5 against `expanded_q_target`, summed over both critics."""
-    q_target = expanded_q_target(target_critic, actor, world_model, r, x_next, terminated, alpha, gamma, horizon)
-    q1, q2 = critic(x, u)
+    q_target = expanded_q_target(target_critic, actor, world_model, batch, alpha=alpha, gamma=gamma, horizon=horizon)
+    q1, q2 = critic(batch.x, batch.u)
     return F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target)
 
 
 @torch.no_grad()
 def expanded_q_target(target_critic: DoubleQCritic, actor: TanhGaussianActor, world_model: WorldModel,
-                      r: torch.Tensor, x_next: torch.Tensor, terminated: torch.Tensor, alpha: torch.Tensor,
-                      gamma: float, horizon: int) -> torch.Tensor:
+                      batch: Transitions, *, alpha: torch.Tensor, gamma: float, horizon: int) -> torch.Tensor:
     """Eq. 6's target with the soft value of x' replaced by eq. 10's H-step expansion through the model (the
     official critic_target_mve), the target critic at its end: r + gamma (1 - d) V_{0:H}(x'). H = 0 is eq. 6."""
-    rollout = policy_rollout(actor, world_model, x_next, horizon)
+    rollout = policy_rollout(actor, world_model, batch.x_next, horizon)
     v_next = expanded_value(rollout, target_critic.min_q(rollout.states[-1], rollout.actions[-1]), alpha, gamma)
-    return r + gamma * (1 - terminated) * v_next
+    return batch.r + gamma * (1 - batch.terminated) * v_next
 
 
 @dataclass
@@ -126,29 +134,29 @@ class MVEBatch:
 
 
 def mve_critic_loss(critic: DoubleQCritic, target_critic: DoubleQCritic, actor: TanhGaussianActor,
-                    world_model: WorldModel, x: torch.Tensor, u: torch.Tensor, r: torch.Tensor, x_next: torch.Tensor,
-                    terminated: torch.Tensor, alpha: torch.Tensor, gamma: float, horizon: int) -> torch.Tensor:
+                    world_model: WorldModel, batch: Transitions, *, alpha: torch.Tensor, gamma: float,
+                    horizon: int) -> torch.Tensor:
     """critic_mve="full", the MVE critic update of Feinberg et al. (2018) on `mve_batch`:
     sum_i mean_{t, batch} w_t (Q_i(x_t, u_t) - y_t)^2 (the official update_critic_mve's weighting and mean)."""
-    b = mve_batch(target_critic, actor, world_model, x, u, r, x_next, terminated, alpha, gamma, horizon)
+    b = mve_batch(target_critic, actor, world_model, batch, alpha=alpha, gamma=gamma, horizon=horizon)
     q1, q2 = critic(b.x, b.u)
     return (b.weights * (q1 - b.targets).pow(2)).mean() + (b.weights * (q2 - b.targets).pow(2)).mean()
 
 
 @torch.no_grad()
-def mve_batch(target_critic: DoubleQCritic, actor: TanhGaussianActor, world_model: WorldModel, x: torch.Tensor,
-              u: torch.Tensor, r: torch.Tensor, x_next: torch.Tensor, terminated: torch.Tensor, alpha: torch.Tensor,
-              gamma: float, horizon: int) -> MVEBatch:
+def mve_batch(target_critic: DoubleQCritic, actor: TanhGaussianActor, world_model: WorldModel, batch: Transitions,
+              *, alpha: torch.Tensor, gamma: float, horizon: int) -> MVEBatch:
     """From the real (x_0, u_0, r_0, d_0) and an H-step model rollout from x_1 = x' (u_t ~ pi(x_t), x_2 .. x_{H+1}
     predicted): the real pair and every imagined pair (x_t, u_t), t = 1 .. H, each with its TD-(H+1-t) target
     from the same rollout, the target critic at (x_{H+1}, u_{H+1}) (`mve_targets`), and the weight
     w_t = prod_{k<t} (1 - d_k) (w_0 = 1), the probability that the rollout reaches x_t."""
-    rollout = policy_rollout(actor, world_model, x_next, horizon)
-    not_done = [1 - terminated] + rollout.not_done
-    targets = mve_targets([r] + rollout.rewards, not_done, rollout.log_probs,
+    rollout = policy_rollout(actor, world_model, batch.x_next, horizon)
+    not_done = [1 - batch.terminated] + rollout.not_done
+    targets = mve_targets([batch.r] + rollout.rewards, not_done, rollout.log_probs,
                           target_critic.min_q(rollout.states[-1], rollout.actions[-1]), alpha, gamma)
-    weights = torch.cumprod(torch.stack([torch.ones_like(r)] + not_done[:-1]), dim=0).flatten()
-    return MVEBatch(torch.cat([x] + rollout.states[:-1]), torch.cat([u] + rollout.actions[:-1]), targets, weights)
+    weights = torch.cumprod(torch.stack([torch.ones_like(batch.r)] + not_done[:-1]), dim=0).flatten()
+    return MVEBatch(torch.cat([batch.x] + rollout.states[:-1]), torch.cat([batch.u] + rollout.actions[:-1]), targets,
+                    weights)
 
 
 def mve_targets(rewards: list[torch.Tensor], not_done: list[torch.Tensor], next_log_probs: list[torch.Tensor],
@@ -186,7 +194,7 @@ def termination_loss(world_model: WorldModel, x: torch.Tensor, u: torch.Tensor, 
     return F.binary_cross_entropy_with_logits(logit, terminated, pos_weight=pos_weight)
 
 
-def dynamics_loss(dynamics: GRUDynamics, states: torch.Tensor, actions: torch.Tensor,
+def dynamics_loss(dynamics: nn.Module, states: torch.Tensor, actions: torch.Tensor,
                   valid: torch.Tensor) -> torch.Tensor:
     """Eq. 11: E ||f(x_1, u_{1:L-1}) - x_{2:L}||^2 over sequences that never cross an episode end.
 
@@ -199,7 +207,7 @@ def dynamics_loss(dynamics: GRUDynamics, states: torch.Tensor, actions: torch.Te
     return (error * valid).sum() / valid.sum().clamp(min=1)
 
 
-def ensemble_dynamics_losses(dynamics: MLPEnsembleDynamics, x: torch.Tensor, u: torch.Tensor,
+def ensemble_dynamics_losses(dynamics: nn.Module, x: torch.Tensor, u: torch.Tensor,
                              x_next: torch.Tensor) -> torch.Tensor:
     """Eq. 11 with L = 2 for each member of the MLP ensemble on its own batch: ||f_e(x, u) - x'||^2 as a mean over
     the batch and state dimensions, (E,) from x, x' (E, B, obs_dim) and u (E, B, act_dim). Their sum is the
@@ -207,7 +215,7 @@ def ensemble_dynamics_losses(dynamics: MLPEnsembleDynamics, x: torch.Tensor, u: 
     return (dynamics(x, u) - x_next).pow(2).mean(dim=(1, 2))
 
 
-def multi_step_errors(dynamics: GRUDynamics | MLPEnsembleDynamics, states: torch.Tensor, actions: torch.Tensor,
+def multi_step_errors(dynamics: nn.Module, states: torch.Tensor, actions: torch.Tensor,
                       valid: torch.Tensor) -> torch.Tensor:
     """Eq. 11's squared error per unroll step (L-1,), as a mean over state dimensions and valid sequences; its
     mean over the steps is `dynamics_loss`."""
@@ -215,7 +223,7 @@ def multi_step_errors(dynamics: GRUDynamics | MLPEnsembleDynamics, states: torch
     return (error * valid).sum(dim=1) / valid.sum().clamp(min=1)
 
 
-def squared_errors(dynamics: GRUDynamics | MLPEnsembleDynamics, states: torch.Tensor,
+def squared_errors(dynamics: nn.Module, states: torch.Tensor,
                    actions: torch.Tensor) -> torch.Tensor:
     """(f(x_1, u_{1:L-1}) - x_{2:L})^2 elementwise, (L-1, B, obs_dim)."""
     return (dynamics.unroll(states[0], actions) - states[1:]).pow(2)

@@ -22,11 +22,14 @@ def adam_options(device: torch.device, fast: bool) -> dict[str, bool]:
 class AdamStep:
     """`optimizer.step()` on given gradients. With a fused Adam it calls the fused kernel directly on Adam's own
     state, without Optimizer.step's per-call bookkeeping (hooks, state lookups, grouping), which costs more
-    than the kernel at small sizes; the state stays in the optimizer, so checkpoints are unchanged."""
+    than the kernel at small sizes; the state stays in the optimizer, so checkpoints are unchanged.
+    `compiled`: the steps run inside a torch.compile graph, where inductor has no lowering of the fused kernel,
+    so the same step is taken in foreach ops (`adam_foreach`)."""
 
-    def __init__(self, optimizer: torch.optim.Adam):
+    def __init__(self, optimizer: torch.optim.Adam, compiled: bool = False):
         self.optimizer = optimizer
         self.state: tuple[list[torch.Tensor], ...] | None = None  # exp_avg, exp_avg_sq, step per parameter
+        self.state_step = self.foreach_step if compiled else self.fused_step
         optimizer.register_load_state_dict_post_hook(self.forget)
 
     def forget(self, optimizer=None) -> None:
@@ -43,17 +46,23 @@ class AdamStep:
         if not group["fused"] or self.state is None:
             self.torch_adam_step(grads, skip)
             return
+        self.state_step(group, grads, skip)
+
+    def fused_step(self, group: dict, grads: list[torch.Tensor], skip: torch.Tensor) -> None:
+        """The fused kernel on Adam's state."""
         params = group["params"]
         exp_avgs, exp_avg_sqs, steps = self.state
         beta1, beta2 = group["betas"]
-        if torch.compiler.is_compiling():  # inductor has no lowering of the fused kernel: the same step in foreach ops
-            adam_foreach(params, grads, exp_avgs, exp_avg_sqs, steps, group["lr"], beta1, beta2, group["eps"], skip)
-            return
         torch._foreach_add_(steps, 1)
         torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"],
                            beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
                            maximize=group["maximize"], found_inf=skip)
         torch._foreach_sub_(steps, [skip] * len(steps))  # as torch.optim.Adam does with found_inf
+
+    def foreach_step(self, group: dict, grads: list[torch.Tensor], skip: torch.Tensor) -> None:
+        """The same step in foreach ops, which inductor compiles."""
+        beta1, beta2 = group["betas"]
+        adam_foreach(group["params"], grads, *self.state, group["lr"], beta1, beta2, group["eps"], skip)
 
     def torch_adam_step(self, grads: list[torch.Tensor], skip: torch.Tensor) -> None:
         """torch.optim.Adam's own step (unfused, or the fused one's first step, which creates its state); the
@@ -88,11 +97,14 @@ def adam_foreach(params, grads, exp_avgs, exp_avg_sqs, steps, lr: float, beta1: 
 
 
 def grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
-    """The total 2-norm of a list of gradients, as torch.nn.utils.clip_grad_norm_ computes it. Compiled, it is
-    per-tensor norms, which inductor fuses (it has no lowering of _foreach_norm, whose CPU fallback loops)."""
-    compiling = torch.compiler.is_compiling()
-    norms = [torch.linalg.vector_norm(g) for g in grads] if compiling else torch._foreach_norm(grads)
-    return torch.linalg.vector_norm(torch.stack(norms))
+    """The total 2-norm of a list of gradients, as torch.nn.utils.clip_grad_norm_ computes it."""
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def compiled_grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """`grad_norm` from per-tensor norms, which inductor fuses (it has no lowering of _foreach_norm, whose CPU
+    fallback loops): for updates compiled with torch.compile."""
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
 def clip_grad_norm(grads: list[torch.Tensor], max_norm: float, total_norm: torch.Tensor) -> None:

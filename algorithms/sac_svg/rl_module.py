@@ -12,6 +12,7 @@ from ray.rllib.utils.annotations import override
 from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.config import NetworkHyperparameters
 from algorithms.sac_svg.critic import DoubleQCritic
+from algorithms.sac_svg.dynamics_models import DYNAMICS_MODELS
 from algorithms.sac_svg.normalizer import RunningNormalizer
 from algorithms.sac_svg.temperature import Temperature
 from algorithms.sac_svg.world_model import WorldModel
@@ -36,12 +37,10 @@ class SACSVGModule(TorchRLModule, InferenceOnlyAPI):
                                     hidden_depth=n.hidden_depth)
         self.target_critic = make_target_network(self.critic)
         self.temperature = Temperature(init_alpha=n.init_alpha)
+        dynamics = DYNAMICS_MODELS[n.dynamics_model].build(obs_dim, act_dim, n)
         self.world_model = WorldModel(obs_dim=obs_dim, act_dim=act_dim, hidden_dim=n.model_hidden_dim,
-                                      hidden_depth=n.model_hidden_depth, decoder_depth=n.decoder_depth,
-                                      gru_hidden_dim=n.gru_hidden_dim, gru_layers=n.gru_layers,
-                                      detach_feedback=n.dynamics_detach_feedback,
-                                      matmul_dtype=n.world_model_dtype, dynamics_model=n.dynamics_model,
-                                      ensemble_size=n.ensemble_size)
+                                      hidden_depth=n.model_hidden_depth, dynamics=dynamics,
+                                      matmul_dtype=n.world_model_dtype)
 
     # RLlib's state round trip casts float64 arrays to float32 both ways; the float64 buffers (the normalizer's
     # running moments) travel exactly, so that a restored run normalizes like the original.
