@@ -10,7 +10,6 @@ import pathlib
 import time
 
 from ray.rllib.algorithms.algorithm import Algorithm
-from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
@@ -157,11 +156,3 @@ def _weighted_mean(stats: list[dict[str, float]]) -> dict[str, float]:
                   NUM_UPDATES: total, SKIPPED_UPDATES: sum(s.get(SKIPPED_UPDATES, 0) for s in stats)}
     return means
 
-
-class SeedRandomActions(RLlibCallback):
-    """Seeds each env runner's action space, so the uniformly random first steps repeat with the run's seed."""
-
-    @override(RLlibCallback)
-    def on_environment_created(self, *, env_runner, env, **kwargs) -> None:
-        if env_runner.config.seed is not None:
-            env.action_space.seed(env_runner.config.seed + (env_runner.worker_index or 0))

@@ -14,6 +14,8 @@ from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
+from algorithms.sac_svg.random_actions import SeedRandomActions
+
 
 @dataclass
 class NetworkHyperparameters:
@@ -121,7 +123,7 @@ class SACSVGConfig(AlgorithmConfig):
     """AlgorithmConfig for SACSVG: `training()` takes every SVGHyperparameters field."""
 
     def __init__(self, algo_class=None):
-        from algorithms.sac_svg.algorithm import SACSVG, SeedRandomActions
+        from algorithms.sac_svg.algorithm import SACSVG
 
         super().__init__(algo_class=algo_class or SACSVG)
         self.callbacks_class = SeedRandomActions
