@@ -57,6 +57,8 @@ def build_config(
 ):
     """The SACSVGConfig of one trial. `schedule` (eq. 14's fields, or any other config fields a search
     space draws) defaults to the task's Table 4 schedule."""
+    from sweeps.eval_video import with_eval_video
+
     if isinstance(schedule, EntropySchedule) or schedule is None:
         schedule = schedule_fields(schedule or task.schedule)
     config = _algorithm_config_class()().environment(env=rllib_env_id(task.name))
@@ -71,7 +73,7 @@ def build_config(
     config.debugging(seed=seed)
     # `training()` derives RLlib's own iteration/evaluation settings from ours: re-run it after
     # update_from_dict, which sets attributes directly.
-    return config.training()
+    return with_eval_video(config.training())
 
 
 def parse_overrides(items: Iterable[str], fields: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -30,7 +30,6 @@ from algorithms.sac_svg.metrics import (
     ENV_STEPS,
     ENV_STEPS_PER_S,
     EVAL_RETURN,
-    EVAL_VIDEO,
     NUM_UPDATES,
     REPLAY_SIZE,
     SKIPPED_UPDATES,
@@ -90,10 +89,6 @@ class SACSVG(Algorithm):
         if evaluates and "episode_return_mean" in evaluation:
             results[EVAL_RETURN] = evaluation["episode_return_mean"]
             policy_file.keep_if_best(self, results[EVAL_RETURN])
-            if self.config.eval_video:
-                from agents.video import record_trial_evaluation
-
-                results[EVAL_VIDEO] = record_trial_evaluation(self)
         results[DONE] = env_steps >= self.config.total_env_steps
         results[ENV_RUNNER_RESTARTS] = results.get(FAULT_TOLERANCE_STATS, {}).get("num_remote_worker_restarts", 0)
         results[WORLD_MODEL_DTYPE] = self.config.resolved_world_model_dtype

@@ -96,7 +96,7 @@ class SVGHyperparameters(NetworkHyperparameters):
     max_nonfinite_updates: int = 10         # a component's skipped non-finite updates in a row before the trial fails
     checkpoint_every_s: float | None = None  # also checkpoint when this much time passed (None: off)
     eval_video: bool = False                # after each evaluation, an MP4 of one episode of the evaluated policy in
-                                            # the trial folder (eval_video.mp4), logged to W&B (agents/video.py)
+                                            # the trial folder (eval_video.mp4), logged to W&B (sweeps/eval_video.py)
     learner_threads: int | None = None      # torch CPU threads; None = the CPUs Ray reserves for the learner
     # Speed only: the same mathematics either way (see learner.py and `make bench`).
     fused_optimizer: bool = True            # fused Adam (foreach where no fused kernel); False: per-parameter loop

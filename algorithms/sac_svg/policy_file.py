@@ -17,8 +17,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
+from torch import nn
 
 from algorithms.sac_svg import checkpoint
+from algorithms.sac_svg.actor import TanhGaussianActor
+from algorithms.sac_svg.normalizer import RunningNormalizer
 
 FOLDER = "best_policy"  # in the trial folder, beside checkpoint_*
 WEIGHTS = "policy.safetensors"
@@ -65,6 +68,29 @@ def read(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
 
     checkpoint.check(Path(folder))
     return load_file(str(Path(folder) / WEIGHTS)), json.loads((Path(folder) / SPEC).read_text())
+
+
+class Policy(nn.Module):
+    """The normalizer and the actor of a trained SAC-SVG(H) agent, as on the env runners (rl_module.py), built
+    from policy.json's spec."""
+
+    def __init__(self, spec: dict):
+        super().__init__()
+        self.normalizer = RunningNormalizer(dim=spec["obs_dim"], enabled=spec["normalize_obs"],
+                                            std_min=spec["obs_std_min"], std_max=spec["obs_std_max"])
+        self.actor = TanhGaussianActor(obs_dim=spec["obs_dim"], act_dim=spec["act_dim"],
+                                       hidden_dim=spec["hidden_dim"], hidden_depth=spec["hidden_depth"],
+                                       log_std_min=spec["log_std_min"], log_std_max=spec["log_std_max"])
+
+    @torch.no_grad()
+    def forward(self, obs: torch.Tensor, stochastic: bool = False) -> torch.Tensor:
+        """tanh(mu(x)) (the evaluation action), or u ~ pi(x) (eq. 4) when `stochastic`."""
+        x = self.normalizer(obs)
+        return self.actor.sample(x)[0] if stochastic else self.actor.mean_action(x)
+
+    def act(self, obs: np.ndarray, stochastic: bool = False) -> np.ndarray:
+        """One environment's action for one observation."""
+        return self(torch.as_tensor(obs, dtype=torch.float32), stochastic).numpy()
 
 
 # ---------------------------------------------------------------- the best evaluation of a trial
