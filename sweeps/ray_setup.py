@@ -30,14 +30,14 @@ def init_ray(dashboard: bool, verbose: bool = False) -> None:
     """
     import ray
 
-    import agents
     import algorithms
     import sweeps
     import tasks
 
-    # Trials and env runners import our packages: ship them to the cluster (a local one already has them).
+    # Trials and env runners import our packages (these three, the layers a run is made of): ship them to the
+    # cluster (a local one already has them).
     if os.environ.get("RAY_ADDRESS"):
-        context = ray.init(runtime_env={"py_modules": [agents, algorithms, sweeps, tasks]}, log_to_driver=verbose)
+        context = ray.init(runtime_env={"py_modules": [algorithms, sweeps, tasks]}, log_to_driver=verbose)
     else:
         host, _ = DASHBOARD
         # dashboard_port=None: Ray tries 8265 and the ports after it (a fixed port fails when another Ray has it).
