@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 
 from algorithms.sac_svg import checkpoint, policy_file
 from algorithms.sac_svg.policy_file import Policy
+from sweeps.layout import PARAMS_FILE, SWEEP_FILE
 from sweeps.results import latest_checkpoint
 from tasks import Task, UnknownTaskError, get_task
 
@@ -67,16 +68,16 @@ def find(path: Path, latest: bool) -> tuple[Path, str]:
     """(the policy or checkpoint folder to load, a sentence saying how it was chosen)."""
     if not path.exists():
         raise AgentInputError(f"{path} does not exist")
-    if (path / "sweep.json").is_file():
+    if (path / SWEEP_FILE).is_file():
         trial, why = best_trial(path)
         folder, how = in_trial(trial, latest)
         return folder, f"{why}; {how}"
-    if (path / "params.json").is_file():
+    if (path / PARAMS_FILE).is_file():
         return in_trial(path, latest)
     if (path / checkpoint.MANIFEST).is_file():
         return path, f"checkpoint {path}"
     raise AgentInputError(f"{path} is not a svglab checkpoint: no {checkpoint.MANIFEST} (a checkpoint), "
-                          "params.json (a trial folder) or sweep.json (a sweep folder) in it")
+                          f"{PARAMS_FILE} (a trial folder) or {SWEEP_FILE} (a sweep folder) in it")
 
 
 def in_trial(trial: Path, latest: bool) -> tuple[Path, str]:
@@ -159,7 +160,7 @@ def _trial_config(folder: Path) -> dict:
     """The configuration of the trial that wrote a full checkpoint: params.json in its trial folder."""
     from sweeps.results import trial_config
 
-    params = folder.parent / "params.json"
+    params = folder.parent / PARAMS_FILE
     config = trial_config(folder.parent) if params.is_file() else {}
     missing = [k for k in ("env", *policy_file.SIZE_FIELDS) if k not in config]
     if missing:

@@ -13,6 +13,7 @@ from dashboards.formats import INCOMPLETE, fmt_num, fmt_stat, task_label
 from dashboards.intervals import ARM_COLUMNS, BOOTSTRAP_REPS, Estimate, summarize_arms
 from dashboards.select import experiment_of, members, schedule_groups, tasks
 from dashboards.stats import completeness_note, incomplete, length_note
+from sweeps.layout import SWEEP
 from sweeps.results import best_group
 
 
@@ -21,8 +22,8 @@ def table4(results: load.Results, reps: int = BOOTSTRAP_REPS) -> pd.DataFrame:
     with the IQM and mean of its trials' scores and their intervals."""
     groups = schedule_groups(results.trials)
     rows = []
-    for task in tasks(results, "sweep"):
-        exp = experiment_of(results, task, "sweep")
+    for task in tasks(results, SWEEP):
+        exp = experiment_of(results, task, SWEEP)
         task_groups = groups[groups["task"] == task]
         best = best_group(task_groups)
         paper = exp["paper_schedule"]
