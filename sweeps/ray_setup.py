@@ -8,11 +8,23 @@ the first free one from 8265 up, printed at start ("Ray dashboard: http://127.0.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from sweeps.storage import Location
 
 DASHBOARD = ("127.0.0.1", 8265)  # the first local Ray's; a second one beside it takes the next free port
+
+
+class _TokenAuthNotice(logging.Filter):
+    """Drops Ray's notice that a local Ray has token authentication on, which ends by saying how to turn it off:
+    svglab keeps it on (Ray's warning when it is off still shows)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster.")
+
+
+logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(_TokenAuthNotice())
 
 
 def dashboard_url() -> str:

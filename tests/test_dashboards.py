@@ -12,8 +12,10 @@ import functools
 import http.server
 import json
 import math
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -28,6 +30,7 @@ from dashboards import formats, load, paper_numbers, plots, report, table2, tabl
 from dashboards.stats import welch_p
 from sweeps import results as sweep_results
 from sweeps import wandb_logging
+from tests.conftest import REPO
 
 TRAIN_STEPS = 3000
 EVAL_INTERVAL = 1000
@@ -472,12 +475,26 @@ def test_wandb_runs_and_sync_command(tmp_path):
 def test_wandb_online_needs_key_and_mode(monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    monkeypatch.setattr(wandb_logging, "wandb_api_key", lambda: None)
+    monkeypatch.setattr(wandb_logging, "wandb_logged_in", lambda: False)
     assert not wandb_logging.wandb_online()
-    monkeypatch.setattr(wandb_logging, "wandb_api_key", lambda: "x" * 40)
+    monkeypatch.setattr(wandb_logging, "wandb_logged_in", lambda: True)
     assert wandb_logging.wandb_online()
     monkeypatch.setenv("WANDB_MODE", "offline")
     assert not wandb_logging.wandb_online()
+
+
+@pytest.mark.parametrize("stored", [False, True])
+def test_wandb_logged_in_reads_the_stored_key_quietly(tmp_path, stored):
+    """The key `wandb login` stores (~/.netrc) counts, read through W&B's current API: no deprecation warning
+    (wandb.api is deprecated) and none of wandb.login's status lines."""
+    if stored:
+        (tmp_path / ".netrc").write_text(f"machine api.wandb.ai\n  login user\n  password {'a' * 40}\n")
+        (tmp_path / ".netrc").chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | {"HOME": str(tmp_path)}
+    code = "from sweeps.wandb_logging import wandb_mode; print(wandb_mode())"
+    process = subprocess.run([sys.executable, "-W", "default", "-c", code], cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert (process.stdout.strip(), process.stderr) == ("online" if stored else "offline", "")
 
 
 def test_ray_dashboard_detected_when_it_answers(tmp_path):
