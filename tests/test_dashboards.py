@@ -212,6 +212,29 @@ def test_table4_ignores_unevaluated_trials_and_marks_them(generated):
     assert r["paper_target_entropy_beta"] == 64 and r["matches_paper"]
 
 
+def test_table4_shows_every_return_by_its_one_score_rule(generated, synthetic):
+    """The printed row's returns are all trial scores by the rule its note names (a smoke budget: the mean of
+    the last 3 evaluations), not the last evaluation beside them: Cheetah's best schedule has last evaluations
+    900, 1100, 1000 and scores 850, 1050, 950."""
+    from dashboards.formats import INCOMPLETE, fmt_stat
+    from dashboards.table4 import SCORE_COLUMN, display_table4
+
+    exp = synthetic / "poplin-cheetah-sweep-smoke"
+    scores = []
+    for params_path in sorted(exp.glob("*/params.json")):
+        params = json.loads(params_path.read_text())
+        if tuple(params[k] for k in load.SCHEDULE) == (0, -3, 0.1):
+            scores.append(pd.read_csv(params_path.parent / "progress.csv")["eval_return"].dropna().iloc[-3:].mean())
+    assert sorted(scores) == [850.0, 950.0, 1050.0]
+    r = row(generated.tables.table4, task="poplin-cheetah")
+    assert "score = mean of the last 3 evaluations" in r["note"]
+    shown = display_table4(generated.tables.table4).set_index("Task")
+    cheetah = shown.loc[[label for label in shown.index if "poplin-cheetah" in label][0]]
+    assert cheetah[SCORE_COLUMN] == f"{fmt_stat(np.mean(scores), np.std(scores, ddof=1), 3)} {INCOMPLETE}"
+    assert cheetah["Mean [95% CI]"].startswith(f"{np.mean(scores):.1f}")
+    assert "Best mean final eval" not in shown.columns
+
+
 def test_table4_shows_the_official_schedule_beside_the_papers(generated):
     """The official config files (docs/official-code.md) give POPLIN Cheetah (-1, -4, 1) and MBPO Walker2d
     (-2, -8, 1/16)."""
