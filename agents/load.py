@@ -21,6 +21,7 @@ import torch
 from safetensors import SafetensorError
 
 from algorithms.sac_svg import checkpoint, policy_file
+from algorithms.sac_svg.config import POLICY_FIELDS
 from algorithms.sac_svg.policy_file import Policy
 from sweeps.layout import PARAMS_FILE, SWEEP_FILE
 from sweeps.results import latest_checkpoint
@@ -162,7 +163,7 @@ def _trial_config(folder: Path) -> dict:
 
     params = folder.parent / PARAMS_FILE
     config = trial_config(folder.parent) if params.is_file() else {}
-    missing = [k for k in ("env", *policy_file.SIZE_FIELDS) if k not in config]
+    missing = [k for k in ("env", *POLICY_FIELDS) if k not in config]
     if missing:
         raise AgentInputError(f"checkpoint {folder}: its trial's configuration ({params}) is missing or lacks "
                               f"{', '.join(missing)}; give the trial folder, or its {policy_file.FOLDER}/")

@@ -50,6 +50,16 @@ class NetworkHyperparameters:
         return cls(**{f.name: model_config[f.name] for f in fields(cls)})
 
 
+# The fields that fix the shapes of the learner's tensors (the RL module's networks, the replay): a checkpoint
+# restores only into the same values (checkpoint.py).
+SHAPE_FIELDS = ("hidden_dim", "hidden_depth", "model_hidden_dim", "model_hidden_depth", "decoder_depth",
+                "gru_hidden_dim", "gru_layers", "dynamics_model", "ensemble_size", "replay_capacity")
+# The fields that rebuild the policy alone, the actor and the normalizer (rl_module.py): the slim policy's sizes
+# (policy_file.py).
+POLICY_FIELDS = ("hidden_dim", "hidden_depth", "log_std_min", "log_std_max", "normalize_obs", "obs_std_min",
+                 "obs_std_max")
+
+
 @dataclass
 class SVGHyperparameters(NetworkHyperparameters):
     """Field names follow the paper; comments give the source of each default."""

@@ -21,15 +21,13 @@ from torch import nn
 
 from algorithms.sac_svg import checkpoint
 from algorithms.sac_svg.actor import TanhGaussianActor
+from algorithms.sac_svg.config import POLICY_FIELDS
 from algorithms.sac_svg.normalizer import RunningNormalizer
 
 FOLDER = "best_policy"  # in the trial folder, beside checkpoint_*
 WEIGHTS = "policy.safetensors"
 SPEC = "policy.json"
 PARTS = ("actor.", "normalizer.")  # the RL module's state entries a policy keeps
-# Config fields that rebuild the actor and the normalizer (rl_module.py).
-SIZE_FIELDS = ("hidden_dim", "hidden_depth", "log_std_min", "log_std_max", "normalize_obs", "obs_std_min",
-               "obs_std_max")
 MODULE_ID = "default_policy"
 
 
@@ -46,7 +44,7 @@ def make_spec(task: str, config: Mapping, tensors: Mapping[str, torch.Tensor], *
     return {"svglab_version": checkpoint.svglab_version(), "task": task,
             "obs_dim": int(tensors["normalizer.loc"].shape[0]),
             "act_dim": int(tensors[f"{layers[-1]}.bias"].shape[0]) // 2,
-            **{name: config[name] for name in SIZE_FIELDS}, "actor_layers": layers, **extra}
+            **{name: config[name] for name in POLICY_FIELDS}, "actor_layers": layers, **extra}
 
 
 def write(folder: Path, tensors: Mapping[str, torch.Tensor], spec: dict) -> None:
@@ -58,7 +56,7 @@ def write(folder: Path, tensors: Mapping[str, torch.Tensor], spec: dict) -> None
         save_file(dict(tensors), str(partial / WEIGHTS))
         (partial / SPEC).write_text(json.dumps(spec, indent=1) + "\n")
 
-    identity = SimpleNamespace(env=f"svglab/{spec['task']}", **{k: spec[k] for k in SIZE_FIELDS})
+    identity = SimpleNamespace(env=f"svglab/{spec['task']}", **{k: spec[k] for k in POLICY_FIELDS})
     checkpoint.write_atomically(Path(folder), save, identity, spec.get("env_steps", 0))
 
 
