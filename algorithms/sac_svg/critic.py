@@ -4,7 +4,7 @@ import torch
 from algorithms.sac_svg.networks import StackedMLPs
 
 # Widest layers that evaluate Q1 and Q2 with one batched product: narrow layers gain from fewer calls, wide ones
-# lose to the batched product's layout (`make bench` times both paths, docs/performance.md).
+# lose to the batched product's layout.
 BATCHED_MAX_WIDTH = 128
 
 
