@@ -15,24 +15,9 @@ import numpy as np
 import torch
 
 from agents import cli
-from agents.load import Policy
+from algorithms.sac_svg.policy_file import Policy
 from tasks import make_env
-
-
-def run_episode(policy: Policy, env, seed: int, stochastic: bool,
-                on_step: Callable[[], None] | None = None) -> tuple[float, int]:
-    """(return, length) of one episode from `env.reset(seed=seed)`; `on_step` runs after the reset and after
-    every step (e.g. to render a frame)."""
-    obs, _ = env.reset(seed=seed)
-    total, steps, done = 0.0, 0, False
-    if on_step:
-        on_step()
-    while not done:
-        obs, reward, terminated, truncated, _ = env.step(policy.act(obs, stochastic))
-        total, steps, done = total + float(reward), steps + 1, terminated or truncated
-        if on_step:
-            on_step()
-    return total, steps
+from tasks.episodes import run_episode
 
 
 def evaluate(policy: Policy, task: str, episodes: int, seed: int, stochastic: bool,
@@ -42,7 +27,7 @@ def evaluate(policy: Policy, task: str, episodes: int, seed: int, stochastic: bo
     env = make_env(task)
     returns, lengths = [], []
     for i in range(episodes):
-        total, steps = run_episode(policy, env, seed + i, stochastic)
+        total, steps = run_episode(lambda obs: policy.act(obs, stochastic), env, seed + i)
         returns.append(total)
         lengths.append(steps)
         report(i, total, steps)

@@ -17,14 +17,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
-from torch import nn
 
 from algorithms.sac_svg import checkpoint, policy_file
-from algorithms.sac_svg.actor import TanhGaussianActor
-from algorithms.sac_svg.normalizer import RunningNormalizer
+from algorithms.sac_svg.config import POLICY_FIELDS
+from algorithms.sac_svg.policy_file import Policy
+from sweeps.layout import PARAMS_FILE, SWEEP_FILE
 from sweeps.results import latest_checkpoint
 from tasks import Task, UnknownTaskError, get_task
 
@@ -33,28 +32,6 @@ MODULE_STATE = f"learner_group/learner/rl_module/{policy_file.MODULE_ID}/module_
 
 class AgentInputError(ValueError):
     """A path or option the agent commands cannot use; the message says which and why."""
-
-
-class Policy(nn.Module):
-    """The normalizer and the actor of a trained SAC-SVG(H) agent, as on the env runners (rl_module.py)."""
-
-    def __init__(self, spec: dict):
-        super().__init__()
-        self.normalizer = RunningNormalizer(dim=spec["obs_dim"], enabled=spec["normalize_obs"],
-                                            std_min=spec["obs_std_min"], std_max=spec["obs_std_max"])
-        self.actor = TanhGaussianActor(obs_dim=spec["obs_dim"], act_dim=spec["act_dim"],
-                                       hidden_dim=spec["hidden_dim"], hidden_depth=spec["hidden_depth"],
-                                       log_std_min=spec["log_std_min"], log_std_max=spec["log_std_max"])
-
-    @torch.no_grad()
-    def forward(self, obs: torch.Tensor, stochastic: bool = False) -> torch.Tensor:
-        """tanh(mu(x)) (the evaluation action), or u ~ pi(x) (eq. 4) when `stochastic`."""
-        x = self.normalizer(obs)
-        return self.actor.sample(x)[0] if stochastic else self.actor.mean_action(x)
-
-    def act(self, obs: np.ndarray, stochastic: bool = False) -> np.ndarray:
-        """One environment's action for one observation."""
-        return self(torch.as_tensor(obs, dtype=torch.float32), stochastic).numpy()
 
 
 @dataclass
@@ -90,16 +67,16 @@ def find(path: Path, latest: bool) -> tuple[Path, str]:
     """(the policy or checkpoint folder to load, a sentence saying how it was chosen)."""
     if not path.exists():
         raise AgentInputError(f"{path} does not exist")
-    if (path / "sweep.json").is_file():
+    if (path / SWEEP_FILE).is_file():
         trial, why = best_trial(path)
         folder, how = in_trial(trial, latest)
         return folder, f"{why}; {how}"
-    if (path / "params.json").is_file():
+    if (path / PARAMS_FILE).is_file():
         return in_trial(path, latest)
     if (path / checkpoint.MANIFEST).is_file():
         return path, f"checkpoint {path}"
     raise AgentInputError(f"{path} is not a svglab checkpoint: no {checkpoint.MANIFEST} (a checkpoint), "
-                          "params.json (a trial folder) or sweep.json (a sweep folder) in it")
+                          f"{PARAMS_FILE} (a trial folder) or {SWEEP_FILE} (a sweep folder) in it")
 
 
 def in_trial(trial: Path, latest: bool) -> tuple[Path, str]:
@@ -210,9 +187,9 @@ def _trial_config(folder: Path) -> dict:
     """The configuration of the trial that wrote a full checkpoint: params.json in its trial folder."""
     from sweeps.results import trial_config
 
-    params = folder.parent / "params.json"
+    params = folder.parent / PARAMS_FILE
     config = trial_config(folder.parent) if params.is_file() else {}
-    missing = [k for k in ("env", *policy_file.SIZE_FIELDS) if k not in config]
+    missing = [k for k in ("env", *POLICY_FIELDS) if k not in config]
     if missing:
         raise AgentInputError(f"checkpoint {folder}: its trial's configuration ({params}) is missing or lacks "
                               f"{', '.join(missing)}; give the trial folder, or its {policy_file.FOLDER}/")

@@ -4,80 +4,18 @@
         [--latest] [--task T]
 
 Renders off-screen with MuJoCo (MUJOCO_GL, default egl; osmesa also works) at the env's frame rate and
-writes H.264 with the ffmpeg that the imageio-ffmpeg package ships. Default OUT: <checkpoint>.mp4 beside
-the checkpoint folder.
+writes H.264 with the ffmpeg that the imageio-ffmpeg package ships (tasks/episodes.py). Default OUT:
+<checkpoint>.mp4 beside the checkpoint folder.
 """
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from agents import cli
-from agents.evaluate import run_episode
-from agents.load import AgentInputError, Policy
+from agents.load import AgentInputError
 from algorithms import atomic
-from tasks import make_env
-
-
-def record(policy: Policy, task: str, episodes: int, seed: int, stochastic: bool, size: int,
-           out: Path) -> tuple[list[float], int]:
-    """Render `episodes` episodes (env seeds seed, seed + 1, ...) into the MP4 `out`, written whole or not
-    at all. Returns the episodes' returns and the number of frames (the reset and every step)."""
-    import imageio.v2 as imageio
-
-    os.environ.setdefault("MUJOCO_GL", "egl")  # read when the first off-screen context is made
-    env = make_env(task, render_mode="rgb_array", width=size, height=size)
-    # Set before the first frame makes the context: a 1024-pixel shadow map, no multisampling. With
-    # MuJoCo's defaults (4096, 4 samples) Mesa's software EGL drew a frame 8x slower on a 2-core CPU.
-    env.unwrapped.model.vis.quality.shadowsize = 1024
-    env.unwrapped.model.vis.quality.offsamples = 0
-    returns, frames = [], 0
-    with atomic.replacing(out) as partial, imageio.get_writer(
-            partial, format="FFMPEG", fps=env.metadata["render_fps"], codec="libx264", quality=7,
-            macro_block_size=8) as writer:
-        def frame() -> None:
-            nonlocal frames
-            writer.append_data(np.asarray(env.render()))
-            frames += 1
-
-        for i in range(episodes):
-            returns.append(run_episode(policy, env, seed + i, stochastic, on_step=frame)[0])
-    env.close()
-    return returns, frames
-
-
-EVAL_VIDEO_FILE = "eval_video.mp4"
-EVAL_VIDEO_SIZE = 320
-
-
-def record_trial_evaluation(algorithm) -> str | None:
-    """In a trial (config eval_video): one deterministic episode of the policy just evaluated, env seed = the
-    iteration, into <trial>/eval_video.mp4 (each evaluation replaces it: the last one stays). Returns its path
-    for the W&B logger; None outside Tune."""
-    import pyarrow.fs
-
-    from algorithms.sac_svg import policy_file
-
-    storage = getattr(algorithm, "_storage", None)
-    if storage is None:
-        return None
-    tensors = policy_file.policy_tensors(policy_file.module_state(algorithm))
-    task = algorithm.config.env.removeprefix("svglab/")
-    policy = Policy(policy_file.make_spec(task, vars(algorithm.config), tensors))
-    policy.load_state_dict(tensors)
-    target = f"{storage.trial_fs_path}/{EVAL_VIDEO_FILE}"
-    if isinstance(storage.storage_filesystem, pyarrow.fs.LocalFileSystem):
-        record(policy, task, 1, algorithm.iteration, False, EVAL_VIDEO_SIZE, Path(target))
-        return target
-    with tempfile.TemporaryDirectory() as local:
-        record(policy, task, 1, algorithm.iteration, False, EVAL_VIDEO_SIZE, Path(local) / EVAL_VIDEO_FILE)
-        pyarrow.fs.copy_files(str(Path(local) / EVAL_VIDEO_FILE), target,
-                              destination_filesystem=storage.storage_filesystem)
-    return target
+from tasks.episodes import film
 
 
 def video_command(args) -> int:
@@ -89,7 +27,9 @@ def video_command(args) -> int:
     out = args.out or agent.source.parent / f"{agent.source.name}.mp4"
     if not out.parent.is_dir():
         raise AgentInputError(f"--out {out}: folder {out.parent} does not exist")
-    returns, frames = record(agent.policy, task.name, args.episodes, args.seed, args.stochastic, args.size, out)
+    with atomic.replacing(out) as partial:
+        returns, frames = film(lambda obs: agent.policy.act(obs, args.stochastic), task.name, args.episodes,
+                               args.seed, args.size, partial)
     print(f"wrote {out}: {args.episodes} episode(s) of {task.name}, returns "
           f"{', '.join(f'{r:.1f}' for r in returns)}, {frames} frames of {args.size}x{args.size}")
     return 0

@@ -12,7 +12,8 @@ With no arguments: the small size, the default and compiled paths, float32, few 
 env steps per second.
 
   python -m benchmarks.bench [--full] [--sizes small paper] [--threads 2] [--gpus 1] [--set k=v ...]
-  python -m benchmarks.bench --bf16-study   # float32 vs bfloat16 world model, see bf16_study.py
+  python -m benchmarks.bench --bf16-study [--full] [--threads 1] [--set k=v ...]   # float32 vs bfloat16
+      world model, see bf16_study.py (the timing options --sizes, --dtypes, --repeats, --gpus are refused)
 """
 import argparse
 import collections
@@ -37,15 +38,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from algorithms.sac_svg.config import SACSVGConfig
 from algorithms.sac_svg.networks import mlp
-from sweeps.budgets import SMALL_NETWORKS
+from benchmarks.configs import ENV, SIZES, config_for
 from sweeps.experiment import OverrideError, parse_overrides
 from tasks.random_policy import random_transitions
 
-ENV = "Walker2d-v5"
-SIZES = {
-    "paper": {},  # Table 3
-    "small": SMALL_NETWORKS | dict(batch_size=128, seq_batch_size=128),
-}
 FRAGMENT = 10  # env steps per learner call, the default rollout_fragment_length
 VARIANTS = {"plain": dict(fused_optimizer=False), "fast": {}, "compiled": dict(compile_updates=True),
             "graphs": dict(cuda_graphs=True)}  # graphs: GPU learner only
@@ -54,13 +50,7 @@ COMPONENTS = ("transition_batch", "update_actor", "update_alpha", "update_critic
               "update_termination", "update_target_critic", "dynamics_update")
 QUICK = dict(sizes=["small"], variants=["fast", "compiled"], dtypes=["float32"])  # the default run
 FULL = dict(sizes=list(SIZES), variants=None, dtypes=["float32", "bfloat16"])  # --full; variants None: all
-
-
-def config_for(size: str, horizon: int, dtype: str, threads: int, overrides: dict, gpus: int = 0) -> SACSVGConfig:
-    return (SACSVGConfig().environment(ENV).learners(num_gpus_per_learner=gpus)
-            .training(horizon=horizon, world_model_dtype=dtype, actor_warmup_steps=0, learner_threads=threads,
-                      **(SIZES[size] | overrides))
-            .debugging(seed=0))
+STUDY_IGNORES = ("sizes", "variants", "dtypes", "horizons", "repeats", "gpus")  # the timing's options alone
 
 
 def timed_ms(fn, repeats: int, device: torch.device, clock=time.perf_counter, summary=statistics.median) -> float:
@@ -240,6 +230,10 @@ def main() -> None:
                         help="instead of timing: float32 vs bfloat16 world model (model error, SVG gradient)")
     parser.add_argument("--out", default="bench_results")
     args = parser.parse_args()
+    if args.bf16_study:
+        ignored = [f"--{name}" for name in STUDY_IGNORES if getattr(args, name) != parser.get_default(name)]
+        if ignored:
+            parser.error(f"{' '.join(ignored)}: the bfloat16 study takes --full, --threads, --set and --out only")
     for name, value in (FULL if args.full else QUICK).items():
         if getattr(args, name) is None:
             setattr(args, name, value)

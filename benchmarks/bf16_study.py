@@ -21,7 +21,7 @@ import torch
 
 from algorithms.sac_svg import losses
 from algorithms.sac_svg.replay import TransitionReplay
-from benchmarks.bench import ENV, config_for
+from benchmarks.configs import ENV, config_for
 from sweeps.budgets import SMALL_NETWORKS
 from tasks.random_policy import random_transitions
 

@@ -30,7 +30,8 @@ from dashboards.ablation_table import arm_rows, write_table
 from dashboards.formats import fmt_steps
 from dashboards.plots import _band, _bin_size, _empty_note, _legend, _save, aggregate
 from dashboards.tables import default_out
-from sweeps.ablations import CRITIC_MVE, MODEL, Ablation, ablation_budget, ablation_dirname, arm_of, get_ablation
+from sweeps.ablation_catalog import CRITIC_MVE, MODEL, Ablation, ablation_budget, ablation_dirname, arm_of, get_ablation
+from sweeps.layout import SWEEP_FILE
 from sweeps.model_ablation import ERRORS_FILE, MODELS
 from sweeps.results import final_eval, read_progress, trial_config, trial_dirs
 from sweeps.storage import Location
@@ -146,8 +147,8 @@ def write_outputs(results: str, ablation: Ablation, task: str, budget: str, out:
     chosen = ablation_budget(ablation, budget).budget
     name = ablation_dirname(get_task(task).name, ablation, chosen)
     exp = Location.of(results) / name
-    if not (exp / "sweep.json").exists():
-        raise FileNotFoundError(f"{exp} is not an ablation folder (no sweep.json): run make ablation first")
+    if not (exp / SWEEP_FILE).exists():
+        raise FileNotFoundError(f"{exp} is not an ablation folder (no {SWEEP_FILE}): run make ablation first")
     out = Path(out) if out else default_out(results) / name
     title = f"{get_task(task).name} {ablation.figure} ({chosen.name}, {fmt_steps(_train_steps(exp))} steps)"
     if ablation is MODEL:
@@ -158,7 +159,7 @@ def write_outputs(results: str, ablation: Ablation, task: str, budget: str, out:
 def _train_steps(exp: Location):
     import json
 
-    return json.loads((exp / "sweep.json").read_text()).get("train_steps")
+    return json.loads((exp / SWEEP_FILE).read_text()).get("train_steps")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,12 +21,11 @@ from pathlib import Path
 import pandas as pd
 
 from dashboards.intervals import AUTO_SCORE, ScoreRule
+from sweeps.layout import ABLATION, SWEEP, SWEEP_FILE
 from sweeps.results import CONFIG_KEYS, CURVE_COLUMNS, TRIAL_COLUMNS, read_progress, trial_dirs, trial_row, trial_score
 from sweeps.storage import Location, is_uri
 from tasks import SCHEDULE_FIELDS
 
-SWEEP_FILE = "sweep.json"
-ABLATION_MODE = "ablation"  # sweeps.plan's mode of `make ablation` folders
 SCHEDULE = SCHEDULE_FIELDS
 
 
@@ -71,7 +70,7 @@ def read_meta(exp: Location) -> dict:
     exp = Location.of(exp)
     meta = json.loads((exp / SWEEP_FILE).read_text())
     meta.setdefault("task", exp.name.split("-")[0])
-    meta.setdefault("mode", "sweep")
+    meta.setdefault("mode", SWEEP)
     meta.setdefault("budget", "")
     meta.setdefault("suite", "")
     meta.setdefault("created", "")
@@ -85,7 +84,7 @@ def latest_experiments(experiments: list[Location]) -> list[Location]:
     best: dict[tuple[str, str], tuple[tuple, Location]] = {}
     for exp in map(Location.of, experiments):
         meta = read_meta(exp)
-        if meta["mode"] == ABLATION_MODE:
+        if meta["mode"] == ABLATION:
             continue
         key = (meta["task"], meta["mode"])
         rank = (str(meta["created"]), (exp / SWEEP_FILE).mtime())

@@ -34,6 +34,7 @@ from algorithms.sac_svg.temperature import target_entropy
 from dashboards import intervals, load, normalization, paper_numbers
 from dashboards.formats import fmt_steps
 from dashboards.select import members, method_name, schedule_groups, table2_cells, tasks
+from sweeps.layout import SWEEP
 from sweeps.results import best_group
 
 POINTS = 100  # bins along the step axis for per-iteration metrics
@@ -291,7 +292,7 @@ def write_plots(results: load.Results, out: Path, curves_as: str = IQM,
         written.append(learning_curves(results, task, out, curves_as, reps))
         written.append(model_error(results, task, out))
     for _, exp in results.experiments.iterrows():
-        if exp["mode"] == "sweep":
+        if exp["mode"] == SWEEP:
             written.append(entropy_schedules(results, exp["experiment"], out))
     normalized, task_names = normalization.normalized_scores(results)
     if normalized:

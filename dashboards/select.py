@@ -10,21 +10,22 @@ import pandas as pd
 
 from dashboards import load
 from sweeps import results as results_reader
+from sweeps.layout import REPRODUCE, SWEEP
 from sweeps.results import SCHEDULE_GROUP, best_group
 
 GROUP = ["task", *SCHEDULE_GROUP]
-FROM_REPRODUCE = "reproduce"
+FROM_REPRODUCE = REPRODUCE  # Table 2 from the task's reproduce folder
 FROM_SWEEP = "sweep (best schedule's seeds)"
 
 
 def schedule_groups(trials: pd.DataFrame) -> pd.DataFrame:
     """Sweep trials grouped by task, horizon and schedule: final-eval statistics per group."""
-    return results_reader.schedule_groups(trials[trials["mode"] == "sweep"], by=("task",), first=("experiment",))
+    return results_reader.schedule_groups(trials[trials["mode"] == SWEEP], by=("task",), first=("experiment",))
 
 
 def members(trials: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
     """The sweep trials of one schedule group (NaN matches NaN: beta null = constant)."""
-    mask = trials["mode"] == "sweep"
+    mask = trials["mode"] == SWEEP
     for col in GROUP:
         value = group[col]
         mask &= trials[col].isna() if pd.isna(value) else trials[col] == value
@@ -39,7 +40,7 @@ def table2_trials(trials: pd.DataFrame, task: str) -> tuple[dict[float, pd.DataF
     with no trials, so that a missing baseline shows in the table.
     """
     trials = trials[trials["task"] == task]
-    reproduce = trials[trials["mode"] == "reproduce"]
+    reproduce = trials[trials["mode"] == REPRODUCE]
     if len(reproduce):
         by_h = dict(iter(reproduce.groupby("horizon", dropna=False)))
         return {0.0: reproduce.iloc[:0], **by_h}, FROM_REPRODUCE
@@ -85,7 +86,7 @@ def table2_cells(results: load.Results, task: str):
     Both the SAC baseline and a SAC-SVG(H) row are always there, possibly without trials.
     """
     by_h, source = table2_trials(results.trials, task)
-    exp = experiment_of(results, task, "reproduce" if source == FROM_REPRODUCE else "sweep")
+    exp = experiment_of(results, task, REPRODUCE if source == FROM_REPRODUCE else SWEEP)
     if not any(h != 0 for h in by_h):
         by_h[planned_horizon(exp)] = results.trials.iloc[:0]
     return exp, dict(sorted(by_h.items(), key=lambda kv: (pd.isna(kv[0]), kv[0]))), source

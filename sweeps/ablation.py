@@ -1,6 +1,7 @@
-"""`make ablation NAME=critic-mve|model TASK=... [BUDGET=...] [SEEDS=N] [FROM=<trial folder>]`: the paper's
-ablations (sweeps.ablations) through the ordinary sweep machinery (sweeps.plan, sweeps.tuner: validation before
-Ray starts, the sweep.json manifest, resume, W&B group, progress line), in `<results>/<Task>-ablation-<name>-<budget>/`.
+"""`make ablation NAME=critic-mve|model TASK=... [BUDGET=...] [SEEDS=N] [FROM=<trial folder>]`: the entry point
+that runs one of the paper's ablations (their arms and budgets are data in sweeps.ablation_catalog) through the
+ordinary sweep machinery (sweeps.plan, sweeps.tuner: validation before Ray starts, the sweep.json manifest,
+resume, W&B group, progress line), in `<results>/<Task>-ablation-<name>-<budget>/`.
 
     python -m sweeps.ablation --ablation critic-mve --task Walker2d --budget smoke [--num-seeds N]
     python -m sweeps.ablation --ablation model --task Walker2d --budget smoke [--from-trial DIR]
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from sweeps.cli import parse_args
 from sweeps.folder_lock import experiment_lock
+from sweeps.layout import PARAMS_FILE
 from sweeps.plan import Plan, SweepInputError, make_plan, write_manifest
 
 
@@ -62,7 +64,7 @@ def fit_models(plan: Plan) -> int:
 
 
 def _trained_trial(exp_dir: Path) -> Path | None:
-    trials = sorted(p.parent for p in exp_dir.glob("*/params.json"))
+    trials = sorted(p.parent for p in exp_dir.glob(f"*/{PARAMS_FILE}"))
     return trials[0] if trials else None
 
 

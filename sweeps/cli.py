@@ -26,7 +26,8 @@ import sys
 
 from sweeps.budgets import BUDGETS
 from sweeps.folder_lock import experiment_lock
-from sweeps.plan import MODES, SweepInputError, make_plan
+from sweeps.layout import MODES
+from sweeps.plan import SweepInputError, make_plan
 from sweeps.tuner import run
 
 

@@ -58,6 +58,8 @@ def build_config(
 ):
     """The SACSVGConfig of one trial. `schedule` (eq. 14's fields, or any other config fields a search
     space draws) defaults to the task's Table 4 schedule."""
+    from sweeps.eval_video import with_eval_video
+
     if isinstance(schedule, EntropySchedule) or schedule is None:
         schedule = schedule_fields(schedule or task.schedule)
     config = _algorithm_config_class()().environment(env=rllib_env_id(task.name))
@@ -69,7 +71,7 @@ def build_config(
         checkpoint_every_s=budget.checkpoint_every_s,
     )
     config.update_from_dict({**schedule, **(overrides or {})})
-    return config.debugging(seed=seed)
+    return with_eval_video(config.debugging(seed=seed))
 
 
 def parse_overrides(items: Iterable[str], fields: Mapping[str, Any] | None = None) -> dict[str, Any]:

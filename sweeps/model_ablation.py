@@ -27,7 +27,7 @@ import torch
 from algorithms import atomic
 from algorithms.sac_svg import checkpoint
 from algorithms.sac_svg.replay import SequenceBatch
-from sweeps.ablations import ModelFit
+from sweeps.ablation_catalog import ModelFit
 from sweeps.progress import _duration
 from sweeps.replay_episodes import Episode, Split, episodes_in_order, read_replay, split_episodes, transitions, windows
 

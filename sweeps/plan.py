@@ -14,16 +14,23 @@ from typing import Any
 from algorithms.sac_svg.checkpoint import svglab_version
 from algorithms.sac_svg.config import SVG_FIELDS
 from sweeps import search_space as spaces
-from sweeps.ablations import Ablation, ModelFit, UnknownAblationError, ablation_budget, ablation_dirname, get_ablation
+from sweeps.ablation_catalog import (
+    Ablation,
+    ModelFit,
+    UnknownAblationError,
+    ablation_budget,
+    ablation_dirname,
+    get_ablation,
+)
 from sweeps.budgets import Budget, UnknownBudgetError, get_budget
 from sweeps.experiment import OverrideError, build_config, parse_overrides, schedule_fields
+from sweeps.layout import ABLATION, REPRODUCE, SWEEP, SWEEP_FILE, TRAIN, experiment_dirname
 from sweeps.memory_fit import MemoryFitError, TrialMemory, check_fits
 from sweeps.placement import AUTO, GPU_FIELD, PlacementError, parse_gpus_per_trial
 from sweeps.results import NoResultsError, best_schedule
 from sweeps.storage import Location, without_credentials
 from tasks import Task, UnknownScheduleError, UnknownTaskError, get_task
 
-MODES = ("sweep", "reproduce", "train", "ablation")
 BASELINE_HORIZON = 0  # H = 0 is SAC
 
 # Manifest fields that must match for a second run of a command to resume the same experiment.
@@ -47,7 +54,7 @@ class Plan:
     trials: list[dict[str, Any]]  # each trial's varied config fields, in trial order
     manifest: dict[str, Any]
     gpus_per_trial: float | str = 0  # each learner's GPU, or "auto": decided after Ray starts (sweeps.placement)
-    ablation: Ablation | None = None  # mode "ablation": which one (sweeps.ablations)
+    ablation: Ablation | None = None  # mode "ablation": which one (sweeps.ablation_catalog)
     model_fit: ModelFit | None = None  # the model ablation's fitting protocol
     from_trial: Location | None = None  # the model ablation's source trial when given (FROM=): no Tune run
     base_config: dict[str, Any] | None = None  # the shared config (every trial's, before its own fields)
@@ -62,7 +69,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     """Validate every input and build every trial's config; raises SweepInputError; writes nothing."""
     try:
         task = get_task(args.task)
-        ablation = get_ablation(args.ablation) if args.mode == "ablation" else None
+        ablation = get_ablation(args.ablation) if args.mode == ABLATION else None
         chosen = ablation_budget(ablation, args.budget) if ablation else None
         budget, fit = (chosen.budget, chosen.fit) if chosen else (get_budget(args.budget), None)
         overrides = parse_overrides(args.overrides)
@@ -88,17 +95,17 @@ def make_plan(args: argparse.Namespace) -> Plan:
                               "gymnasium's seeding take 32 bits; each env runner adds its index)")
 
     space = None
-    if args.mode == "sweep":
+    if args.mode == SWEEP:
         space = _load_space(args.space)
         trials = _sample(space, args, budget, task)
-    elif args.mode == "reproduce":
+    elif args.mode == REPRODUCE:
         schedule = _from_sweep(args.from_sweep) if args.from_sweep else _preset_schedule(task, args)
         swept_horizon = schedule.pop("horizon", None)  # the best group's H (an H = 0 group: the default H)
         horizon = overrides.pop("horizon", swept_horizon or build_config(task, budget).horizon)
         first_seed = 1 if args.seed is None else args.seed
         seeds = range(first_seed, first_seed + _num_seeds(args, budget))
         trials = [{**schedule, "horizon": h, "seed": s} for h in (horizon, BASELINE_HORIZON) for s in seeds]
-    elif args.mode == "ablation":
+    elif args.mode == ABLATION:
         if fit is not None and args.num_seeds is not None:
             raise SweepInputError("the model ablation fits its models on one SAC run: drop SEEDS= (--num-seeds); "
                                   "--seed picks that run's seed")
@@ -112,7 +119,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     _check_trials(trials)
     # Per-trial fields cannot also be --set; outside a sweep, --set target_entropy_*=... edits the schedule.
     varied = {key for trial in trials for key in trial}
-    editable = set(spaces.TARGET_ENTROPY_KEYS) if args.mode != "sweep" else set()
+    editable = set(spaces.TARGET_ENTROPY_KEYS) if args.mode != SWEEP else set()
     clash = sorted(set(overrides) & varied - editable)
     if clash:
         raise SweepInputError(f"--set {', '.join(clash)}: set per trial by the {args.mode}; drop the --set "
@@ -132,7 +139,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
     source = _source_trial(ablation, fit, args, task)
     if source is not None:
         trials = []  # the episodes come from the given trial: nothing to train
-    name = ablation_dirname(task.name, ablation, budget) if ablation else f"{task.name}-{args.mode}-{budget.name}"
+    name = (ablation_dirname(task.name, ablation, budget) if ablation
+            else experiment_dirname(task.name, args.mode, budget.name))
     exp_dir = _results(args.results) / name
     if fit is not None and exp_dir.local is None:
         raise SweepInputError(f"--results {args.results}: the model ablation fits its models in this process, on "
@@ -201,9 +209,9 @@ def _preset_schedule(task: Task, args) -> dict[str, Any]:
 
 
 # Flags that only some modes use: given to another mode they would be silently ignored.
-_MODE_FLAGS = {"num_samples": ("sweep",), "num_seeds": ("sweep", "reproduce", "ablation"),
-               "from_sweep": ("reproduce",), "schedules": ("reproduce", "train", "ablation"),
-               "ablation": ("ablation",), "from_trial": ("ablation",)}
+_MODE_FLAGS = {"num_samples": (SWEEP,), "num_seeds": (SWEEP, REPRODUCE, ABLATION),
+               "from_sweep": (REPRODUCE,), "schedules": (REPRODUCE, TRAIN, ABLATION),
+               "ablation": (ABLATION,), "from_trial": (ABLATION,)}
 
 
 def _num_seeds(args, budget: Budget) -> int:
@@ -312,7 +320,7 @@ def _manifest(task, budget, args, space, overrides, trials, base) -> dict[str, A
         "eval_interval": base["eval_interval_steps"],
         "num_samples": len(trials) if space is None else len({_config_key(t) for t in trials}),
         "seeds": sorted({trial["seed"] for trial in trials}),
-        "sweep_seed": _sweep_seed(args) if args.mode == "sweep" else None,
+        "sweep_seed": _sweep_seed(args) if args.mode == SWEEP else None,
         "search_space": space or {},
         "overrides": overrides,
         "horizon": base["horizon"],
@@ -325,7 +333,7 @@ def _manifest(task, budget, args, space, overrides, trials, base) -> dict[str, A
 
 
 def _module(mode: str) -> str:
-    return "ablation" if mode == "ablation" else "sweep"
+    return "ablation" if mode == ABLATION else "sweep"
 
 
 def _config_key(trial: dict[str, Any]) -> tuple:
@@ -334,7 +342,7 @@ def _config_key(trial: dict[str, Any]) -> tuple:
 
 def write_manifest(plan: Plan) -> None:
     """Write sweep.json, or check that an existing one came from the same command (resume)."""
-    path = plan.exp_dir / "sweep.json"
+    path = plan.exp_dir / SWEEP_FILE
     new = json.loads(json.dumps(plan.manifest))
     if path.exists():
         old = _read_manifest(path)

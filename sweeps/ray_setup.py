@@ -9,6 +9,7 @@ the first free one from 8265 up, printed at start ("Ray dashboard: http://127.0.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -16,6 +17,17 @@ from pathlib import Path
 from sweeps.storage import Location
 
 DASHBOARD = ("127.0.0.1", 8265)  # the first local Ray's; a second one beside it takes the next free port
+
+
+class _TokenAuthNotice(logging.Filter):
+    """Drops Ray's notice that a local Ray has token authentication on, which ends by saying how to turn it off:
+    svglab keeps it on (Ray's warning when it is off still shows)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster.")
+
+
+logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(_TokenAuthNotice())
 
 
 def dashboard_url() -> str:
@@ -33,15 +45,15 @@ def init_ray(dashboard: bool, verbose: bool = False) -> None:
     """
     import ray
 
-    import agents
     import algorithms
     import sweeps
     import tasks
 
-    # Trials and env runners import our packages: ship them to the cluster (a local one already has them).
     token = private_token(create=not os.environ.get("RAY_ADDRESS"))
+    # Trials and env runners import our packages (these three, the layers a run is made of): ship them to the
+    # cluster (a local one already has them).
     if os.environ.get("RAY_ADDRESS"):
-        context = ray.init(runtime_env={"py_modules": [agents, algorithms, sweeps, tasks]}, log_to_driver=verbose)
+        context = ray.init(runtime_env={"py_modules": [algorithms, sweeps, tasks]}, log_to_driver=verbose)
     else:
         host, _ = DASHBOARD
         # dashboard_port=None: Ray tries 8265 and the ports after it (a fixed port fails when another Ray has it).

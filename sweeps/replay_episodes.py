@@ -13,7 +13,8 @@ import numpy as np
 
 from algorithms.sac_svg import checkpoint
 from algorithms.sac_svg.replay import FIELDS
-from sweeps.results import PARAMS_FILE, latest_checkpoint
+from sweeps.layout import PARAMS_FILE, SWEEP_FILE
+from sweeps.results import latest_checkpoint
 from sweeps.storage import Location
 
 LEARNER_STATE = Path("learner_group", "learner", "state.pkl")  # RLlib's learner state file in a checkpoint
@@ -34,7 +35,7 @@ def check_source_trial(where: str, task: str) -> Location:
         raise NotATrialError(f"{trial} is not a folder")
     if not (trial / PARAMS_FILE).is_file():
         hint = (" (an experiment folder: give one of its trial folders)"
-                if (trial / "sweep.json").is_file() else "")
+                if (trial / SWEEP_FILE).is_file() else "")
         raise NotATrialError(f"{trial} is not a trial folder: it has no {PARAMS_FILE}{hint}")
     params = json.loads((trial / PARAMS_FILE).read_text() or "{}")
     env = str(params.get("env", ""))

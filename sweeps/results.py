@@ -30,10 +30,10 @@ from algorithms.sac_svg.metrics import (
     TRAIN_RETURN,
     WORLD_MODEL_DTYPE,
 )
+from sweeps.layout import PARAMS_FILE, PROGRESS_FILE, RESULT_FILE
 from sweeps.storage import Location
 from tasks import SCHEDULE_FIELDS
 
-PARAMS_FILE = "params.json"
 # Per-iteration result columns the readers keep (the sweeps' contract with the dashboards).
 CURVE_COLUMNS = (
     "training_iteration", ENV_STEPS, EVAL_RETURN, TRAIN_RETURN, TARGET_ENTROPY,
@@ -83,7 +83,7 @@ def trial_config(trial: Location) -> dict:
     try:
         return json.loads((trial / PARAMS_FILE).read_text())
     except json.JSONDecodeError:
-        js = trial / "result.json"
+        js = trial / RESULT_FILE
         records = complete_records(js.read_text()) if js.is_file() else []
         return records[0].get("config", {}) if records else {}
 
@@ -97,7 +97,7 @@ def read_progress(trial: Location) -> pd.DataFrame:
     no complete row) result.json; empty when neither does. A full disk or a killed process can cut either file
     off mid-row: only rows whose newline was written count."""
     trial = Location.of(trial)
-    csv, js = trial / "progress.csv", trial / "result.json"
+    csv, js = trial / PROGRESS_FILE, trial / RESULT_FILE
     frame = csv_rows(complete_lines(csv.read_text())) if csv.is_file() else pd.DataFrame()
     if frame.empty and js.is_file():
         frame = pd.DataFrame([{k: r.get(k) for k in CURVE_COLUMNS} for r in complete_records(js.read_text())])

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from sweeps.budgets import SMOKE
+from sweeps.layout import PARAMS_FILE, RESULT_FILE, TRAIN, experiment_dirname
 
 TASK = "Hopper"
 MAX_GROWTH = 0.05
@@ -82,14 +83,14 @@ def rss_mb(driver: int, title: str) -> float | None:
 
 
 def trial_folder(results: Path) -> Path | None:
-    trials = sorted(results.glob(f"{TASK}-train-{SMOKE.name}/*/params.json"))
+    trials = sorted(results.glob(f"{experiment_dirname(TASK, TRAIN, SMOKE.name)}/*/{PARAMS_FILE}"))
     return trials[0].parent if trials else None
 
 
 def env_steps(trial: Path) -> int:
     """The trial's last reported env steps (result.json in the results folder)."""
     try:
-        lines = (trial / "result.json").read_text().splitlines()
+        lines = (trial / RESULT_FILE).read_text().splitlines()
         return int(json.loads(lines[-1])["env_steps"]) if lines else 0
     except (OSError, ValueError, KeyError):
         return 0

@@ -8,6 +8,7 @@ import os
 import sys
 
 from algorithms.sac_svg.metrics import DONE, ENV_STEPS, EVAL_RETURN
+from sweeps.layout import SWEEP_FILE
 from sweeps.placement import place_learners
 from sweeps.plan import Plan, SweepInputError, write_manifest
 from sweeps.ray_setup import init_ray, require_shared_storage
@@ -60,7 +61,7 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
         run_config=tune.RunConfig(
             name=plan.exp_dir.name,
             storage_path=plan.exp_dir.parent.full,  # a URI as given: Tune stores through pyarrow.fs too
-            stop={"env_steps": plan.steps_per_trial},
+            stop={ENV_STEPS: plan.steps_per_trial},
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=budget.keep_checkpoints,
                 checkpoint_frequency=budget.checkpoint_every,
@@ -118,7 +119,7 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
     results = []
     with storage.storage_errors_reported_once() as storage_errors:
         try:
-            require_shared_storage(plan.exp_dir / "sweep.json")
+            require_shared_storage(plan.exp_dir / SWEEP_FILE)
             results = make_tuner(plan, args).fit()
         except Exception as error:  # the driver's own writes (Tune's state, progress.csv), maybe wrapped by Tune
             if not (storage_errors.note(error) or storage_errors.seen):

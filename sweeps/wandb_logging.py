@@ -3,6 +3,8 @@ callback made safe (a W&B problem never fails a sweep)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import sys
@@ -15,19 +17,19 @@ logger = logging.getLogger(__name__)
 WANDB_PROJECT = "svglab"
 
 
-def wandb_api_key() -> str | None:
-    """The W&B API key: WANDB_API_KEY, else the file WANDB_API_KEY_FILE names (the docker compose cluster's
-    secret), else the one `wandb login` stored (None when none)."""
-    if os.environ.get("WANDB_API_KEY"):
-        return os.environ["WANDB_API_KEY"]
-    if _key_file():
-        return Path(_key_file()).read_text().strip()
+def wandb_logged_in() -> bool:
+    """Whether W&B has credentials: WANDB_API_KEY, else the file WANDB_API_KEY_FILE names (the docker compose
+    cluster's secret), else what `wandb login` stored (wandb.login without a prompt and without contacting the
+    server; its own status lines are not shown: svglab says the mode)."""
+    if os.environ.get("WANDB_API_KEY") or _key_file():
+        return True
     try:
         import wandb
 
-        return wandb.api.api_key
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return wandb.login(prompt=False, verify=False)
     except Exception:  # noqa: BLE001 - no wandb or unreadable settings: offline
-        return None
+        return False
 
 
 def _key_file() -> str | None:
@@ -44,12 +46,12 @@ def wandb_mode() -> str:
     offline: runs stay on disk, syncable later with `wandb sync`."""
     if os.environ.get("WANDB_MODE"):
         return os.environ["WANDB_MODE"].lower()
-    return "online" if wandb_api_key() else "offline"
+    return "online" if wandb_logged_in() else "offline"
 
 
 def wandb_online() -> bool:
     """W&B is online: an API key is present and the mode is online (not offline, dryrun or disabled)."""
-    return wandb_mode() == "online" and bool(wandb_api_key())
+    return wandb_mode() == "online" and wandb_logged_in()
 
 
 def wandb_callbacks(group: str) -> list:

@@ -18,7 +18,7 @@ from dashboards import intervals, load
 from dashboards.ablation_table import arm_rows
 from sweeps import ablation, cli
 from sweeps import plan as plans
-from sweeps.ablations import CRITIC_MVE, MODEL, get_ablation
+from sweeps.ablation_catalog import CRITIC_MVE, MODEL, get_ablation
 from sweeps.replay_episodes import episodes_in_order, split_episodes, windows
 from tests.conftest import assert_no_trial_failed, run_cli
 
@@ -286,7 +286,7 @@ class Interrupt(Exception):
 
 def test_model_fit_resumes_after_the_last_saved_chunk_exactly(tmp_path, monkeypatch):
     from sweeps import model_ablation
-    from sweeps.ablations import ModelFit
+    from sweeps.ablation_catalog import ModelFit
     from sweeps.budgets import get_budget
     from sweeps.experiment import build_config
     from tasks import get_task, make_env

@@ -18,6 +18,7 @@ import torch
 from agents import evaluate, export, video
 from agents.load import MODULE_STATE, load
 from algorithms.sac_svg import checkpoint, policy_file
+from sweeps import eval_video
 from sweeps import results as sweep_results
 from tests.conftest import REPO, SMOKE_TASK, assert_no_trial_failed, run_cli
 
@@ -242,7 +243,7 @@ def test_eval_video_records_the_last_evaluation_into_the_trial_folder_and_wandb(
     assert process.returncode == 0, process.stderr[-3000:]
     assert_no_trial_failed(exp)
     (trial,) = trials_of(exp)
-    frames = np.stack(list(iio.imiter(trial / video.EVAL_VIDEO_FILE)))
-    assert frames.shape[1:] == (video.EVAL_VIDEO_SIZE, video.EVAL_VIDEO_SIZE, 3) and len(frames) >= 2
+    frames = np.stack(list(iio.imiter(trial / eval_video.EVAL_VIDEO_FILE)))
+    assert frames.shape[1:] == (eval_video.EVAL_VIDEO_SIZE, eval_video.EVAL_VIDEO_SIZE, 3) and len(frames) >= 2
     uploads = list(trial.glob("wandb/offline-run-*/files/media/videos/*.mp4"))
     assert len(uploads) == 1

@@ -12,8 +12,10 @@ import functools
 import http.server
 import json
 import math
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -28,6 +30,7 @@ from dashboards import formats, load, paper_numbers, plots, report, table2, tabl
 from dashboards.stats import welch_p
 from sweeps import results as sweep_results
 from sweeps import wandb_logging
+from tests.conftest import REPO
 
 TRAIN_STEPS = 3000
 EVAL_INTERVAL = 1000
@@ -207,6 +210,29 @@ def test_table4_ignores_unevaluated_trials_and_marks_them(generated):
     assert r["mean"] == pytest.approx(400.0) and r["n"] == 2
     assert r["configs"] == 2
     assert r["paper_target_entropy_beta"] == 64 and r["matches_paper"]
+
+
+def test_table4_shows_every_return_by_its_one_score_rule(generated, synthetic):
+    """The printed row's returns are all trial scores by the rule its note names (a smoke budget: the mean of
+    the last 3 evaluations), not the last evaluation beside them: Cheetah's best schedule has last evaluations
+    900, 1100, 1000 and scores 850, 1050, 950."""
+    from dashboards.formats import INCOMPLETE, fmt_stat
+    from dashboards.table4 import SCORE_COLUMN, display_table4
+
+    exp = synthetic / "poplin-cheetah-sweep-smoke"
+    scores = []
+    for params_path in sorted(exp.glob("*/params.json")):
+        params = json.loads(params_path.read_text())
+        if tuple(params[k] for k in load.SCHEDULE) == (0, -3, 0.1):
+            scores.append(pd.read_csv(params_path.parent / "progress.csv")["eval_return"].dropna().iloc[-3:].mean())
+    assert sorted(scores) == [850.0, 950.0, 1050.0]
+    r = row(generated.tables.table4, task="poplin-cheetah")
+    assert "score = mean of the last 3 evaluations" in r["note"]
+    shown = display_table4(generated.tables.table4).set_index("Task")
+    cheetah = shown.loc[[label for label in shown.index if "poplin-cheetah" in label][0]]
+    assert cheetah[SCORE_COLUMN] == f"{fmt_stat(np.mean(scores), np.std(scores, ddof=1), 3)} {INCOMPLETE}"
+    assert cheetah["Mean [95% CI]"].startswith(f"{np.mean(scores):.1f}")
+    assert "Best mean final eval" not in shown.columns
 
 
 def test_table4_shows_the_official_schedule_beside_the_papers(generated):
@@ -472,12 +498,26 @@ def test_wandb_runs_and_sync_command(tmp_path):
 def test_wandb_online_needs_key_and_mode(monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    monkeypatch.setattr(wandb_logging, "wandb_api_key", lambda: None)
+    monkeypatch.setattr(wandb_logging, "wandb_logged_in", lambda: False)
     assert not wandb_logging.wandb_online()
-    monkeypatch.setattr(wandb_logging, "wandb_api_key", lambda: "x" * 40)
+    monkeypatch.setattr(wandb_logging, "wandb_logged_in", lambda: True)
     assert wandb_logging.wandb_online()
     monkeypatch.setenv("WANDB_MODE", "offline")
     assert not wandb_logging.wandb_online()
+
+
+@pytest.mark.parametrize("stored", [False, True])
+def test_wandb_logged_in_reads_the_stored_key_quietly(tmp_path, stored):
+    """The key `wandb login` stores (~/.netrc) counts, read through W&B's current API: no deprecation warning
+    (wandb.api is deprecated) and none of wandb.login's status lines."""
+    if stored:
+        (tmp_path / ".netrc").write_text(f"machine api.wandb.ai\n  login user\n  password {'a' * 40}\n")
+        (tmp_path / ".netrc").chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | {"HOME": str(tmp_path)}
+    code = "from sweeps.wandb_logging import wandb_mode; print(wandb_mode())"
+    process = subprocess.run([sys.executable, "-W", "default", "-c", code], cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert (process.stdout.strip(), process.stderr) == ("online" if stored else "offline", "")
 
 
 def test_ray_dashboard_detected_when_it_answers(tmp_path):

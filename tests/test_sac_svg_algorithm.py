@@ -129,6 +129,44 @@ def test_save_restore_gives_identical_actions_and_clear_errors(local_ray, tmp_pa
     broken.stop()
 
 
+def module_shapes(**fields) -> dict[str, tuple]:
+    """The tensor shapes of the RL module (every network) that a config with `fields` builds."""
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    from algorithms.sac_svg.rl_module import SACSVGModule
+
+    config, env = small_config(**fields), gym.make(TASK)
+    module = RLModuleSpec(module_class=SACSVGModule, observation_space=env.observation_space,
+                          action_space=env.action_space, model_config=config.model_config).build()
+    return {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
+
+
+def other_value(value):
+    """A valid value of the same field that differs from `value`."""
+    others = {"gru": "mlp_ensemble", "mlp_ensemble": "gru", "float32": "bfloat16"}
+    if isinstance(value, bool):
+        return not value
+    return others[value] if isinstance(value, str) else value + 1 if isinstance(value, int) else value / 2
+
+
+def test_shape_fields_are_exactly_the_fields_that_change_a_tensor_shape():
+    """checkpoint.SHAPE_FIELDS (config.SHAPE_FIELDS and the task): a network field is there if and only if
+    another value of it changes a tensor's shape, for either dynamics model; the replay's capacity too."""
+    from dataclasses import fields
+
+    from algorithms.sac_svg.config import SHAPE_FIELDS, NetworkHyperparameters
+
+    changes_shapes = set()
+    for model in ("gru", "mlp_ensemble"):
+        base = small_config(dynamics_model=model)
+        for field in fields(NetworkHyperparameters):
+            changed = {field.name: other_value(getattr(base, field.name))}
+            if module_shapes(**{"dynamics_model": model, **changed}) != module_shapes(dynamics_model=model):
+                changes_shapes.add(field.name)
+    assert changes_shapes == set(SHAPE_FIELDS) - {"replay_capacity"}
+    assert checkpoint.SHAPE_FIELDS == ("env", *SHAPE_FIELDS)
+
+
 class RunsCode:
     def __reduce__(self):
         return (exec, ("print('a checkpoint ran code')",))

@@ -186,3 +186,13 @@ def test_bench_logs_each_matrix_product_with_its_layout_and_times_it_alone():
     assert any(layouts[:2] == addmm and layouts[2].stride == (1, 5) for _, layouts, _ in log.calls)
     assert bench.Layout(torch.Size([2, 3]), (0, 1), torch.float32).random(torch.device("cpu")).stride() == (0, 1)
     assert bench.products_ms(log, repeats=3, device=torch.device("cpu")) > 0
+
+
+def test_bf16_study_refuses_the_timing_options_it_does_not_use(monkeypatch, capsys):
+    """`make bench ARGS="--bf16-study ..."` says which options it does not take instead of dropping them."""
+    monkeypatch.setattr("sys.argv", ["bench.py", "--bf16-study", "--gpus", "1", "--sizes", "small", "--repeats", "3"])
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        "error: --sizes --repeats --gpus: the bfloat16 study takes --full, --threads, --set and --out only")

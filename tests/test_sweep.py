@@ -293,6 +293,7 @@ def test_smoke_sweep_terminal_has_no_notices_and_points_tensorboard_at_the_resul
     (Tune's own would name its staging folder under /tmp/ray)."""
     terminal = "\n".join((smoke_sweep.parent / f"smoke-sweep.{s}").read_text() for s in ("stdout", "stderr"))
     assert "new API stack" not in terminal and "deprecat" not in terminal.lower()
+    assert "RAY_AUTH_MODE" not in terminal  # Ray's notice that says how to turn token authentication off
     hints = [line for line in terminal.splitlines() if "tensorboard --logdir" in line]
     assert hints == [f"TensorBoard: tensorboard --logdir {smoke_sweep}"]
 

@@ -10,7 +10,6 @@ import pathlib
 import time
 
 from ray.rllib.algorithms.algorithm import Algorithm
-from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
@@ -31,7 +30,6 @@ from algorithms.sac_svg.metrics import (
     ENV_STEPS,
     ENV_STEPS_PER_S,
     EVAL_RETURN,
-    EVAL_VIDEO,
     NUM_UPDATES,
     REPLAY_SIZE,
     SKIPPED_UPDATES,
@@ -91,10 +89,6 @@ class SACSVG(Algorithm):
         if evaluates and "episode_return_mean" in evaluation:
             results[EVAL_RETURN] = evaluation["episode_return_mean"]
             policy_file.keep_if_best(self, results[EVAL_RETURN])
-            if self.config.eval_video:
-                from agents.video import record_trial_evaluation
-
-                results[EVAL_VIDEO] = record_trial_evaluation(self)
         results[DONE] = env_steps >= self.config.total_env_steps
         results[ENV_RUNNER_RESTARTS] = results.get(FAULT_TOLERANCE_STATS, {}).get("num_remote_worker_restarts", 0)
         results[WORLD_MODEL_DTYPE] = self.config.resolved_world_model_dtype
@@ -157,11 +151,3 @@ def _weighted_mean(stats: list[dict[str, float]]) -> dict[str, float]:
                   NUM_UPDATES: total, SKIPPED_UPDATES: sum(s.get(SKIPPED_UPDATES, 0) for s in stats)}
     return means
 
-
-class SeedRandomActions(RLlibCallback):
-    """Seeds each env runner's action space, so the uniformly random first steps repeat with the run's seed."""
-
-    @override(RLlibCallback)
-    def on_environment_created(self, *, env_runner, env, **kwargs) -> None:
-        if env_runner.config.seed is not None:
-            env.action_space.seed(env_runner.config.seed + (env_runner.worker_index or 0))

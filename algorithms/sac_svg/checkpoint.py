@@ -19,12 +19,12 @@ from pathlib import Path
 
 import algorithms
 from algorithms import atomic
+from algorithms.sac_svg.config import SHAPE_FIELDS as LEARNER_SHAPE_FIELDS
 
 MANIFEST = "svglab_checkpoint.json"
 CONSTRUCTOR_FILE = "class_and_ctor_args.pkl"  # RLlib's; restore_from_path does not read it
 # The config fields whose values shape a checkpoint's state: another value cannot be restored.
-SHAPE_FIELDS = ("env", "hidden_dim", "hidden_depth", "model_hidden_dim", "model_hidden_depth", "decoder_depth",
-                "gru_hidden_dim", "gru_layers", "replay_capacity")
+SHAPE_FIELDS = ("env", *LEARNER_SHAPE_FIELDS)  # the task fixes the observation and action sizes
 # The globals a state file may reference: numpy arrays and scalars, and ordered dicts.
 PLAIN_DATA = {("numpy", "dtype"), ("numpy", "ndarray"), ("numpy._core.numeric", "_frombuffer"),
               ("numpy._core.multiarray", "scalar"), ("numpy._core.multiarray", "_reconstruct"),

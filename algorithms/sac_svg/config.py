@@ -21,6 +21,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
 from algorithms.sac_svg.dynamics_models import DynamicsModelName
+from algorithms.sac_svg.random_actions import SeedRandomActions
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,16 @@ class NetworkHyperparameters:
         return cls(**{f.name: model_config[f.name] for f in fields(cls)})
 
 
+# The fields that fix the shapes of the learner's tensors (the RL module's networks, the replay): a checkpoint
+# restores only into the same values (checkpoint.py).
+SHAPE_FIELDS = ("hidden_dim", "hidden_depth", "model_hidden_dim", "model_hidden_depth", "decoder_depth",
+                "gru_hidden_dim", "gru_layers", "dynamics_model", "ensemble_size", "replay_capacity")
+# The fields that rebuild the policy alone, the actor and the normalizer (rl_module.py): the slim policy's sizes
+# (policy_file.py).
+POLICY_FIELDS = ("hidden_dim", "hidden_depth", "log_std_min", "log_std_max", "normalize_obs", "obs_std_min",
+                 "obs_std_max")
+
+
 @dataclass
 class SVGHyperparameters(NetworkHyperparameters):
     """Field names follow the paper; comments give the source of each default."""
@@ -122,7 +133,7 @@ class SVGHyperparameters(NetworkHyperparameters):
     max_nonfinite_updates: PositiveInt = 10  # a component's skipped non-finite updates in a row before the trial fails
     checkpoint_every_s: float | None = None  # also checkpoint when this much time passed (None: off)
     eval_video: bool = False                # after each evaluation, an MP4 of one episode of the evaluated policy in
-                                            # the trial folder (eval_video.mp4), logged to W&B (agents/video.py)
+                                            # the trial folder (eval_video.mp4), logged to W&B (sweeps/eval_video.py)
     learner_threads: PositiveInt | None = None  # torch CPU threads; None = the CPUs Ray reserves for the learner
     # Speed only: the same mathematics either way (see learner.py and `make bench`).
     fused_optimizer: bool = True            # fused Adam (foreach where no fused kernel); False: per-parameter loop
@@ -148,7 +159,7 @@ class SACSVGConfig(AlgorithmConfig):
     """AlgorithmConfig for SACSVG: `training()` takes every SVGHyperparameters field."""
 
     def __init__(self, algo_class=None):
-        from algorithms.sac_svg.algorithm import SACSVG, SeedRandomActions
+        from algorithms.sac_svg.algorithm import SACSVG
 
         super().__init__(algo_class=algo_class or SACSVG)
         self.callbacks_class = SeedRandomActions

@@ -3,8 +3,8 @@ import torch
 
 from algorithms.sac_svg.networks import StackedMLPs
 
-# Widest layers for which one batched product of Q1 and Q2 beats two separate products on a CPU (critic
-# forward and backward): narrow layers gain from fewer calls, wide ones lose to the batched product's layout.
+# Widest layers that evaluate Q1 and Q2 with one batched product: narrow layers gain from fewer calls, wide ones
+# lose to the batched product's layout.
 BATCHED_MAX_WIDTH = 128
 
 

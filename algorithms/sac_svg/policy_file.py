@@ -17,16 +17,17 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
+from torch import nn
 
 from algorithms.sac_svg import checkpoint
+from algorithms.sac_svg.actor import TanhGaussianActor
+from algorithms.sac_svg.config import POLICY_FIELDS
+from algorithms.sac_svg.normalizer import RunningNormalizer
 
 FOLDER = "best_policy"  # in the trial folder, beside checkpoint_*
 WEIGHTS = "policy.safetensors"
 SPEC = "policy.json"
 PARTS = ("actor.", "normalizer.")  # the RL module's state entries a policy keeps
-# Config fields that rebuild the actor and the normalizer (rl_module.py).
-SIZE_FIELDS = ("hidden_dim", "hidden_depth", "log_std_min", "log_std_max", "normalize_obs", "obs_std_min",
-               "obs_std_max")
 MODULE_ID = "default_policy"
 
 
@@ -43,7 +44,7 @@ def make_spec(task: str, config: Mapping, tensors: Mapping[str, torch.Tensor], *
     return {"svglab_version": checkpoint.svglab_version(), "task": task,
             "obs_dim": int(tensors["normalizer.loc"].shape[0]),
             "act_dim": int(tensors[f"{layers[-1]}.bias"].shape[0]) // 2,
-            **{name: config[name] for name in SIZE_FIELDS}, "actor_layers": layers, **extra}
+            **{name: config[name] for name in POLICY_FIELDS}, "actor_layers": layers, **extra}
 
 
 def write(folder: Path, tensors: Mapping[str, torch.Tensor], spec: dict) -> None:
@@ -55,7 +56,7 @@ def write(folder: Path, tensors: Mapping[str, torch.Tensor], spec: dict) -> None
         save_file(dict(tensors), str(partial / WEIGHTS))
         (partial / SPEC).write_text(json.dumps(spec, indent=1) + "\n")
 
-    identity = SimpleNamespace(env=f"svglab/{spec['task']}", **{k: spec[k] for k in SIZE_FIELDS})
+    identity = SimpleNamespace(env=f"svglab/{spec['task']}", **{k: spec[k] for k in POLICY_FIELDS})
     checkpoint.write_atomically(Path(folder), save, identity, spec.get("env_steps", 0))
 
 
@@ -65,6 +66,29 @@ def read(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
 
     checkpoint.check(Path(folder))
     return load_file(str(Path(folder) / WEIGHTS)), json.loads((Path(folder) / SPEC).read_text())
+
+
+class Policy(nn.Module):
+    """The normalizer and the actor of a trained SAC-SVG(H) agent, as on the env runners (rl_module.py), built
+    from policy.json's spec."""
+
+    def __init__(self, spec: dict):
+        super().__init__()
+        self.normalizer = RunningNormalizer(dim=spec["obs_dim"], enabled=spec["normalize_obs"],
+                                            std_min=spec["obs_std_min"], std_max=spec["obs_std_max"])
+        self.actor = TanhGaussianActor(obs_dim=spec["obs_dim"], act_dim=spec["act_dim"],
+                                       hidden_dim=spec["hidden_dim"], hidden_depth=spec["hidden_depth"],
+                                       log_std_min=spec["log_std_min"], log_std_max=spec["log_std_max"])
+
+    @torch.no_grad()
+    def forward(self, obs: torch.Tensor, stochastic: bool = False) -> torch.Tensor:
+        """tanh(mu(x)) (the evaluation action), or u ~ pi(x) (eq. 4) when `stochastic`."""
+        x = self.normalizer(obs)
+        return self.actor.sample(x)[0] if stochastic else self.actor.mean_action(x)
+
+    def act(self, obs: np.ndarray, stochastic: bool = False) -> np.ndarray:
+        """One environment's action for one observation."""
+        return self(torch.as_tensor(obs, dtype=torch.float32), stochastic).numpy()
 
 
 # ---------------------------------------------------------------- the best evaluation of a trial

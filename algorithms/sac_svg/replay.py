@@ -1,7 +1,7 @@
 """Replay of raw transitions as flat tensors on the learner's device.
 
-Replaces RLlib's EpisodeReplayBuffer on the hot path (18-49 ms a batch on a 2-core machine): sampling a
-single-step batch or a multi-step sequence batch is a few index operations with no host-device sync. The
+Replaces RLlib's EpisodeReplayBuffer on the hot path: sampling a single-step batch or a multi-step sequence
+batch is a few index operations with no host-device sync. The
 sampling range lives in device scalars updated in place, so a compiled or CUDA-graph-captured update always
 samples from the current buffer, never from a size baked in when it was traced.
 """

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sweeps.budgets import BUDGETS, Budget, UnknownBudgetError, get_budget
+from sweeps.layout import ABLATION, experiment_dirname
 
 SVG_HORIZON = 2  # the SVG(H) actor's H in fig. 4 (section 5: every experiment uses H = 2)
 
@@ -143,7 +144,7 @@ def ablation_budget(ablation: Ablation, name: str) -> AblationBudget:
 
 def ablation_dirname(task: str, ablation: Ablation, budget: Budget) -> str:
     """The experiment folder under RESULTS: <Task>-ablation-<name>-<budget>."""
-    return f"{task}-ablation-{ablation.name}-{budget.name}"
+    return experiment_dirname(task, ABLATION, budget.name, ablation.name)
 
 
 def arm_of(config: dict[str, Any], ablation: Ablation) -> str | None:
