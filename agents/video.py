@@ -14,29 +14,27 @@ import sys
 import tempfile
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
+from gymnasium.envs.mujoco import MujocoEnv
 
 from agents import cli
 from agents.evaluate import run_episode
 from agents.load import AgentInputError, Policy
-from tasks import make_env
+from tasks import Task, make_env, names
 
 
-def record(policy: Policy, task: str, episodes: int, seed: int, stochastic: bool, size: int,
+def record(policy: Policy, task: Task | str, episodes: int, seed: int, stochastic: bool, size: int,
            out: Path) -> tuple[list[float], int]:
     """Render `episodes` episodes (env seeds seed, seed + 1, ...) into the MP4 `out`, written whole or not
     at all. Returns the episodes' returns and the number of frames (the reset and every step)."""
     import imageio.v2 as imageio
 
     os.environ.setdefault("MUJOCO_GL", "egl")  # read when the first off-screen context is made
-    env = make_env(task, render_mode="rgb_array", width=size, height=size)
-    # Set before the first frame makes the context: a 1024-pixel shadow map, no multisampling. With
-    # MuJoCo's defaults (4096, 4 samples) Mesa's software EGL drew a frame 8x slower on a 2-core CPU.
-    env.unwrapped.model.vis.quality.shadowsize = 1024
-    env.unwrapped.model.vis.quality.offsamples = 0
+    env = rendering_env(task, size)
     partial = out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}")
     returns, frames = [], 0
-    with imageio.get_writer(partial, format="FFMPEG", fps=env.metadata["render_fps"], codec="libx264",
+    with imageio.get_writer(partial, format="FFMPEG", fps=env.metadata.get("render_fps") or 30, codec="libx264",
                             quality=7, macro_block_size=8) as writer:
         def frame() -> None:
             nonlocal frames
@@ -48,6 +46,26 @@ def record(policy: Policy, task: str, episodes: int, seed: int, stochastic: bool
     env.close()
     partial.replace(out)
     return returns, frames
+
+
+def rendering_env(task: Task | str, size: int) -> gym.Env:
+    """The task's environment drawing `size` x `size` rgb_array frames (a MuJoCo task; any other environment
+    draws frames of its own size); AgentInputError when it draws no rgb_array frames."""
+    probe = make_env(task)
+    modes, is_mujoco = probe.metadata.get("render_modes") or [], isinstance(probe.unwrapped, MujocoEnv)
+    probe.close()
+    name = task if isinstance(task, str) else task.name
+    if "rgb_array" not in modes:
+        raise AgentInputError(f"TASK={name} draws no rgb_array frames (its render modes: {', '.join(modes) or 'none'})"
+                              ": no video; `make evaluate` runs the policy without one")
+    if not is_mujoco:
+        return make_env(task, render_mode="rgb_array")
+    env = make_env(task, render_mode="rgb_array", width=size, height=size)
+    # Set before the first frame makes the context: a 1024-pixel shadow map, no multisampling. With
+    # MuJoCo's defaults (4096, 4 samples) Mesa's software EGL drew a frame 8x slower on a 2-core CPU.
+    env.unwrapped.model.vis.quality.shadowsize = 1024
+    env.unwrapped.model.vis.quality.offsamples = 0
+    return env
 
 
 EVAL_VIDEO_FILE = "eval_video.mp4"
@@ -66,7 +84,7 @@ def record_trial_evaluation(algorithm) -> str | None:
     if storage is None:
         return None
     tensors = policy_file.policy_tensors(policy_file.module_state(algorithm))
-    task = algorithm.config.env.removeprefix("svglab/")
+    task = names.task_name(algorithm.config.env)
     policy = Policy(policy_file.make_spec(task, vars(algorithm.config), tensors))
     policy.load_state_dict(tensors)
     target = f"{storage.trial_fs_path}/{EVAL_VIDEO_FILE}"
@@ -89,7 +107,7 @@ def video_command(args) -> int:
     out = args.out or agent.source.parent / f"{agent.source.name}.mp4"
     if not out.parent.is_dir():
         raise AgentInputError(f"--out {out}: folder {out.parent} does not exist")
-    returns, frames = record(agent.policy, task.name, args.episodes, args.seed, args.stochastic, args.size, out)
+    returns, frames = record(agent.policy, task, args.episodes, args.seed, args.stochastic, args.size, out)
     print(f"wrote {out}: {args.episodes} episode(s) of {task.name}, returns "
           f"{', '.join(f'{r:.1f}' for r in returns)}, {frames} frames of {args.size}x{args.size}")
     return 0
