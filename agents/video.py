@@ -59,7 +59,14 @@ def rendering_env(task: Task | str, size: int) -> gym.Env:
         raise AgentInputError(f"TASK={name} draws no rgb_array frames (its render modes: {', '.join(modes) or 'none'})"
                               ": no video; `make evaluate` runs the policy without one")
     if not is_mujoco:
-        return make_env(task, render_mode="rgb_array")
+        env = make_env(task, render_mode="rgb_array")
+        try:  # e.g. gymnasium's classic control without pygame
+            env.reset(seed=0)
+            env.render()
+        except Exception as error:
+            raise AgentInputError(f"TASK={name} cannot draw rgb_array frames here ({type(error).__name__}: "
+                                  f"{str(error).splitlines()[0] if str(error) else ''}): no video") from None
+        return env
     env = make_env(task, render_mode="rgb_array", width=size, height=size)
     # Set before the first frame makes the context: a 1024-pixel shadow map, no multisampling. With
     # MuJoCo's defaults (4096, 4 samples) Mesa's software EGL drew a frame 8x slower on a 2-core CPU.

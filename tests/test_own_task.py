@@ -184,3 +184,47 @@ def test_make_tasks_says_how_to_name_any_other_task():
     named = subprocess.run([sys.executable, "-m", "tasks", "Pendulum-v1"], cwd=REPO, capture_output=True, text=True,
                            timeout=60)
     assert named.stdout.splitlines()[1].split()[:5] == ["Pendulum-v1", "gym", "3", "1", "200,000"]
+
+
+# --- every command on such a task (Ray end to end, smoke size) ------------------------------------------
+
+def _ok(process) -> str:
+    assert process.returncode == 0, f"{process.stdout[-3000:]}\n{process.stderr[-3000:]}"
+    return process.stdout
+
+
+@pytest.mark.slow
+def test_train_a_gymnasium_id_then_tables_evaluate_video_and_export(tmp_path):
+    from tests.conftest import assert_no_trial_failed, run_cli
+
+    results = tmp_path / "results"
+    _ok(run_cli("--task", "InvertedPendulum-v5", "--budget", "smoke", "--results", str(results), "--no-dashboard",
+                module="sweeps.train"))
+    exp = results / "InvertedPendulum-v5-train-smoke"
+    assert_no_trial_failed(exp)
+    _ok(run_cli("--results", str(results), "--no-wandb", module="dashboards.tables"))
+    assert "InvertedPendulum-v5" in (results / "tables" / "table2.csv").read_text()
+    evaluated = _ok(run_cli(str(exp), "--episodes", "2", module="agents.evaluate"))
+    assert "InvertedPendulum-v5: 2 episode(s)" in evaluated
+    _ok(run_cli(str(exp), "--out", str(tmp_path / "policy"), module="agents.export"))
+    video = _ok(run_cli(str(exp), "--out", str(tmp_path / "pendulum.mp4"), "--size", "64", module="agents.video"))
+    assert (tmp_path / "pendulum.mp4").stat().st_size > 0 and "of InvertedPendulum-v5" in video
+
+
+@pytest.mark.slow
+def test_sweep_a_researchers_class_then_tables_evaluate_and_videos_message(tmp_path):
+    from tests.conftest import assert_no_trial_failed, run_cli
+
+    task, results = f"{OWN}:Arm", tmp_path / "results"
+    _ok(run_cli("--task", task, "--budget", "smoke", "--num-samples", "1", "--results", str(results),
+                "--no-dashboard"))
+    exp = results / "tests.own_envs_Arm-sweep-smoke"  # a safe folder name; the tables say the task as typed
+    assert_no_trial_failed(exp)
+    _ok(run_cli("--results", str(results), "--no-wandb", module="dashboards.tables"))
+    assert f"| {task} |" in (results / "tables" / "table4.md").read_text()
+    refused = run_cli(str(exp), "--episodes", "1", module="agents.evaluate")
+    assert refused.returncode == 2 and f"--task {task}" in refused.stderr
+    assert f"{task}: 1 episode(s)" in _ok(run_cli(str(exp), "--episodes", "1", "--task", task,
+                                                   module="agents.evaluate"))
+    video = run_cli(str(exp), "--task", task, "--out", str(tmp_path / "arm.mp4"), module="agents.video")
+    assert video.returncode == 2 and f"TASK={task} draws no rgb_array frames" in video.stderr
