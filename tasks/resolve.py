@@ -87,14 +87,15 @@ def _create_env(task: Task, env_config: dict) -> gym.Env:
 def rllib_env_id(task: Task | str) -> str:
     """Register the task with ray.tune's env registry under names.env_id and return that id.
 
-    The creator holds the resolved Task, so a worker builds the environment without resolving the name again.
-    Registering again stores the same creator under the same id, so repeated calls are harmless (and also
-    re-register after a Ray restart, which empties the registry)."""
+    The creator holds a derived task as resolved here, so a worker builds it without checking it again, and a
+    registry task by name, so a worker finds its files (XML models) in its own copy of svglab. Registering again
+    stores the same creator under the same id, so repeated calls are harmless (and also re-register after a Ray
+    restart, which empties the registry)."""
     from ray.tune.registry import register_env
 
     task = task if isinstance(task, Task) else get_task(task)
     env_id = names.env_id(task.name)
-    register_env(env_id, functools.partial(_create_env, task))
+    register_env(env_id, functools.partial(_create_env, task.name if registered_task(task.name) else task))
     return env_id
 
 
