@@ -25,7 +25,8 @@ def parser(description: str, prog: str, episodes: int) -> argparse.ArgumentParse
     p.add_argument("--stochastic", action="store_true",
                    help="sampled actions u ~ pi(x) instead of the deterministic tanh(mu(x))")
     p.add_argument("--task", default=None,
-                   help="run on this task instead of the trial's (same observation and action sizes)")
+                   help="run on this task instead of the trial's (same observation and action sizes); a policy "
+                        "of a researcher's own environment (module:...) runs only with its task named here")
     return p
 
 

@@ -25,7 +25,7 @@ from algorithms.sac_svg.config import POLICY_FIELDS
 from algorithms.sac_svg.policy_file import Policy
 from sweeps.layout import PARAMS_FILE, SWEEP_FILE
 from sweeps.results import latest_checkpoint
-from tasks import Task, UnknownTaskError, get_task
+from tasks import Task, UnknownTaskError, get_task, names
 
 MODULE_STATE = f"learner_group/learner/rl_module/{policy_file.MODULE_ID}/module_state.pkl"
 
@@ -43,17 +43,27 @@ class Loaded:
 
     @property
     def task(self) -> Task:
-        return get_task(self.spec["task"])
+        return task_named(self.spec["task"], self.source)
+
+
+def task_named(name: str, folder: Path) -> Task:
+    """The task a policy folder names. A researcher's environment (`module:...`) is imported only when the user
+    names it (`--task`): a folder may come from someone else, and nothing read from one runs code."""
+    if ":" in name:
+        raise AgentInputError(f"{folder} was trained on TASK={name}, which imports module {name.split(':')[0]!r}: "
+                              f"name it yourself to run it, --task {name} (make: ARGS=\"--task {name}\")")
+    try:
+        return get_task(name)
+    except UnknownTaskError as error:
+        raise AgentInputError(f"{folder}: {error}") from None
 
 
 def load(path: str | Path, latest: bool = False) -> Loaded:
     """The policy at `path` (see the module's docstring); AgentInputError when there is none."""
     folder, chosen = find(Path(path), latest)
     tensors, spec = read_policy(folder)
-    try:
-        get_task(spec["task"])
-    except UnknownTaskError as error:
-        raise AgentInputError(f"{folder}: {error}") from None
+    if ":" not in spec["task"]:  # a researcher's environment is checked when the user names it (task_named)
+        task_named(spec["task"], folder)
     tensors = _checked_sizes(folder, spec, tensors)  # before anything is allocated
     policy = Policy(spec)
     policy.load_state_dict(tensors)
@@ -144,7 +154,7 @@ def read_policy(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise AgentInputError(f"{folder}: cannot read its policy ({type(error).__name__}: {error})") from None
     tensors = policy_file.policy_tensors(state)
     config = _trial_config(folder)
-    return tensors, policy_file.make_spec(config["env"].removeprefix("svglab/"), config, tensors,
+    return tensors, policy_file.make_spec(names.task_name(config["env"]), config, tensors,
                                           env_steps=manifest.get("env_steps"))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from agents import cli
 from agents.load import AgentInputError
 from algorithms import atomic
-from tasks.episodes import film
+from tasks.episodes import CannotFilm, film
 
 
 def video_command(args) -> int:
@@ -27,9 +27,12 @@ def video_command(args) -> int:
     out = args.out or agent.source.parent / f"{agent.source.name}.mp4"
     if not out.parent.is_dir():
         raise AgentInputError(f"--out {out}: folder {out.parent} does not exist")
-    with atomic.replacing(out) as partial:
-        returns, frames = film(lambda obs: agent.policy.act(obs, args.stochastic), task.name, args.episodes,
-                               args.seed, args.size, partial)
+    try:
+        with atomic.replacing(out) as partial:
+            returns, frames = film(lambda obs: agent.policy.act(obs, args.stochastic), task, args.episodes,
+                                   args.seed, args.size, partial)
+    except CannotFilm as error:
+        raise AgentInputError(f"{error}; `make evaluate` runs the policy without one") from None
     print(f"wrote {out}: {args.episodes} episode(s) of {task.name}, returns "
           f"{', '.join(f'{r:.1f}' for r in returns)}, {frames} frames of {args.size}x{args.size}")
     return 0

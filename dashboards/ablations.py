@@ -145,12 +145,13 @@ def write_model(exp: Location, out: Path, title: str) -> list[Path]:
 def write_outputs(results: str, ablation: Ablation, task: str, budget: str, out: Path | None = None) -> list[Path]:
     """The ablation's plots and tables for its experiment folder under `results`."""
     chosen = ablation_budget(ablation, budget).budget
-    name = ablation_dirname(get_task(task).name, ablation, chosen)
+    task = get_task(task)
+    name = ablation_dirname(task.file_name, ablation, chosen)
     exp = Location.of(results) / name
     if not (exp / SWEEP_FILE).exists():
         raise FileNotFoundError(f"{exp} is not an ablation folder (no {SWEEP_FILE}): run make ablation first")
     out = Path(out) if out else default_out(results) / name
-    title = f"{get_task(task).name} {ablation.figure} ({chosen.name}, {fmt_steps(_train_steps(exp))} steps)"
+    title = f"{task.name} {ablation.figure} ({chosen.name}, {fmt_steps(_train_steps(exp))} steps)"
     if ablation is MODEL:
         return write_model(exp, out, title)
     return write_critic_mve(exp, out, title, chosen.eval_interval)

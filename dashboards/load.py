@@ -42,12 +42,15 @@ class TaskInfo:
 
 
 def task_info(name: str, suite: str = "") -> TaskInfo:
-    """Look a task up in ``tasks``; fall back to the bare name when it is not there."""
+    """Look a task up in the task registry; any other task (a gymnasium id, a researcher's own environment) is
+    its name as typed, with no paper numbers. Nothing is built or imported: a results folder names the task."""
     try:
-        from tasks import get_task
+        from tasks import registered_task
 
-        task = get_task(name)
-    except (ImportError, KeyError, ValueError, LookupError):
+        task = registered_task(name)
+    except ImportError:
+        task = None
+    if task is None:
         return TaskInfo(name, suite, name, None, None, None)
     sched = getattr(task, "schedule", None)
     schedule = None if sched is None else tuple(getattr(sched, key) for key in SCHEDULE_FIELDS)

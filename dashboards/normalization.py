@@ -67,6 +67,14 @@ def normalize(scores, task: str, suite: str, paper_name: str):
     return (np.asarray(scores, dtype=float) - low) / (high - low)
 
 
+def unscaled_tasks(results) -> list[str]:
+    """The tasks of ``results`` with no normalized scale (no random or no paper score: any task outside the
+    registry), which the normalized plots leave out."""
+    rows = results.experiments.drop_duplicates("task")
+    return sorted(row.task for row in rows.itertuples()
+                  if np.isnan(normalize([0.0], row.task, row.suite, row.paper_name)[0]))
+
+
 def note(random: float, paper: float) -> str:
     """What 0 and 1 are on the task's normalized scale; empty when either is unknown."""
     if math.isnan(random) or math.isnan(paper):

@@ -251,18 +251,18 @@ def model_error(results: load.Results, task: str, out: Path) -> Path:
 
 
 def aggregate_metrics(normalized: dict[str, np.ndarray], task_names: list[str], out: Path,
-                      reps: int = intervals.BOOTSTRAP_REPS) -> Path:
+                      reps: int = intervals.BOOTSTRAP_REPS, left_out: list[str] = ()) -> Path:
     """rliable's aggregate metrics of the normalized scores, each with its 95% stratified bootstrap interval."""
     points, cis = intervals.aggregate_estimates(normalized, reps)
     fig, _ = plot_utils.plot_interval_estimates(points, cis, metric_names=list(intervals.AGGREGATE_METRICS),
                                                 algorithms=list(normalized), xlabel=NORMALIZED_LABEL,
                                                 row_height=0.8, xlabel_y_coordinate=-0.45 / len(normalized))
-    fig.suptitle(_over(normalized, task_names), y=1 + 0.5 / len(normalized), fontsize=12)
+    fig.suptitle(_over(normalized, task_names, left_out), y=1 + 0.5 / len(normalized), fontsize=12)
     return _save(fig, out / "aggregate_metrics.png")
 
 
 def performance_profiles(normalized: dict[str, np.ndarray], task_names: list[str], out: Path,
-                         reps: int = intervals.BOOTSTRAP_REPS) -> Path:
+                         reps: int = intervals.BOOTSTRAP_REPS, left_out: list[str] = ()) -> Path:
     """rliable's score distributions (fraction of runs above tau) of the normalized scores, with 95% bands."""
     everything = np.concatenate([m.ravel() for m in normalized.values()])
     taus = np.linspace(min(0.0, everything.min()), max(1.25, everything.max()), 101)
@@ -271,16 +271,17 @@ def performance_profiles(normalized: dict[str, np.ndarray], task_names: list[str
     plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax,
                                          xlabel=f"{NORMALIZED_LABEL} (tau)", ylabel="fraction of runs with score > tau")
     ax.legend(fontsize=8)
-    ax.set_title(_over(normalized, task_names), fontsize=9)
+    ax.set_title(_over(normalized, task_names, left_out), fontsize=9)
     return _save(fig, out / "performance_profiles.png")
 
 
 NORMALIZED_LABEL = "normalized score (random policy = 0, paper's SAC-SVG(H) = 1)"
 
 
-def _over(normalized: dict[str, np.ndarray], task_names: list[str]) -> str:
+def _over(normalized: dict[str, np.ndarray], task_names: list[str], left_out: list[str] = ()) -> str:
     runs = ", ".join(f"{method}: {m.shape[0]}" for method, m in normalized.items())
-    return f"over {len(task_names)} tasks ({', '.join(task_names)}); trials per task: {runs}"
+    unscaled = f"; left out, with no random or paper score to scale by: {', '.join(left_out)}" if left_out else ""
+    return f"over {len(task_names)} tasks ({', '.join(task_names)}); trials per task: {runs}{unscaled}"
 
 
 def write_plots(results: load.Results, out: Path, curves_as: str = IQM,
@@ -296,6 +297,7 @@ def write_plots(results: load.Results, out: Path, curves_as: str = IQM,
             written.append(entropy_schedules(results, exp["experiment"], out))
     normalized, task_names = normalization.normalized_scores(results)
     if normalized:
-        written.append(aggregate_metrics(normalized, task_names, out, reps))
-        written.append(performance_profiles(normalized, task_names, out, reps))
+        left_out = normalization.unscaled_tasks(results)
+        written.append(aggregate_metrics(normalized, task_names, out, reps, left_out))
+        written.append(performance_profiles(normalized, task_names, out, reps, left_out))
     return written

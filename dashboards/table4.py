@@ -62,10 +62,10 @@ TABLE4_COLUMNS = [
 def _official_schedule(task: str) -> tuple | None:
     """The official code's schedule of the task (tasks registry), None when it has none."""
     try:
-        from tasks import get_task
+        from tasks import registered_task
 
-        schedule = get_task(task).official_schedule
-    except (ImportError, LookupError, ValueError):
+        schedule = getattr(registered_task(task), "official_schedule", None)
+    except ImportError:
         return None
     return None if schedule is None else tuple(getattr(schedule, key) for key in load.SCHEDULE)
 

@@ -58,7 +58,7 @@ def fit_models(plan: Plan) -> int:
     if source is None or latest_checkpoint(source) is None:
         print(f"error: no checkpointed SAC trial in {exp_dir}: run the same command again", file=sys.stderr)
         return 1
-    path = run_model_fit(exp_dir, source, plan.base_config, plan.model_fit, make_env(plan.task.name))
+    path = run_model_fit(exp_dir, source, plan.base_config, plan.model_fit, make_env(plan.task))
     print(f"model ablation: errors per unroll step in {path}", flush=True)
     return 0
 

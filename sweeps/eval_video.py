@@ -17,6 +17,7 @@ from ray.rllib.utils.annotations import override
 from algorithms import atomic
 from algorithms.sac_svg import policy_file
 from algorithms.sac_svg.metrics import EVAL_RETURN, EVAL_VIDEO
+from tasks import names
 from tasks.episodes import film
 
 EVAL_VIDEO_FILE = "eval_video.mp4"
@@ -49,7 +50,7 @@ def record_trial_evaluation(algorithm, seed: int) -> str | None:
     if storage is None:
         return None
     tensors = policy_file.policy_tensors(policy_file.module_state(algorithm))
-    task = algorithm.config.env.removeprefix("svglab/")
+    task = names.task_name(algorithm.config.env)
     policy = policy_file.Policy(policy_file.make_spec(task, vars(algorithm.config), tensors))
     policy.load_state_dict(tensors)
     act = policy.act  # deterministic: tanh(mu(x))

@@ -62,7 +62,7 @@ def build_config(
 
     if isinstance(schedule, EntropySchedule) or schedule is None:
         schedule = schedule_fields(schedule or task.schedule)
-    config = _algorithm_config_class()().environment(env=rllib_env_id(task.name))
+    config = _algorithm_config_class()().environment(env=rllib_env_id(task))
     for method, kwargs in budget.rllib.items():
         getattr(config, method)(**kwargs)
     config.training(

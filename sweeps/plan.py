@@ -49,7 +49,7 @@ class Plan:
     task: Task
     budget: Budget
     mode: str
-    exp_dir: Location  # <results>/<Task>-<mode>-<budget>: a local folder or a URI (sweeps.storage)
+    exp_dir: Location  # <results>/<task file name>-<mode>-<budget>: a local folder or a URI (sweeps.storage)
     param_space: dict[str, Any]  # the shared config; the keys the trials vary are tune.choice domains
     trials: list[dict[str, Any]]  # each trial's varied config fields, in trial order
     manifest: dict[str, Any]
@@ -139,8 +139,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
     source = _source_trial(ablation, fit, args, task)
     if source is not None:
         trials = []  # the episodes come from the given trial: nothing to train
-    name = (ablation_dirname(task.name, ablation, budget) if ablation
-            else experiment_dirname(task.name, args.mode, budget.name))
+    name = (ablation_dirname(task.file_name, ablation, budget) if ablation
+            else experiment_dirname(task.file_name, args.mode, budget.name))
     exp_dir = _results(args.results) / name
     if fit is not None and exp_dir.local is None:
         raise SweepInputError(f"--results {args.results}: the model ablation fits its models in this process, on "

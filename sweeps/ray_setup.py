@@ -36,9 +36,10 @@ def dashboard_url() -> str:
     return os.environ.get("RAY_DASHBOARD_URL", f"http://{host}:{port}")
 
 
-def init_ray(dashboard: bool, verbose: bool = False) -> None:
+def init_ray(dashboard: bool, verbose: bool = False, code: list | None = None) -> None:
     """Connect to the cluster at RAY_ADDRESS, or start a local one (dashboard on the first free port from
-    127.0.0.1:8265, printed).
+    127.0.0.1:8265, printed). `code`: the researcher's modules a cluster's workers need besides svglab's
+    (tasks.shipped_modules); a local Ray's workers import them from the driver's own path.
 
     The trials' own log lines (RLlib's and Ray's warnings) reach the terminal only with --verbose; they
     are always in the Ray dashboard and in each trial's folder, and a failing trial's error is reported.
@@ -53,7 +54,8 @@ def init_ray(dashboard: bool, verbose: bool = False) -> None:
     # Trials and env runners import our packages (these three, the layers a run is made of): ship them to the
     # cluster (a local one already has them).
     if os.environ.get("RAY_ADDRESS"):
-        context = ray.init(runtime_env={"py_modules": [algorithms, sweeps, tasks]}, log_to_driver=verbose)
+        context = ray.init(runtime_env={"py_modules": [algorithms, sweeps, tasks, *(code or [])]},
+                           log_to_driver=verbose)
     else:
         host, _ = DASHBOARD
         # dashboard_port=None: Ray tries 8265 and the ports after it (a fixed port fails when another Ray has it).

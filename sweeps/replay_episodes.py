@@ -16,6 +16,7 @@ from algorithms.sac_svg.replay import FIELDS
 from sweeps.layout import PARAMS_FILE, SWEEP_FILE
 from sweeps.results import latest_checkpoint
 from sweeps.storage import Location
+from tasks import names
 
 LEARNER_STATE = Path("learner_group", "learner", "state.pkl")  # RLlib's learner state file in a checkpoint
 REPLAY = "replay"  # the learner state's entry for the replay buffer (algorithms/sac_svg/learner.py)
@@ -39,7 +40,7 @@ def check_source_trial(where: str, task: str) -> Location:
         raise NotATrialError(f"{trial} is not a trial folder: it has no {PARAMS_FILE}{hint}")
     params = json.loads((trial / PARAMS_FILE).read_text() or "{}")
     env = str(params.get("env", ""))
-    if env.rsplit("/", 1)[-1].lower() != task.lower():
+    if names.task_name(env).lower() != task.lower():
         raise NotATrialError(f"{trial} trained {env or 'an unknown env'}, not {task}: give TASK= its task")
     if params.get("checkpoint_replay") is False:
         raise NotATrialError(f"{trial} ran with checkpoint_replay=False: its checkpoints hold no episodes")

@@ -14,6 +14,7 @@ from sweeps.plan import Plan, SweepInputError, write_manifest
 from sweeps.ray_setup import init_ray, require_shared_storage
 from sweeps.results import print_summary, trial_table
 from sweeps.wandb_logging import wandb_callbacks
+from tasks import shipped_modules
 
 
 def trial_dirname(trial) -> str:
@@ -109,7 +110,7 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
           f"-> {plan.exp_dir}", flush=True)
     if plan.memory:
         print(f"memory: each trial's learner holds {plan.memory}", flush=True)
-    init_ray(dashboard=not args.no_dashboard, verbose=args.verbose)
+    init_ray(dashboard=not args.no_dashboard, verbose=args.verbose, code=shipped_modules(plan.task))
     place_learners(plan.param_space, plan.gpus_per_trial, plan.trials,
                    args.max_concurrent or plan.budget.max_concurrent_trials)
     # Checkpoints (and so experiment snapshots) come as often as the budget asks: no warning about it.

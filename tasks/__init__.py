@@ -1,7 +1,9 @@
-"""svglab's tasks: the registry of every task by name (`tasks.registry`) and the environments behind it
-(`tasks.envs`: POPLIN's tasks rebuilt on gymnasium + MuJoCo, the [-1, 1] action wrapper).
+"""svglab's tasks: the registry of the paper's tasks by name (`tasks.registry`), the resolution of any other
+`TASK=` (a gymnasium id, a researcher's own environment: `tasks.resolve`), the task's names (`tasks.names`) and
+the environments behind the registry (`tasks.envs`: POPLIN's tasks rebuilt on gymnasium + MuJoCo, the [-1, 1]
+action wrapper).
 
-The registry's public names are re-exported here: `from tasks import get_task, make_env`.
+The public names are re-exported here: `from tasks import get_task, make_env`.
 """
 
 from tasks.registry import (
@@ -14,12 +16,12 @@ from tasks.registry import (
     Task,
     UnknownScheduleError,
     UnknownTaskError,
-    get_task,
-    make_env,
-    rllib_env_id,
+    registered_task,
 )
+from tasks.resolve import TaskError, get_task, make_env, rllib_env_id, shipped_modules
 
 __all__ = [
-    "EVAL_INTERVAL", "SCHEDULE_FIELDS", "SCHEDULE_PRESETS", "SUITES", "TASKS", "EntropySchedule", "Task",
-    "UnknownScheduleError", "UnknownTaskError", "get_task", "make_env", "rllib_env_id",
+    "EVAL_INTERVAL", "SCHEDULE_FIELDS", "SCHEDULE_PRESETS", "SUITES", "TASKS", "EntropySchedule", "Task", "TaskError",
+    "UnknownScheduleError", "UnknownTaskError", "get_task", "make_env", "registered_task", "rllib_env_id",
+    "shipped_modules",
 ]

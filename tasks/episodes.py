@@ -13,9 +13,12 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
+from gymnasium.envs.mujoco import MujocoEnv
 
-from tasks.registry import make_env
+from tasks.registry import Task
+from tasks.resolve import make_env
 
 Act = Callable[[np.ndarray], np.ndarray]
 
@@ -35,20 +38,47 @@ def run_episode(act: Act, env, seed: int, on_step: Callable[[], None] | None = N
     return total, steps
 
 
-def film(act: Act, task: str, episodes: int, seed: int, size: int, out: Path) -> tuple[list[float], int]:
+class CannotFilm(ValueError):
+    """The task's environment draws no rgb_array frames (here)."""
+
+
+def rendering_env(task: Task | str, size: int) -> gym.Env:
+    """The task's environment drawing `size` x `size` rgb_array frames (a MuJoCo task; any other environment
+    draws frames of its own size); CannotFilm when it draws none."""
+    probe = make_env(task)
+    modes, is_mujoco = probe.metadata.get("render_modes") or [], isinstance(probe.unwrapped, MujocoEnv)
+    probe.close()
+    name = task if isinstance(task, str) else task.name
+    if "rgb_array" not in modes:
+        raise CannotFilm(f"TASK={name} draws no rgb_array frames (its render modes: {', '.join(modes) or 'none'})"
+                         ": no video")
+    if not is_mujoco:
+        env = make_env(task, render_mode="rgb_array")
+        try:  # e.g. gymnasium's classic control without pygame
+            env.reset(seed=0)
+            env.render()
+        except Exception as error:  # noqa: BLE001 - any renderer failure is the same answer: no video here
+            raise CannotFilm(f"TASK={name} cannot draw rgb_array frames here ({type(error).__name__}: "
+                             f"{str(error).splitlines()[0] if str(error) else ''}): no video") from None
+        return env
+    env = make_env(task, render_mode="rgb_array", width=size, height=size)
+    # Set before the first frame makes the context: a 1024-pixel shadow map, no multisampling, which software
+    # rendering draws much faster than MuJoCo's defaults (docs/agents.md: make video).
+    env.unwrapped.model.vis.quality.shadowsize = 1024
+    env.unwrapped.model.vis.quality.offsamples = 0
+    return env
+
+
+def film(act: Act, task: Task | str, episodes: int, seed: int, size: int, out: Path) -> tuple[list[float], int]:
     """Render `episodes` episodes (env seeds seed, seed + 1, ...) into the MP4 `out` (a caller replacing a
     file passes algorithms.atomic's partial). Returns the episodes' returns and the number of frames (the reset
     and every step)."""
     import imageio.v2 as imageio
 
     os.environ.setdefault("MUJOCO_GL", "egl")  # read when the first off-screen context is made
-    env = make_env(task, render_mode="rgb_array", width=size, height=size)
-    # Set before the first frame makes the context: a 1024-pixel shadow map, no multisampling, which software
-    # rendering draws much faster than MuJoCo's defaults (docs/agents.md: make video).
-    env.unwrapped.model.vis.quality.shadowsize = 1024
-    env.unwrapped.model.vis.quality.offsamples = 0
+    env = rendering_env(task, size)
     returns, frames = [], 0
-    with imageio.get_writer(out, format="FFMPEG", fps=env.metadata["render_fps"], codec="libx264",
+    with imageio.get_writer(out, format="FFMPEG", fps=env.metadata.get("render_fps") or 30, codec="libx264",
                             quality=7, macro_block_size=8) as writer:
         def frame() -> None:
             nonlocal frames

@@ -12,16 +12,13 @@ POPLIN tasks, every 25k on MBPO tasks).
 
 from __future__ import annotations
 
-import difflib
-import functools
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import gymnasium as gym
 import mujoco
 
 import tasks.envs as envs
-from tasks.envs import RescaleActionToUnit
+from tasks import names
 
 
 @dataclass(frozen=True)
@@ -51,18 +48,28 @@ class Task:
     train_steps: int
     eval_interval: int
     schedule: EntropySchedule  # Table 4's (the default)
-    official_schedule: EntropySchedule  # the official code's config/env file (docs/official-code.md)
+    official_schedule: EntropySchedule | None  # the official code's config/env file (docs/official-code.md)
     max_episode_steps: int = 1000
     differs_from_paper: str  # one sentence: how our env differs from the paper's gym v1/v2 version
     gym_id: str  # what make_env builds: a gymnasium id ...
     gym_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)  # ... and its kwargs
+    entry_point: str | None = None  # a researcher's class or factory ("package.module:Factory"), built instead
+    flatten_obs: bool = False  # a Dict of Box observations, flattened into one vector
+    module: str | None = None  # the researcher's module the environment comes from (shipped to a cluster)
 
+    @property
+    def file_name(self) -> str:
+        """The task's name in file and folder names (experiment folders)."""
+        return names.file_name(self.name)
 
     def schedule_for(self, preset: str = "table4") -> EntropySchedule:
         """The task's schedule from `preset`: "table4" (the paper's Table 4, the default) or "official" (the
         official code's per-task config files, docs/official-code.md)."""
         if preset not in SCHEDULE_PRESETS:
             raise UnknownScheduleError(f"Unknown schedules {preset!r}: choose one of {', '.join(SCHEDULE_PRESETS)}.")
+        if preset == "official" and self.official_schedule is None:
+            raise UnknownScheduleError(f"TASK={self.name} has no official schedule (the official code ran the paper's "
+                                       "tasks): use the default (SCHEDULES=table4) or --set target_entropy_*")
         return self.schedule if preset == "table4" else self.official_schedule
 
 
@@ -78,7 +85,8 @@ class UnknownScheduleError(ValueError):
 
 
 EVAL_INTERVAL = {"mbpo": 25_000, "poplin": 10_000}  # the official eval_freq (docs/official-code.md)
-SUITES = tuple(EVAL_INTERVAL)
+GYM_SUITE = "gym"  # any other environment (tasks.resolve): no published numbers
+SUITES = (*EVAL_INTERVAL, GYM_SUITE)
 
 _V5 = "Gymnasium {env}-v5 (mujoco {mj} bindings) instead of gym {env}-v2 on mujoco-py 1.50"
 _REBUILT = (
@@ -158,37 +166,6 @@ TASKS: dict[str, Task] = {task.name: task for task in _TASK_LIST}
 _BY_LOWER_NAME = {name.lower(): task for name, task in TASKS.items()}
 
 
-def get_task(name: str) -> Task:
-    """The task called `name` (case-insensitive)."""
-    task = _BY_LOWER_NAME.get(name.lower())
-    if task is None:
-        closest = difflib.get_close_matches(name.lower(), list(_BY_LOWER_NAME), n=1, cutoff=0.0)
-        hint = f" Did you mean {_BY_LOWER_NAME[closest[0]].name!r}?" if closest else ""
-        raise UnknownTaskError(f"Unknown task {name!r}.{hint} Valid tasks: {', '.join(TASKS)}.")
-    return task
-
-
-def make_env(name: str, **env_kwargs) -> gym.Env:
-    """The task's environment with its 1,000-step time limit and actions in [-1, 1].
-
-    `env_kwargs` go to the underlying environment (e.g. render_mode, or xml_file for MBPO tasks)."""
-    task = get_task(name)
-    env = gym.make(task.gym_id, max_episode_steps=task.max_episode_steps, **{**task.gym_kwargs, **env_kwargs})
-    return RescaleActionToUnit(env)
-
-
-def _create_env(name: str, env_config: dict) -> gym.Env:
-    return make_env(name, **dict(env_config))
-
-
-def rllib_env_id(name: str) -> str:
-    """Register the task with ray.tune's env registry as "svglab/<Task.name>" and return that id.
-
-    Registering again stores the same creator under the same id, so repeated calls are harmless (and
-    also re-register after a Ray restart, which empties the registry)."""
-    from ray.tune.registry import register_env
-
-    task = get_task(name)
-    env_id = f"svglab/{task.name}"
-    register_env(env_id, functools.partial(_create_env, task.name))
-    return env_id
+def registered_task(name: str) -> Task | None:
+    """The registry's task called `name` (case-insensitive), None when there is none."""
+    return _BY_LOWER_NAME.get(name.strip().lower())

@@ -220,7 +220,7 @@ def test_a_policy_file_corrupt_at_its_full_size_is_refused(sweep, tmp_path, caps
 
 def test_an_unknown_task_is_refused_as_in_make_sweep(sweep, capsys):
     assert evaluate.main([str(trials_of(sweep)[0]), "--task", "Walkr"]) == 2
-    assert "Unknown task 'Walkr'. Did you mean 'Walker2d'?" in one_error_line(capsys)
+    assert "TASK=Walkr: not a registry task" in one_error_line(capsys)
     assert evaluate.main([str(trials_of(sweep)[0]), "--task", "Walker2d"]) == 2
     assert "--task Walker2d has observations of 17" in one_error_line(capsys)
 

@@ -240,3 +240,51 @@ def test_sweep_writes_to_a_file_uri_from_a_cpu_less_head(cpu_less_head_cluster, 
     assert tables.returncode == 0, tables.stderr[-3000:]
     table4 = (tmp_path / "results" / "tables" / "table4.csv").read_text()  # a URI's tables are written here
     assert f"{TASK}-sweep-smoke" in table4
+
+
+LAB_ENV = '''"""A researcher's environment that exists only in a temporary folder of the driver's."""
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import ray
+
+MARKS = Path({marks!r})
+
+
+class Arm(gym.Env):
+    def __init__(self, render_mode=None):
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (3,))
+        self.action_space = gym.spaces.Box(-2.0, 2.0, (2,))
+        if ray.is_initialized():  # on a Ray worker: say which node imported this module
+            (MARKS / ray.get_runtime_context().get_node_id()).touch()
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = self.np_random.uniform(-0.5, 0.5, 3).astype(np.float32)
+        return self.x, {{}}
+
+    def step(self, action):
+        self.x = np.clip(self.x + 0.1 * np.append(action, 0.0).astype(np.float32), -1, 1)
+        return self.x, -float(np.sum(self.x**2)), False, False, {{}}
+'''
+
+
+@pytest.mark.slow
+def test_a_researchers_module_from_a_driver_folder_reaches_every_node(cluster, tmp_path):
+    """TASK=<module>:<Class> whose module is only in a folder on the driver's PYTHONPATH (not in its working
+    directory, which Ray puts on the workers' path): the driver ships it (runtime_env py_modules) and the two
+    trials of a smoke sweep, one per node, build the environment from it."""
+    module = f"lab_arm_{secrets.token_hex(4)}"
+    code, marks, cwd = tmp_path / "code", tmp_path / "marks", tmp_path / "cwd"
+    for folder in (code, marks, cwd):
+        folder.mkdir()
+    (code / f"{module}.py").write_text(LAB_ENV.format(marks=str(marks)))
+    env = {**cluster.env(), "RAY_ADDRESS": cluster.address, "PYTHONPATH": f"{REPO}:{code}"}
+    process = subprocess.run([sys.executable, "-m", "sweeps.sweep", "--task", f"{module}:Arm", "--budget", "smoke",
+                              "--results", str(tmp_path / "results")], cwd=cwd, env=env, capture_output=True,
+                             text=True, timeout=SWEEP_TIMEOUT_S)
+    assert process.returncode == 0, f"sweep failed:\n{process.stdout[-4000:]}\n{process.stderr[-4000:]}"
+    assert len(list((tmp_path / "results" / f"{module}_Arm-sweep-smoke").glob("*/checkpoint_*"))) >= 2
+    nodes = {n["node_id"] for n in cluster.state("list_nodes") if n["state"] == "ALIVE"}
+    assert {mark.name for mark in marks.iterdir()} == nodes, "the module was not imported on every node"

@@ -43,7 +43,7 @@ def test_unknown_task_exits_before_ray_and_writes_nothing(tmp_path):
     results = tmp_path / "results"
     process = run_cli("--task", "Walkr", "--budget", "smoke", "--results", str(results), timeout=120)
     assert process.returncode == 2
-    assert "Unknown task 'Walkr'" in process.stderr and "Did you mean 'Walker2d'?" in process.stderr
+    assert "TASK=Walkr: not a registry task" in process.stderr and "Closest: Walker2d" in process.stderr
     assert "Started a local Ray" not in process.stdout + process.stderr
     assert not results.exists()
 

@@ -23,6 +23,7 @@ from algorithms.sac_svg import checkpoint
 from algorithms.sac_svg.actor import TanhGaussianActor
 from algorithms.sac_svg.config import POLICY_FIELDS
 from algorithms.sac_svg.normalizer import RunningNormalizer
+from tasks import names
 
 FOLDER = "best_policy"  # in the trial folder, beside checkpoint_*
 WEIGHTS = "policy.safetensors"
@@ -56,7 +57,7 @@ def write(folder: Path, tensors: Mapping[str, torch.Tensor], spec: dict) -> None
         save_file(dict(tensors), str(partial / WEIGHTS))
         (partial / SPEC).write_text(json.dumps(spec, indent=1) + "\n")
 
-    identity = SimpleNamespace(env=f"svglab/{spec['task']}", **{k: spec[k] for k in POLICY_FIELDS})
+    identity = SimpleNamespace(env=names.env_id(spec['task']), **{k: spec[k] for k in POLICY_FIELDS})
     checkpoint.write_atomically(Path(folder), save, identity, spec.get("env_steps", 0))
 
 
@@ -107,7 +108,7 @@ def keep_if_best(algorithm, eval_return: float) -> bool:
         return False
     config = algorithm.config
     tensors = policy_tensors(module_state(algorithm))
-    spec = make_spec(config.env.removeprefix("svglab/"), vars(config), tensors, env_steps=algorithm.env_steps(),
+    spec = make_spec(names.task_name(config.env), vars(config), tensors, env_steps=algorithm.env_steps(),
                      eval_return=float(eval_return), iteration=algorithm.iteration)
     _write_to(filesystem, folder, tensors, spec)
     return True

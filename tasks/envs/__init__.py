@@ -17,12 +17,13 @@ from tasks.envs.poplin import (
     PoplinWalker2d,
 )
 from tasks.envs.rescale import RescaleActionToUnit
+from tasks.names import NAMESPACE
 
 POPLIN_ENVS = (PoplinAnt, PoplinHopper, PoplinSwimmer, PoplinCheetah, PoplinWalker2d, PoplinPetsCheetah)
 
 
 def gym_id(env_class: type) -> str:
-    return f"svglab/{env_class.__name__}-v0"
+    return f"{NAMESPACE}/{env_class.__name__}-v0"
 
 
 for _env_class in POPLIN_ENVS:
