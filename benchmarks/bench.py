@@ -38,9 +38,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from algorithms.sac_svg.config import SACSVGConfig
 from algorithms.sac_svg.networks import mlp
+from algorithms.sac_svg.random_policy import random_transitions
 from benchmarks.configs import ENV, SIZES, config_for
 from sweeps.experiment import OverrideError, parse_overrides
-from tasks.random_policy import random_transitions
 
 FRAGMENT = 10  # env steps per learner call, the default rollout_fragment_length
 VARIANTS = {"plain": dict(fused_optimizer=False), "fast": {}, "compiled": dict(compile_updates=True),

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from algorithms.sac_svg import losses
+from algorithms.sac_svg.random_policy import random_transitions
 from algorithms.sac_svg.replay import TransitionReplay
 from benchmarks.configs import ENV, config_for
 from sweeps.budgets import SMALL_NETWORKS
-from tasks.random_policy import random_transitions
 
 ERROR_MARGIN, COSINE_MEDIAN, COSINE_MIN = 0.05, 0.99, 0.95
 EVAL_LENGTH = 6  # states per held-out sequence: 5 model steps, beyond the H + 1 = 3 trained on

@@ -13,8 +13,8 @@ from algorithms.sac_svg.ensemble import MLPEnsembleDynamics
 from algorithms.sac_svg.graphs import NoHostSync
 from algorithms.sac_svg.gru import GRUDynamics
 from algorithms.sac_svg.metrics import LOSS_CRITIC, LOSS_DYNAMICS, MODEL_ERROR
+from algorithms.sac_svg.random_policy import random_transitions
 from algorithms.sac_svg.world_model import WorldModel
-from tasks.random_policy import random_transitions
 from tests.conftest import assert_same_run, fastpath_learner, run_updates
 
 OBS, ACT, B, GAMMA = 3, 2, 16, 0.9

@@ -14,8 +14,8 @@ from algorithms.sac_svg.config import SVGHyperparameters
 from algorithms.sac_svg.critic import DoubleQCritic
 from algorithms.sac_svg.gru import GRUDynamics
 from algorithms.sac_svg.normalizer import RunningNormalizer
+from algorithms.sac_svg.random_policy import random_transitions
 from algorithms.sac_svg.world_model import WorldModel
-from tasks.random_policy import random_transitions
 from tests.conftest import small_config
 
 OBS, ACT, B = 5, 2, 64

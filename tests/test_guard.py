@@ -6,7 +6,7 @@ import torch
 
 from algorithms.sac_svg import losses
 from algorithms.sac_svg.guard import NonFiniteUpdateError
-from tasks.random_policy import random_transitions
+from algorithms.sac_svg.random_policy import random_transitions
 from tests.conftest import SMALL_TASK as TASK
 from tests.conftest import small_config
 

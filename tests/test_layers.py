@@ -13,7 +13,7 @@ from tests.conftest import REPO
 # Which of svglab's packages each package may import, besides itself (docs/architecture.md: the layers).
 MAY_IMPORT = {
     "tasks": set(),
-    "algorithms": set(),
+    "algorithms": {"tasks"},
     "sweeps": {"algorithms", "tasks"},
     "agents": {"algorithms", "sweeps", "tasks"},
     "dashboards": {"algorithms", "sweeps", "tasks"},
@@ -38,6 +38,26 @@ def test_no_module_imports_a_package_above_its_own(package):
               for path in sorted((REPO / package).rglob("*.py"))
               if (found := imported_packages(path.read_text()) & set(MAY_IMPORT) - MAY_IMPORT[package] - {package})}
     assert upward == {}
+
+
+def test_algorithms_take_only_the_task_names_from_tasks():
+    def beyond_names(module: str) -> bool:
+        return module.split(".")[0] == "tasks" and module.split(".")[:2] != ["tasks", "names"]
+
+    from_tasks = {str(path.relative_to(REPO)): sorted(filter(beyond_names, imported_modules(path.read_text())))
+                  for path in sorted((REPO / "algorithms").rglob("*.py"))}
+    assert {path: modules for path, modules in from_tasks.items() if modules} == {}
+
+
+def imported_modules(source: str) -> set[str]:
+    """The full module names that a module's import statements name (`from tasks import names` -> tasks.names)."""
+    modules = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return modules
 
 
 def test_the_layer_check_sees_lazy_imports():

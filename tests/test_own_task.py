@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from agents.load import AgentInputError, task_named
+from algorithms.sac_svg.random_policy import random_transitions
 from dashboards.load import task_info
 from sweeps import cli, plan
 from tasks import TASKS, TaskError, get_task, make_env, names, rllib_env_id, shipped_modules
-from tasks.random_policy import random_transitions
 from tests.conftest import REPO
 
 OWN = "tests.own_envs"

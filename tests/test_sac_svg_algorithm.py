@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from algorithms.sac_svg import SACSVGConfig, checkpoint, losses
+from algorithms.sac_svg import SACSVGConfig, checkpoint, losses, random_policy
 from algorithms.sac_svg.checkpoint import CheckpointError
 from algorithms.sac_svg.config import SVG_FIELDS
 from algorithms.sac_svg.dynamics_models import DYNAMICS_MODELS
-from tasks import random_policy
 from tests.conftest import SMALL_TASK as TASK
 from tests.conftest import small_config
 

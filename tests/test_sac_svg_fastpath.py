@@ -7,8 +7,8 @@ from algorithms.sac_svg import SACSVGConfig
 from algorithms.sac_svg.graphs import HostSyncError, NoHostSync
 from algorithms.sac_svg.learner import DeviceStats
 from algorithms.sac_svg.optimizer import AdamStep, adam_options, clip_grad_norm, compiled_grad_norm, grad_norm
+from algorithms.sac_svg.random_policy import random_transitions
 from benchmarks import bench
-from tasks.random_policy import random_transitions
 from tests.conftest import SMALL_TASK as TASK
 from tests.conftest import assert_same_run, parameters, run_updates
 from tests.conftest import fastpath_learner as learner_for
