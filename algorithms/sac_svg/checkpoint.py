@@ -379,15 +379,20 @@ def check_plain_data(state_file: Path) -> None:
 
 
 def load_plain_data(state_file: Path):
-    """The contents of regular file `state_file` (never followed through a symlink, never a FIFO or device),
-    unpickled allowing only plain data; CheckpointError naming the file otherwise."""
-    state_file = Path(state_file)
-    with _open_folder(state_file.parent) as folder:
+    """The contents of regular file `state_file`, unpickled allowing only plain data; CheckpointError naming
+    the file otherwise."""
+    return _plain_load(read_regular(state_file), Path(state_file))
+
+
+def read_regular(file: Path) -> bytes:
+    """The bytes of `file` if it is a regular file (never followed through a symlink, never a FIFO or device,
+    which are refused unread); CheckpointError naming it otherwise."""
+    file = Path(file)
+    with _open_folder(file.parent) as folder:
         try:
-            data, _ = _read_file(folder, state_file.name, state_file.parent, limit=sys.maxsize)
+            return _read_file(folder, file.name, file.parent, limit=sys.maxsize)[0]
         except FileNotFoundError:
-            raise CheckpointError(f"checkpoint file {state_file} does not exist") from None
-    return _plain_load(data, state_file)
+            raise CheckpointError(f"file {file} does not exist") from None
 
 
 def load_checked(path: Path, name: str):
