@@ -47,7 +47,7 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
     if tune.Tuner.can_restore(str(plan.exp_dir)):
         print(f"Resuming {plan.exp_dir} (finished trials are kept, unfinished ones continue "
               "from their last checkpoint)", flush=True)
-        return tune.Tuner.restore(str(plan.exp_dir), trainable=SACSVG, resume_errored=True)
+        return signed(tune.Tuner.restore(str(plan.exp_dir), trainable=SACSVG, resume_errored=True))
     budget = plan.budget
     return tune.Tuner(
         SACSVG,
@@ -73,6 +73,17 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
             verbose=1 if args.verbose else 0,
         ),
     )
+
+
+def signed(tuner):
+    """A restored Tuner whose callbacks sign what it writes, also when its `tuner.pkl` came from an svglab
+    without signatures (resumed with --trust-folder)."""
+    from sweeps.signing import SignedState
+
+    run_config = tuner._local_tuner.get_run_config()
+    if not any(isinstance(c, SignedState) for c in run_config.callbacks or []):
+        run_config.callbacks = [SignedState(), *(run_config.callbacks or [])]
+    return tuner
 
 
 def check_resume(plan: Plan, trust_folder: bool = False) -> None:

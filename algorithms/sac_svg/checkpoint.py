@@ -282,7 +282,8 @@ def _array_from(raw, dtype, shape, order: str) -> np.ndarray:
     if not all(isinstance(n, int) and n >= 0 for n in shape) or math.prod(shape) * dtype.itemsize != len(raw):
         raise pickle.UnpicklingError(f"array of shape {shape} and dtype {dtype} does not match its "
                                      f"{len(raw)} bytes")
-    return np.frombuffer(bytes(raw), dtype=dtype).reshape(shape, order=order).copy(order=order)
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape, order=order)
+    return array if isinstance(raw, bytearray) else array.copy(order="K")  # bytes: read-only, so a copy
 
 
 def _plain_dtype(dtype) -> np.dtype:
