@@ -162,6 +162,15 @@ def verify_checkpoint(folder: Location) -> None:
     verify_files(folder, [checkpoint.MANIFEST])
 
 
+def checkpoint_signed(folder: Location) -> bool:
+    """Whether the driver signed the checkpoint (False when it has no signature); UntrustedFolderError when its
+    signature or manifest does not verify."""
+    if not (folder / SIGNATURE).exists():
+        return False
+    verify_checkpoint(folder)
+    return True
+
+
 def sign_checkpoint(folder: Location) -> None:
     manifest = read_regular(folder / checkpoint.MANIFEST)
     (folder / SIGNATURE).write_text(signature_text({checkpoint.MANIFEST: sha256(manifest)}))

@@ -114,14 +114,21 @@ def unfinished_checkpoints(plan: Plan) -> dict:
 
 
 def check_trial_checkpoints(trial: str, checkpoints: list, trust_folder: bool) -> None:
-    """Every checkpoint's signature (or, trusted, signs it), then the latest one's content."""
+    """The checkpoints a resume may load: those your driver signed (Tune's signed state never names another:
+    the driver signs a checkpoint as it records it), or, trusted, all of them, which are then signed; the
+    latest of them checked in full."""
     from algorithms.sac_svg import checkpoint
     from sweeps import signing
 
+    if not trust_folder:
+        unsigned = [folder for folder in checkpoints if not signing.checkpoint_signed(folder)]
+        for folder in unsigned:
+            print(f"note: {folder} was not signed (its run stopped before recording it): a resume does not "
+                  "load it", flush=True)
+        checkpoints = [folder for folder in checkpoints if folder not in unsigned]
+    if not checkpoints:
+        return
     try:
-        for folder in checkpoints:
-            if not trust_folder:
-                signing.verify_checkpoint(folder)
         with local_folder(checkpoints[-1]) as local:
             try:
                 checkpoint.check(local)

@@ -255,13 +255,30 @@ def test_a_restore_reads_the_bytes_that_were_checked(tmp_path):
 # ---------------------------------------------------------------- checkpoints on resume
 
 
-def test_resume_refuses_an_unsigned_checkpoint_and_trust_folder_signs_it(tmp_path):
+def test_resume_skips_an_unsigned_checkpoint_refuses_a_forged_one_and_trust_folder_signs(tmp_path, monkeypatch,
+                                                                                          capsys):
+    """An unsigned checkpoint is one Tune's signed state never names (the driver signs a checkpoint as it records
+    it): a resume does not load it, and says so. One signed under another key is refused by name."""
     plan = plans.make_plan(cli.parse_args(smoke_argv(tmp_path / "results")))
     trial = plan.exp_dir.local / "trial_unfinished"
-    folder = write_checkpoint(trial / "checkpoint_000001", {STATE: PLAIN_STATE}, sign=False)
+    (trial / "params.json").parent.mkdir(parents=True)
     (trial / "params.json").write_text(json.dumps({"horizon": 2, "seed": 1}))
     (trial / "progress.csv").write_text("env_steps,eval_return\n250,\n")
-    with pytest.raises(plans.SweepInputError, match=f"{folder / signing.SIGNATURE} does not exist"):
-        check_resume(plan)
-    check_resume(plan, trust_folder=True)  # checked for content, then signed with this user's key
+    marker = tmp_path / "marker"
+    unsigned = write_checkpoint(trial / "checkpoint_000002", {STATE: pickle.dumps(WritesMarker(marker))},
+                                sign=False)
     check_resume(plan)
+    assert f"note: {unsigned} was not signed" in capsys.readouterr().out
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "someone-else"))
+    forged = write_checkpoint(trial / "checkpoint_000001", {STATE: PLAIN_STATE})
+    monkeypatch.undo()
+    with pytest.raises(plans.SweepInputError, match=f"{forged / signing.SIGNATURE} does not verify with your key"):
+        check_resume(plan)
+    with pytest.raises(plans.SweepInputError, match=rf"cannot resume trial trial_unfinished: .*{unsigned / STATE} "
+                                                    "is corrupt or unsafe"):
+        check_resume(plan, trust_folder=True)  # trusted: signatures aside, the latest is still checked in full
+    (unsigned / STATE).write_bytes(PLAIN_STATE)
+    write_checkpoint(unsigned, {STATE: PLAIN_STATE}, sign=False)
+    check_resume(plan, trust_folder=True)  # checked, then signed with this user's key
+    check_resume(plan)
+    assert "not signed" not in capsys.readouterr().out and not marker.exists()
