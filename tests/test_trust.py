@@ -87,9 +87,11 @@ def smoke_argv(results: Path, *extra: str) -> list[str]:
     return ["--task", "Hopper", "--budget", "smoke", "--results", str(results), "--no-dashboard", *extra]
 
 
-def test_resume_refuses_an_unsigned_tuner_pkl_before_unpickling_it(tmp_path, capsys):
-    argv = smoke_argv(tmp_path / "results")
-    exp = plans.make_plan(cli.parse_args(argv)).exp_dir.local
+@pytest.mark.parametrize("uri", [False, True], ids=["path", "file-uri"])
+def test_resume_refuses_an_unsigned_tuner_pkl_before_unpickling_it(tmp_path, capsys, uri):
+    results = tmp_path / "results"
+    argv = smoke_argv(results.as_uri() if uri else results)
+    exp = results / "Hopper-sweep-smoke"
     exp.mkdir(parents=True)
     marker = tmp_path / "marker"
     (exp / "tuner.pkl").write_bytes(pickle.dumps(WritesMarker(marker)))
