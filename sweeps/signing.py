@@ -40,6 +40,10 @@ class UntrustedFolderError(RuntimeError):
     """A file a resume would load that this user's driver did not sign (or that changed since)."""
 
 
+class KeyFileError(RuntimeError):
+    """A signing key that others could read or replace."""
+
+
 # ---------------------------------------------------------------- the key
 
 
@@ -62,7 +66,7 @@ def signing_key() -> bytes:
         folder = path.parent.stat()
         if (not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077
                 or folder.st_uid != os.getuid() or folder.st_mode & 0o022):
-            raise UntrustedFolderError(f"signing key {path} is not a file of yours that only you can read "
+            raise KeyFileError(f"signing key {path} is not a file of yours that only you can read "
                                        f"(chmod 600 {path}; chmod 700 {path.parent})")
         return os.read(fd, 64)
     finally:

@@ -94,6 +94,10 @@ def check_resume(plan: Plan, trust_folder: bool = False) -> None:
     from sweeps import signing
 
     try:
+        signing.signing_key()  # created, or refused when others can read it, before Ray starts
+    except signing.KeyFileError as error:
+        raise SweepInputError(str(error)) from None
+    try:
         if not trust_folder:
             signing.verify_tune_state(plan.exp_dir)
         for trial, checkpoints in unfinished_checkpoints(plan).items():

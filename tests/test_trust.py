@@ -76,7 +76,7 @@ def test_the_key_is_created_private_and_refused_when_others_can_read_it(tmp_path
     assert len(key) == 32 and signing.signing_key() == key
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     path.chmod(0o644)
-    with pytest.raises(signing.UntrustedFolderError, match=f"{path} is not a file of yours that only you"):
+    with pytest.raises(signing.KeyFileError, match=f"{path} is not a file of yours that only you"):
         signing.signing_key()
 
 
