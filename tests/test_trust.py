@@ -284,3 +284,32 @@ def test_resume_skips_an_unsigned_checkpoint_refuses_a_forged_one_and_trust_fold
     check_resume(plan, trust_folder=True)  # checked, then signed with this user's key
     check_resume(plan)
     assert "not signed" not in capsys.readouterr().out and not marker.exists()
+
+
+# ---------------------------------------------------------------- Tune's restore of a trial
+
+
+def test_tunes_restore_reads_the_checked_copy_never_a_dict_checkpoint(local_ray, tmp_path):
+    """`Trainable.restore` (a trial's resume or retry) unpickles a `_dict_checkpoint.pkl` it finds, before
+    RLlib's restore runs: SACSVG restores from the checked private copy instead, so one planted in the
+    checkpoint is refused by name and never loaded; a checkpoint svglab wrote restores exactly."""
+    from tests.test_sac_svg_algorithm import actions_of, small_config
+
+    config = small_config(report_interval_steps=300, num_random_steps=100)
+    algo = config.build_algo()
+    algo.train()
+    saved = Path(algo.save_to_path(tmp_path / "ckpt"))
+    obs = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    expected = actions_of(algo, obs)
+    algo.stop()
+    restored = config.build_algo()
+    try:
+        restored.restore(str(saved))  # Tune's entry point, as a trial's restore calls it
+        np.testing.assert_array_equal(actions_of(restored, obs), expected)
+        marker = tmp_path / "marker"
+        (saved / "_dict_checkpoint.pkl").write_bytes(pickle.dumps(WritesMarker(marker)))
+        with pytest.raises(CheckpointError, match=f"{saved / '_dict_checkpoint.pkl'} is not in its"):
+            restored.restore(str(saved))
+        assert not marker.exists()
+    finally:
+        restored.stop()
