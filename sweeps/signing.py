@@ -212,7 +212,7 @@ class SignedState(Callback):
     @override(Callback)
     def get_state(self) -> None:
         """Tune's hook for a callback's own state, called after Tune wrote the rest of its state: signs it
-        (tuner.pkl's digest is taken once, when the run starts)."""
+        (tuner.pkl's digest is taken once, at the first save)."""
         if self._storage is None:
             return None
         staging = Location.of(self._storage.experiment_driver_staging_path)
