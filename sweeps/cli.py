@@ -71,6 +71,10 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
                              "by the trials running at once, short/smoke 0)")
     parser.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: budget's)")
     parser.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
+    parser.add_argument("--trust-folder", action="store_true",
+                        help="resume an experiment folder whose Tune state or checkpoints your svglab did not "
+                             "sign (another user's): you trust everyone who could write to "
+                             "it, since resuming unpickles Tune's state (docs/sweeps.md: what a resume trusts)")
     parser.add_argument("--verbose", action="store_true",
                         help="also print Tune's status tables and the trials' own log lines")
     return parser.parse_args(argv)

@@ -57,11 +57,15 @@ def check_source_trial(where: str, task: str) -> Location:
 
 
 def read_replay(trial: Path) -> dict:
-    """The replay buffer's state (TransitionReplay.get_state) in the trial's latest checkpoint, unpickled as plain
-    data only, with `collected`: the transitions the trial had collected (more than `size` when some were
-    overwritten)."""
-    state_file = latest_checkpoint(trial) / LEARNER_STATE
-    replay = checkpoint.load_plain_data(state_file).get(REPLAY, {})
+    """The replay buffer's state (TransitionReplay.get_state) in the trial's latest checkpoint, read once, checked
+    against the manifest's SHA-256 and unpickled as plain data only, with `collected`: the transitions the trial
+    had collected (more than `size` when some were overwritten)."""
+    latest = latest_checkpoint(trial)
+    state_file = latest / LEARNER_STATE
+    try:
+        replay = checkpoint.load_checked(latest, str(LEARNER_STATE)).get(REPLAY, {})
+    except checkpoint.CheckpointError as error:
+        raise NotATrialError(str(error)) from None
     if replay.get("buffer") is None:
         raise NotATrialError(f"{state_file} holds no replay buffer (checkpoint_replay=False)")
     return replay["buffer"] | {"collected": replay.get("env_steps", replay["buffer"]["size"])}

@@ -29,8 +29,10 @@ def callbacks(plan: Plan) -> list:
     """The progress line, W&B, progress.csv with an eval_return column and result.json, both rewound when
     a trial restores from a checkpoint, and TensorBoard's events (Tune adds no loggers of its own: run())."""
     from sweeps.progress import ProgressCSV, ResultJSON, SweepProgress, TensorBoardEvents
+    from sweeps.signing import SignedState
 
     return [
+        SignedState(),
         SweepProgress(plan.exp_dir.name, plan.steps_per_trial),
         *wandb_callbacks(plan.exp_dir.name),
         ProgressCSV([EVAL_RETURN]),
@@ -47,7 +49,7 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
     if tune.Tuner.can_restore(plan.exp_dir.full):
         print(f"Resuming {plan.exp_dir} (finished trials are kept, unfinished ones continue "
               "from their last checkpoint)", flush=True)
-        return tune.Tuner.restore(plan.exp_dir.full, trainable=SACSVG, resume_errored=True)
+        return signed(tune.Tuner.restore(plan.exp_dir.full, trainable=SACSVG, resume_errored=True))
     budget = plan.budget
     return tune.Tuner(
         SACSVG,
@@ -75,27 +77,88 @@ def make_tuner(plan: Plan, args: argparse.Namespace):
     )
 
 
-def check_resume_checkpoints(plan: Plan) -> None:
-    """Before Ray starts: every unfinished trial's latest checkpoint (the one a resume loads) must be complete
-    and hold plain data (algorithms/sac_svg/checkpoint.py)."""
-    from algorithms.sac_svg import checkpoint
+def signed(tuner):
+    """A restored Tuner whose callbacks sign what it writes, also when its `tuner.pkl` came from an svglab
+    without signatures (resumed with --trust-folder)."""
+    from sweeps.signing import SignedState
 
+    run_config = tuner._local_tuner.get_run_config()
+    if not any(isinstance(c, SignedState) for c in run_config.callbacks or []):
+        run_config.callbacks = [SignedState(), *(run_config.callbacks or [])]
+    return tuner
+
+
+def check_resume(plan: Plan, trust_folder: bool = False) -> None:
+    """Before Ray starts and before anything in the folder is unpickled: Tune's state and every checkpoint of
+    an unfinished trial were signed by this user's driver (sweeps/signing.py), unless `trust_folder`, which
+    then signs them; every unfinished trial's latest checkpoint (the one a resume loads) is complete and holds
+    plain data (algorithms/sac_svg/checkpoint.py), trusted or not."""
+    from sweeps import signing
+
+    try:
+        signing.signing_key()  # created, or refused when others can read it, before Ray starts
+    except signing.KeyFileError as error:
+        raise SweepInputError(str(error)) from None
+    try:
+        if not trust_folder:
+            signing.verify_tune_state(plan.exp_dir)
+        for trial, checkpoints in unfinished_checkpoints(plan).items():
+            check_trial_checkpoints(trial, checkpoints, trust_folder)
+    except signing.UntrustedFolderError as error:
+        raise SweepInputError(f"{error}. Nothing was read or changed. Resuming loads pickled objects from this "
+                              "folder, which can run code: if you trust everyone who could write to it, run the "
+                              "same command with --trust-folder (make: ARGS=--trust-folder); else start a new "
+                              "experiment (another --results).") from None
+
+
+def unfinished_checkpoints(plan: Plan) -> dict:
+    """Each unfinished trial's checkpoint folders, oldest first."""
     table = trial_table(plan.exp_dir)
     unfinished = ~(table[ENV_STEPS] >= plan.steps_per_trial)  # NaN: no results yet
-    for trial in table[unfinished]["trial"]:
-        checkpoints = (plan.exp_dir / trial).glob("checkpoint_*")
-        if not checkpoints:
-            continue
-        try:
-            with checkpoints[-1].as_local() as local:  # a URI's checkpoint: a temporary local copy
-                try:
-                    checkpoint.check(local)
-                except checkpoint.CheckpointError as error:
-                    raise checkpoint.CheckpointError(str(error).replace(str(local), str(checkpoints[-1]))) from None
-        except checkpoint.CheckpointError as problem:
-            raise SweepInputError(
-                f"cannot resume trial {trial}: {problem}. Nothing was changed: move {checkpoints[-1]} aside to "
-                "resume from the checkpoint before it (or from the start), then run the same command again.") from None
+    return {trial: checkpoints for trial in table[unfinished]["trial"]
+            if (checkpoints := (plan.exp_dir / trial).glob("checkpoint_*"))}
+
+
+def check_trial_checkpoints(trial: str, checkpoints: list, trust_folder: bool) -> None:
+    """The checkpoints a resume may load: those your driver signed (Tune's signed state never names another:
+    the driver signs a checkpoint as it records it), or, trusted, all of them, which are then signed; the
+    latest of them checked in full."""
+    from algorithms.sac_svg import checkpoint
+    from sweeps import signing
+
+    if not trust_folder:
+        unsigned = [folder for folder in checkpoints if not signing.checkpoint_signed(folder)]
+        for folder in unsigned:
+            print(f"note: {folder} was not signed (its run stopped before recording it): a resume does not "
+                  "load it", flush=True)
+        checkpoints = [folder for folder in checkpoints if folder not in unsigned]
+    if not checkpoints:
+        return
+    try:
+        with local_folder(checkpoints[-1]) as local:
+            try:
+                checkpoint.check(local)
+            except checkpoint.CheckpointError as error:
+                raise checkpoint.CheckpointError(str(error).replace(str(local), str(checkpoints[-1]))) from None
+        for folder in checkpoints if trust_folder else ():
+            signing.sign_checkpoint(folder)
+    except checkpoint.CheckpointError as problem:
+        raise SweepInputError(
+            f"cannot resume trial {trial}: {problem}. Nothing was changed: move {checkpoints[-1]} aside to "
+            "resume from the checkpoint before it (or from the start), then run the same command again.") from None
+
+
+def local_folder(folder):
+    """A local path of a checkpoint folder: itself on a local disk (a path or file://, checked in place, links
+    and all), else a temporary copy (object storage has no links)."""
+    import contextlib
+    from pathlib import Path
+
+    import pyarrow.fs as pafs
+
+    if isinstance(folder.fs, pafs.LocalFileSystem):
+        return contextlib.nullcontext(Path(folder.path))
+    return folder.as_local()
 
 
 def run(plan: Plan, args: argparse.Namespace) -> int:
@@ -105,7 +168,7 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
 
     storage.check_writable(plan.exp_dir)
     write_manifest(plan)
-    check_resume_checkpoints(plan)
+    check_resume(plan, trust_folder=args.trust_folder)
     print(f"{plan.mode} {plan.exp_dir.name}: {len(plan.trials)} trials x {plan.steps_per_trial:,} env steps "
           f"-> {plan.exp_dir}", flush=True)
     if plan.memory:

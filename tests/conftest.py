@@ -98,6 +98,20 @@ def assert_no_trial_failed(exp_dir: Path) -> None:
         f"{e}:\n{e.read_text()[-2000:]}" for e in errors)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def signing_key_folder(tmp_path_factory) -> Path:
+    """The sweep driver's signing key (sweeps.signing) in a config folder of the test session's, never the
+    user's own: XDG_CONFIG_HOME, which the CLIs the tests start inherit."""
+    folder = tmp_path_factory.mktemp("config")
+    previous = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(folder)
+    yield folder
+    if previous is None:
+        del os.environ["XDG_CONFIG_HOME"]
+    else:
+        os.environ["XDG_CONFIG_HOME"] = previous
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     """An embedded Ray for the tests of one module that build algorithms with env runner processes."""

@@ -17,8 +17,9 @@ from sweeps import cli, ray_setup
 from sweeps import plan as plans
 from sweeps.results import best_schedule, read_progress, trial_table
 from sweeps.storage import Location
-from sweeps.tuner import check_resume_checkpoints, make_tuner
+from sweeps.tuner import check_resume, make_tuner
 from tests.conftest import REPO
+from tests.test_trust import write_checkpoint
 
 TASK = "Hopper"
 KEYS = ["horizon", "target_entropy_init", "target_entropy_final", "target_entropy_beta"]
@@ -142,22 +143,19 @@ def test_a_corrupt_checkpoint_at_a_uri_or_a_path_is_named(tmp_path, kind):
     plan = plan_at(where(tmp_path, kind))
     trial = tmp_path / f"{TASK}-sweep-smoke" / "trial_unfinished"
     state = trial / "checkpoint_000001" / "learner_group" / "learner" / "state.pkl"
-    state.parent.mkdir(parents=True)
-    manifest = trial / "checkpoint_000001" / "svglab_checkpoint.json"
 
-    def write_state(content: bytes) -> None:
-        state.write_bytes(content)
-        manifest.write_text(json.dumps({"files": {"learner_group/learner/state.pkl": len(content)}}))
+    def write_state(content: bytes) -> None:  # complete by its manifest, signed by this user's driver
+        write_checkpoint(trial / "checkpoint_000001", {"learner_group/learner/state.pkl": content})
 
     write_state(b"truncated")
     (trial / "params.json").write_text(json.dumps({"horizon": 2, "seed": 1}))
     (trial / "progress.csv").write_text("env_steps,eval_return\n250,\n")
     with pytest.raises(plans.SweepInputError) as error:
-        check_resume_checkpoints(plan)
+        check_resume(plan)
     named = where(state, kind)
     assert "cannot resume trial trial_unfinished" in str(error.value) and named in str(error.value)
     write_state(pickle.dumps({"env_steps": 250}))  # a complete, plain-data checkpoint passes
-    check_resume_checkpoints(plan)
+    check_resume(plan)
 
 
 def test_a_cloud_uri_is_kept_as_given():

@@ -24,6 +24,7 @@ from sweeps.experiment import build_config
 from tasks import get_task
 from tasks.registry import TASKS
 from tests.conftest import REPO, SMOKE_TASK, assert_no_trial_failed, run_cli
+from tests.test_trust import write_checkpoint
 
 SCHEDULE_KEYS = list(ss.TARGET_ENTROPY_KEYS)
 
@@ -376,10 +377,7 @@ def test_resume_with_a_corrupt_checkpoint_names_the_file_before_ray_starts(tmp_p
     plan = plans.make_plan(cli.parse_args(argv))
     trial = plan.exp_dir.local / "trial_unfinished"
     state = trial / "checkpoint_000001" / "learner_group" / "learner" / "state.pkl"
-    state.parent.mkdir(parents=True)
-    state.write_bytes(b"truncated")
-    (state.parents[2] / "svglab_checkpoint.json").write_text(json.dumps(
-        {"files": {"learner_group/learner/state.pkl": len(b"truncated")}}))
+    write_checkpoint(trial / "checkpoint_000001", {"learner_group/learner/state.pkl": b"truncated"})
     (trial / "params.json").write_text(json.dumps({"horizon": 2, "seed": 1}))
     (trial / "progress.csv").write_text("env_steps,eval_return\n250,\n")
     assert cli.main(argv) == 2

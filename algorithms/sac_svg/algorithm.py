@@ -121,10 +121,34 @@ class SACSVG(Algorithm):
         return str(path)
 
     @override(Algorithm)
+    def restore(self, checkpoint_path) -> None:
+        """Tune's restore of a trial, from the private copy `checkpoint.checked_copy` makes: Tune unpickles a
+        `_dict_checkpoint.pkl` it finds in the folder it restores from, and that copy never holds one."""
+        from ray.train._internal.checkpoint_manager import _TrainingResult
+        from ray.tune import Checkpoint
+
+        if isinstance(checkpoint_path, str):
+            checkpoint_path = Checkpoint.from_directory(checkpoint_path)
+        result = checkpoint_path if isinstance(checkpoint_path, _TrainingResult) else _TrainingResult(
+            checkpoint=checkpoint_path, metrics={})
+        with result.checkpoint.as_directory() as local, checkpoint.checked_copy(local, self.config) as private:
+            self._checked_copy = private
+            try:
+                super().restore(_TrainingResult(checkpoint=Checkpoint.from_directory(private),
+                                                metrics=result.metrics))
+            finally:
+                self._checked_copy = None
+
+    @override(Algorithm)
     def restore_from_path(self, path, *args, **kwargs) -> None:
-        """RLlib's restore of a checkpoint that `checkpoint.check` finds complete, safe and matching; else a
-        CheckpointError that names the file or what differs."""
-        checkpoint.check(pathlib.Path(path), self.config)
+        """RLlib's restore of a checkpoint that `checkpoint.check` finds complete, safe and matching, from the
+        private copy of the bytes it checked; else a CheckpointError that names the file or what differs."""
+        if pathlib.Path(path) == getattr(self, "_checked_copy", None):
+            return self._restore_checked(path, *args, **kwargs)
+        with checkpoint.checked_copy(pathlib.Path(path), self.config) as private:
+            self._restore_checked(private, *args, **kwargs)
+
+    def _restore_checked(self, path, *args, **kwargs) -> None:
         try:
             super().restore_from_path(path, *args, **kwargs)
         except Exception as error:
