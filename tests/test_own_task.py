@@ -84,12 +84,13 @@ def test_a_task_that_never_terminates_has_no_terminations_in_its_data():
 def test_a_termination_model_trained_on_no_terminations_learns_d_zero():
     """The rule for a task that never terminates: the termination model is still trained (eq. 13) and learns
     d = 0, so imagined rollouts keep every step (not-done 1 - sigmoid(d) near 1)."""
+    from algorithms.sac_svg.gru import GRUDynamics
     from algorithms.sac_svg.losses import termination_loss
     from algorithms.sac_svg.world_model import WorldModel
 
     torch.manual_seed(0)
-    model = WorldModel(obs_dim=3, act_dim=1, hidden_dim=32, hidden_depth=1, decoder_depth=1, gru_hidden_dim=16,
-                       gru_layers=1, detach_feedback=True)
+    model = WorldModel(obs_dim=3, act_dim=1, hidden_dim=32, hidden_depth=1,
+                       dynamics=GRUDynamics(3, 1, 32, 1, 1, 16, 1, detach_feedback=True))
     optimizer = torch.optim.Adam(model.termination.parameters(), lr=1e-2)
     x, u = torch.randn(256, 3), torch.rand(256, 1) * 2 - 1
     before = torch.sigmoid(model.termination_logit(x, u)).mean().item()
