@@ -90,6 +90,11 @@ class LeanSingleAgentEnvRunner(SingleAgentEnvRunner):
         self.open_episodes: OpenEpisodes | None = None
 
     @override(SingleAgentEnvRunner)
+    def make_module(self) -> None:
+        super().make_module()
+        self.module.eval()  # once: RLlib's forward_exploration/_inference would switch modes on every call
+
+    @override(SingleAgentEnvRunner)
     def sample(self, *, num_timesteps: int | None = None, num_episodes: int | None = None, explore: bool | None = None,
                random_actions: bool = False, force_reset: bool = False) -> list[Fragment]:
         """`num_timesteps` env steps (default: the rollout fragment) continuing the open episodes, or
@@ -170,7 +175,7 @@ class LeanSingleAgentEnvRunner(SingleAgentEnvRunner):
         if random_actions:
             return self.rng.uniform(-1.0, 1.0, size=(self.num_envs, len(self.action_low))).astype(np.float32)
         batch = {Columns.OBS: torch.from_numpy(obs).to(self._device)}
-        forward = self.module.forward_exploration if explore else self.module.forward_inference
+        forward = self.module._forward_exploration if explore else self.module._forward_inference
         return forward(batch)[Columns.ACTIONS].cpu().numpy()
 
     def env_actions(self, actions: np.ndarray) -> np.ndarray:
