@@ -5,11 +5,13 @@ this machine's, measured now. Each row is measured for the update paths in --var
 default per-parameter Adam; fast: the default fused path; compiled: plus torch.compile, whose compile time is
 reported; graphs: CUDA graphs, on a GPU only), next to a bare-PyTorch SAC update at the same sizes measured in
 the same run, so every speed claim is a ratio from one run. "products alone" is the floor under a row: the
-matrix products of one env step's updates, each timed alone on random tensors of the same layouts.
+matrix products of one env step's updates, each timed alone on random tensors of the same layouts. Beside each
+row's learner rate, the whole algorithm's env steps per second (one env runner process, fragments of 10 env
+steps; with --overlap also with overlap_sampling) and their ratio; and once per run, the env runner's cost per
+env step against a bare env.step plus one actor forward, in this process (bench_env_runner).
 
 With no arguments: the small size, the default and compiled paths, float32, few repeats (a few minutes on
-2 cores). --full: the small and Table 3 sizes, every path the device runs, float32 and bfloat16, end-to-end
-env steps per second.
+2 cores). --full: the small and Table 3 sizes, every path the device runs, float32 and bfloat16.
 
   python -m benchmarks.bench [--full] [--sizes small paper] [--threads 2] [--gpus 1] [--set k=v ...]
   python -m benchmarks.bench --bf16-study [--full] [--threads 1] [--set k=v ...]   # float32 vs bfloat16
@@ -32,11 +34,13 @@ import numpy as np
 import ray
 import torch
 import torch.nn.functional as F
+from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from algorithms.sac_svg.config import SACSVGConfig
+from algorithms.sac_svg.env_runner import LeanSingleAgentEnvRunner
 from algorithms.sac_svg.networks import mlp
 from algorithms.sac_svg.random_policy import random_transitions
 from benchmarks.configs import ENV, SIZES, config_for
@@ -194,19 +198,58 @@ def bare_sac_ms(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: int,
     return timed_ms(update, repeats, device, time.process_time)
 
 
-def bench_end_to_end(config: SACSVGConfig, env_steps: int) -> float:
-    """Env steps per second of the real algorithm (1 env runner): one iteration of random steps to fill the
-    replay, then one timed iteration of `env_steps` steps with every update."""
+def bench_end_to_end(config: SACSVGConfig, env_steps: int, overlap: bool = False) -> dict[str, float]:
+    """Env steps per second of the whole algorithm (1 env runner process): one iteration of random steps to fill
+    the replay, then one timed iteration of `env_steps` steps with every update. Then, on the same algorithm, the
+    parts outside the env runner's loop: a Ray round trip to the env runner and one weight sync (learner state
+    read, put, set on the runner), each the median of 20."""
     algo = (config.copy(copy_frozen=False).env_runners(num_env_runners=1, rollout_fragment_length=FRAGMENT)
-            .training(num_random_steps=env_steps, report_interval_steps=env_steps, eval_interval_steps=10**9)
+            .training(num_random_steps=env_steps, report_interval_steps=env_steps, eval_interval_steps=10**9,
+                      overlap_sampling=overlap)
             .build_algo())
     algo.train()  # the random phase, no updates
     start = algo.env_steps()
     begin = time.perf_counter()
     algo.train()
     rate = (algo.env_steps() - start) / (time.perf_counter() - begin)
+    group = algo.env_runner_group
+    round_trip = timed_ms(lambda: group.foreach_env_runner(lambda runner: None, local_env_runner=False), 20,
+                          torch.device("cpu"))
+    sync = timed_ms(lambda: (group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True),
+                             group.foreach_env_runner(lambda runner: None, local_env_runner=False)), 20,
+                    torch.device("cpu")) - round_trip
     algo.stop()
-    return rate
+    return {"env_steps_per_s": rate, "ray_round_trip_ms": round_trip, "weight_sync_ms": sync}
+
+
+def bench_env_runner(config: SACSVGConfig, repeats: int) -> dict[str, float]:
+    """ms per env step, in this process, of: a bare env.step plus one actor forward (the floor); the lean env
+    runner's sample of one fragment; RLlib's SingleAgentEnvRunner's. Measured interleaved, `repeats` rounds of
+    each, medians: the ratios hold on a shared machine even where the absolute times move."""
+    config = config.copy(copy_frozen=False).env_runners(num_env_runners=0)
+    runners = {name: cls(config=config) for name, cls in (("lean", LeanSingleAgentEnvRunner),
+                                                            ("rllib", SingleAgentEnvRunner))}
+    env, module = gym.make(ENV), runners["lean"].module
+    obs = env.reset(seed=0)[0]
+
+    def bare_fragment():
+        nonlocal obs
+        for _ in range(FRAGMENT):
+            with torch.no_grad():
+                action = module.actor.sample(module.normalizer(torch.as_tensor(obs, dtype=torch.float32)[None]))[0]
+            obs, _, terminated, truncated, _ = env.step(action[0].numpy())
+            if terminated or truncated:
+                obs = env.reset()[0]
+
+    calls = {"bare": bare_fragment} | {name: functools.partial(runner.sample, num_timesteps=FRAGMENT)
+                                       for name, runner in runners.items()}
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            samples[name].append(timed_ms(fn, 1, torch.device("cpu")) / FRAGMENT)
+    for runner in runners.values():
+        runner.stop()
+    return {f"{name}_ms_per_env_step": statistics.median(times) for name, times in samples.items()}
 
 
 def main() -> None:
@@ -228,6 +271,10 @@ def main() -> None:
                              "e.g. --set decoder_depth=0 (the official decoder)")
     parser.add_argument("--bf16-study", action="store_true",
                         help="instead of timing: float32 vs bfloat16 world model (model error, SVG gradient)")
+    parser.add_argument("--overlap", action="store_true",
+                        help="also time the whole algorithm with overlap_sampling (env runner steps during updates)")
+    parser.add_argument("--end-to-end-steps", type=int,
+                        help="env steps of each whole-algorithm timing (default: 256 small, 32 paper)")
     parser.add_argument("--out", default="bench_results")
     args = parser.parse_args()
     if args.bf16_study:
@@ -266,9 +313,10 @@ def main() -> None:
                     row["gflop_per_env_step"] = row["components_ms"].pop("gflop_per_env_step")
                     row["products_ms_per_env_step"] = row["components_ms"].pop("products_ms_per_env_step")
                     row["cpu_ms_per_env_step"] = row["components_ms"].pop("cpu_ms_per_env_step")
-                    if args.full and variant == "fast":
-                        steps = 32 if size == "paper" else 256
-                        row["end_to_end_env_steps_per_s"] = bench_end_to_end(config, steps)
+                    steps = args.end_to_end_steps or (32 if size == "paper" else 256)
+                    row["whole"] = bench_end_to_end(config, steps)
+                    if args.overlap:
+                        row["whole_overlap"] = bench_end_to_end(config, steps, overlap=True)
                     rows.append(row)
                     print(f"  measured {size} H={horizon} {dtype} {variant}: "
                           f"{row['learner_ms_per_env_step']:.1f} ms per env step", flush=True)
@@ -277,27 +325,32 @@ def main() -> None:
     reference = {size: bare_sac_ms(config_for(size, 0, "float32", args.threads, overrides), data, repeats, device)
                  for size in args.sizes}
     ray.shutdown()
+    runner = bench_env_runner(config_for(args.sizes[0], 0, "float32", args.threads, overrides), max(repeats, 20))
     report = {"created": datetime.now(UTC).isoformat(), "env": ENV, "torch": torch.__version__,
               "threads": args.threads, "gpus": args.gpus, "overrides": overrides,
               "machine": py_platform.processor() or py_platform.machine(),
-              "cpu": cpu_description(), "bare_pytorch_sac_cpu_ms_per_update": reference, "rows": rows}
+              "cpu": cpu_description(), "bare_pytorch_sac_cpu_ms_per_update": reference, "env_runner": runner,
+              "rows": rows}
     print(format_table(report))
     write(report, Path(args.out))
 
 
 def format_table(report: dict) -> str:
-    head = (["size", "H", "dtype", "path", "ms/env step", "CPU ms/env step", "env steps/s", "e2e steps/s",
-             "compile s", "GFLOP/step", "GFLOP/s", "products alone ms"] + list(COMPONENTS))
+    head = (["size", "H", "dtype", "path", "ms/env step", "CPU ms/env step", "learner env steps/s",
+             "whole env steps/s", "whole/learner", "overlap env steps/s", "overlap/learner", "compile s",
+             "GFLOP/step", "GFLOP/s", "products alone ms"] + list(COMPONENTS))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in report["rows"]:
         c = r["components_ms"]
-        e2e = r.get("end_to_end_env_steps_per_s")
+        learner = 1e3 / r["learner_ms_per_env_step"]
         cells = [r["size"], str(r["horizon"]), r["dtype"], r["variant"], f"{r['learner_ms_per_env_step']:.2f}",
-                 f"{r['cpu_ms_per_env_step']:.2f}",
-                 f"{1e3 / r['learner_ms_per_env_step']:.1f}", "-" if e2e is None else f"{e2e:.1f}",
-                 "-" if r.get("compile_s") is None else f"{r['compile_s']:.0f}", f"{r['gflop_per_env_step']:.3f}",
-                 f"{r['gflop_per_env_step'] / r['learner_ms_per_env_step'] * 1e3:.1f}",
-                 f"{r['products_ms_per_env_step']:.2f}"]
+                 f"{r['cpu_ms_per_env_step']:.2f}", f"{learner:.1f}"]
+        for whole in (r.get("whole"), r.get("whole_overlap")):
+            cells += ([f"{whole['env_steps_per_s']:.1f}", f"{whole['env_steps_per_s'] / learner:.2f}"] if whole
+                      else ["-", "-"])
+        cells += ["-" if r.get("compile_s") is None else f"{r['compile_s']:.0f}", f"{r['gflop_per_env_step']:.3f}",
+                  f"{r['gflop_per_env_step'] / r['learner_ms_per_env_step'] * 1e3:.1f}",
+                  f"{r['products_ms_per_env_step']:.2f}"]
         cells += [f"{c[k]:.1f}" if k in c else "-" for k in COMPONENTS]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
@@ -308,6 +361,23 @@ def format_table(report: dict) -> str:
                                          for r in report["rows"] if r["size"] == size and r["horizon"] == 0
                                          and r["dtype"] == "float32")
               for size, ms in report["bare_pytorch_sac_cpu_ms_per_update"].items()]
+    lines.append(format_breakdown(report))
+    return "\n".join(lines)
+
+
+def format_breakdown(report: dict) -> str:
+    """Where an env step goes outside the learner: the env, the env runner's loop around it, the Ray round trip
+    and the weight sync of each fragment (per env step: divided by the fragment's env steps)."""
+    runner = report["env_runner"]
+    lines = [f"env runner, ms per env step (in process, interleaved medians): bare env.step + actor forward "
+             f"{runner['bare_ms_per_env_step']:.3f}; lean env runner {runner['lean_ms_per_env_step']:.3f} "
+             f"({runner['lean_ms_per_env_step'] / runner['bare_ms_per_env_step']:.2f}x); RLlib's "
+             f"SingleAgentEnvRunner {runner['rllib_ms_per_env_step']:.3f} "
+             f"({runner['rllib_ms_per_env_step'] / runner['bare_ms_per_env_step']:.2f}x)"]
+    for r in report["rows"]:
+        w = r["whole"]
+        lines.append(f"{r['size']} H={r['horizon']} {r['variant']}: per env step, Ray round trip "
+                     f"{w['ray_round_trip_ms'] / FRAGMENT:.3f} ms, weight sync {w['weight_sync_ms'] / FRAGMENT:.3f} ms")
     return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from algorithms.sac_svg.env_runner import LeanSingleAgentEnvRunner
 from sweeps.budgets import SMOKE
 from sweeps.layout import PARAMS_FILE, RESULT_FILE, TRAIN, experiment_dirname
 
@@ -68,7 +69,7 @@ def descendants(pid: int) -> list[int]:
 
 
 def rss_mb(driver: int, title: str) -> float | None:
-    """Resident memory (MB) of the driver's Ray processes titled `title` (ray::SACSVG, ray::SingleAgentEnvRunner)."""
+    """Resident memory (MB) of the driver's Ray processes titled `title` (ray::SACSVG, the env runners)."""
     total, found = 0, False
     for pid in descendants(driver):
         proc = Path("/proc", str(pid))
@@ -98,7 +99,7 @@ def env_steps(trial: Path) -> int:
 
 def sample(driver: int, results: Path, started: float) -> dict | None:
     trial = trial_folder(results)
-    learner, runner = rss_mb(driver, "ray::SACSVG"), rss_mb(driver, "ray::SingleAgentEnvRunner")
+    learner, runner = rss_mb(driver, "ray::SACSVG"), rss_mb(driver, f"ray::{LeanSingleAgentEnvRunner.__name__}")
     if trial is None or learner is None or runner is None:
         return None
     files = [p for p in trial.rglob("*") if p.is_file()]

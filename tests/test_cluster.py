@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from algorithms.sac_svg.env_runner import LeanSingleAgentEnvRunner
 from tests.conftest import REPO
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -217,7 +218,8 @@ def test_sweep_runs_on_both_nodes(cluster, tmp_path):
         by_class.setdefault(actor["class_name"], set()).add(actor["node_id"])
     print("actor class -> nodes:", {k: sorted(v) for k, v in by_class.items()})
     assert by_class.get("SACSVG") == nodes, f"trials ran on {by_class.get('SACSVG')}, the nodes are {nodes}"
-    assert by_class.get("SingleAgentEnvRunner") == nodes, f"env runners ran on {by_class.get('SingleAgentEnvRunner')}"
+    runners = by_class.get(LeanSingleAgentEnvRunner.__name__)
+    assert runners == nodes, f"env runners ran on {runners}"
     assert any((results / f"{TASK}-sweep-smoke").rglob("progress.csv")), "no trial output under the results path"
 
 

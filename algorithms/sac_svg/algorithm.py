@@ -1,16 +1,16 @@
 """SACSVG: Algorithm 1 as an RLlib Algorithm on the new API stack.
 
-Each `training_step` collects a fragment of env steps on the env runners (uniformly random actions for the
-first `num_random_steps`), hands the transitions to the learner, which stores them and runs Algorithm 1's
-updates for every one of those env steps, and syncs the new actor and normalizer back to the env runners.
-RLlib repeats `training_step` until `report_interval_steps` env steps make one `train()` iteration.
+Each `training_step` collects a fragment of env steps on the env runners (env_runner.py; uniformly random
+actions for the first `num_random_steps`), hands the transitions to the learner, which stores them and runs
+Algorithm 1's updates for every one of those env steps, and syncs the new actor and normalizer back to the env runners.
+RLlib repeats `training_step` until `report_interval_steps` env steps make one `train()` iteration. With
+`overlap_sampling`, the next fragment is requested before the learner updates on the current one.
 """
 import math
 import pathlib
 import time
 
 from ray.rllib.algorithms.algorithm import Algorithm
-from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
     ENV_RUNNER_RESULTS,
@@ -23,6 +23,7 @@ from ray.tune.result import SHOULD_CHECKPOINT
 from algorithms.sac_svg import checkpoint, policy_file
 from algorithms.sac_svg.checkpoint import CheckpointError
 from algorithms.sac_svg.config import SACSVGConfig
+from algorithms.sac_svg.env_runner import Sampling, transitions_of
 from algorithms.sac_svg.guard import NonFiniteUpdateError
 from algorithms.sac_svg.metrics import (
     DONE,
@@ -37,7 +38,6 @@ from algorithms.sac_svg.metrics import (
     TRAIN_RETURN,
     WORLD_MODEL_DTYPE,
 )
-from algorithms.sac_svg.replay import episodes_to_transitions
 
 
 class SACSVG(Algorithm):
@@ -52,14 +52,17 @@ class SACSVG(Algorithm):
         self._learner_stats: list[dict[str, float]] = []
         self._last_save, self._save_seconds = time.monotonic(), 0.0
         self._last_checkpoint = "none yet (the trial restarts from its beginning)"
+        self._sampling = Sampling(self.env_runner_group)
 
     @override(Algorithm)
     def training_step(self) -> None:
-        episodes, env_runner_metrics = synchronous_parallel_sample(
-            worker_set=self.env_runner_group, concat=True, _uses_new_env_runners=True, _return_metrics=True,
-            random_actions=self.env_steps() < self.config.num_random_steps)
+        if not self._sampling.pending:
+            self._sampling.request(random_actions=self.env_steps() < self.config.num_random_steps)
+        samples, env_runner_metrics = self._sampling.collect()
         self.metrics.aggregate(env_runner_metrics, key=ENV_RUNNER_RESULTS)
-        transitions = episodes_to_transitions(episodes)
+        if self.config.overlap_sampling:  # the env runners sample the next fragment during this update
+            self._sampling.request(random_actions=self.env_steps() < self.config.num_random_steps)
+        transitions = transitions_of(samples)
         if not transitions:
             return
         results = self.learner_group.foreach_learner(

@@ -21,6 +21,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
 from algorithms.sac_svg.dynamics_models import DynamicsModelName
+from algorithms.sac_svg.env_runner import LeanSingleAgentEnvRunner
 from algorithms.sac_svg.random_actions import SeedRandomActions
 
 
@@ -134,6 +135,9 @@ class SVGHyperparameters(NetworkHyperparameters):
     checkpoint_every_s: float | None = None  # also checkpoint when this much time passed (None: off)
     eval_video: bool = False                # after each evaluation, an MP4 of one episode of the evaluated policy in
                                             # the trial folder (eval_video.mp4), logged to W&B (sweeps/eval_video.py)
+    overlap_sampling: bool = False          # request the next fragment before updating on this one: env stepping and
+                                            # learning run at the same time, the actor one fragment older
+                                            # (docs/fidelity.md); needs num_env_runners >= 1
     learner_threads: PositiveInt | None = None  # torch CPU threads; None = the CPUs Ray reserves for the learner
     # Speed only: the same mathematics either way (see learner.py and `make bench`).
     fused_optimizer: bool = True            # fused Adam (foreach where no fused kernel); False: per-parameter loop
@@ -163,6 +167,7 @@ class SACSVGConfig(AlgorithmConfig):
 
         super().__init__(algo_class=algo_class or SACSVG)
         self.callbacks_class = SeedRandomActions
+        self.env_runner_cls = LeanSingleAgentEnvRunner
         for name, f in SVG_FIELDS.items():
             setattr(self, name, f.default)
         self.gamma = 0.99                       # Table 3 discount
@@ -350,6 +355,9 @@ def _value_errors(c: SACSVGConfig) -> list[str]:
     if is_number(c.num_gpus_per_learner) and c.num_gpus_per_learner > 1:
         errors.append(f"num_gpus_per_learner={c.num_gpus_per_learner}: the one SAC-SVG learner runs on one "
                       "device; use a fraction of one GPU, e.g. 0.25, or 1")
+    if c.overlap_sampling and c.num_env_runners == 0 and not c.in_evaluation:
+        errors.append("overlap_sampling=True needs env runner processes to sample while the learner updates: "
+                      "num_env_runners is 0")
     if c.cuda_graphs and not c.learner_on_gpu:
         errors.append(f"cuda_graphs=True needs the learner on a GPU: num_gpus_per_learner is "
                       f"{c.num_gpus_per_learner!r} (--gpus-per-trial, or --set num_gpus_per_learner=1)")
