@@ -5,9 +5,10 @@
 - critic-mve (fig. 4 and 6): `critic_mve_returns.png` (evaluation return against env steps, mean ± 1 std over the
   seeds of each arm), `critic_mve_trials.png` (every trial of the two MVE-critic arms: evaluation return and model
   error against env steps, one line per seed), `critic_mve_final.md/.csv` (final return per arm, Welch tests).
-- model (fig. 3): `model_errors.png`, the multi-step squared error of both dynamics models on the holdout split
-  (solid) and the test split (dashed) against the episodes seen, mean over the unroll steps (left) and per unroll
-  step after the last chunk (right).
+- model (fig. 3): `model_errors.png`, the multi-step squared error of each curve (the MLP ensemble's prediction,
+  its members' average, the GRU) on the training (dotted), holdout (solid) and test (dashed) splits against the
+  episodes seen, mean over the unroll steps (left) and per unroll step after the last chunk (right);
+  `model_errors_final.md/.csv`, the same mean after the last chunk per curve and split.
 
 Outputs go to `<results>/tables/<experiment folder name>/` (for a URI, the local results/tables/...).
 """
@@ -27,12 +28,12 @@ import pandas as pd
 
 from algorithms.sac_svg.metrics import ENV_STEPS, EVAL_RETURN, MODEL_ERROR
 from dashboards.ablation_table import arm_rows, write_table
-from dashboards.formats import fmt_steps
+from dashboards.formats import fmt_steps, to_markdown
 from dashboards.plots import _band, _bin_size, _empty_note, _legend, _save, aggregate
 from dashboards.tables import default_out
 from sweeps.ablation_catalog import CRITIC_MVE, MODEL, Ablation, ablation_budget, ablation_dirname, arm_of, get_ablation
 from sweeps.layout import SWEEP_FILE
-from sweeps.model_ablation import ERRORS_FILE, MODELS
+from sweeps.model_ablation import CSV_COLUMNS, CURVES, ERRORS_FILE, SPLITS
 from sweeps.results import final_eval, read_progress, trial_config, trial_dirs
 from sweeps.storage import Location
 from tasks import get_task
@@ -101,18 +102,18 @@ def mve_trials_plot(curves: pd.DataFrame, ablation: Ablation, title: str, out: P
 
 
 def model_errors_plot(errors: pd.DataFrame, title: str, out: Path) -> Path:
-    """Fig. 3: each model's multi-step error on the holdout (solid) and test (dashed) splits."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    colors = dict(zip(MODELS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    styles = {"holdout": "-", "test": "--"}
+    """Fig. 3: each curve's multi-step error on the training (dotted), holdout (solid) and test (dashed) splits."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4), constrained_layout=True)
+    colors = dict(zip(CURVES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    styles = {"train": ":", "holdout": "-", "test": "--"}
     last = errors["episodes_seen"].max() if len(errors) else None
-    for (model, split), rows in errors.groupby(["model", "split"]):
-        label = f"{MODELS.get(model, model)}, {split}"
+    for (curve, split), rows in sorted(errors.groupby(["curve", "split"]), key=lambda group: _order(*group[0])):
+        style = dict(linestyle=styles.get(split, "-."), color=colors.get(curve), marker="o", markersize=3,
+                     label=f"{CURVES.get(curve, curve)}, {split}")
         mean = rows.groupby("episodes_seen")["error"].mean()
-        left.plot(mean.index, mean.values, styles.get(split, ":"), color=colors.get(model), label=label, marker="o")
+        left.plot(mean.index, mean.values, **style)
         final = rows[rows["episodes_seen"] == last].sort_values("unroll_step")
-        right.plot(final["unroll_step"], final["error"], styles.get(split, ":"), color=colors.get(model), label=label,
-                   marker="o")
+        right.plot(final["unroll_step"], final["error"], **style)
     left.set_xlabel("episodes added (training + holdout)")
     left.set_ylabel("multi-step squared error (mean over unroll steps)")
     right.set_xlabel("unroll step")
@@ -121,11 +122,39 @@ def model_errors_plot(errors: pd.DataFrame, title: str, out: Path) -> Path:
     for ax in (left, right):
         if ax.lines:
             ax.set_yscale("log")
-            ax.legend(fontsize=7)
         else:
             _empty_note(ax, "no scores yet")
-    fig.suptitle(f"{title}: dynamics models on a SAC run's episodes (holdout solid, test dashed)", fontsize=10)
+    _legend(right, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.suptitle(f"{title}: dynamics models on a SAC run's episodes (train dotted, holdout solid, test dashed)",
+                 fontsize=10)
     return _save(fig, out / "model_errors.png")
+
+
+def final_errors(errors: pd.DataFrame) -> pd.DataFrame:
+    """After the last chunk: each curve's error, mean over the unroll steps, one column per split."""
+    last = errors[errors["episodes_seen"] == errors["episodes_seen"].max()]
+    table = last.pivot_table(index="curve", columns="split", values="error", aggfunc="mean")
+    table = table.reindex([c for c in CURVES if c in table.index], columns=[s for s in SPLITS if s in table.columns])
+    return table.rename_axis(columns=None).reset_index()
+
+
+def write_model_table(errors: pd.DataFrame, out: Path, title: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    md, csv = out / "model_errors_final.md", out / "model_errors_final.csv"
+    table = final_errors(errors)
+    shown = table.assign(curve=[CURVES.get(c, c) for c in table["curve"]]).round(4)
+    md.write_text(f"## {title}: error after the last chunk\n\n{to_markdown(shown)}\n"
+                  "Multi-step squared error per state dimension on normalized observations, mean over the unroll "
+                  "steps, after the last chunk; lower is better. The ensemble's prediction is the mean of its "
+                  "members' trajectories; the members' average scores each member's trajectory alone.\n")
+    table.to_csv(csv, index=False)
+    return [md, csv]
+
+
+def _order(curve: str, split: str) -> tuple[int, int]:
+    """Legend order: curves as in CURVES, splits as in SPLITS."""
+    return (list(CURVES).index(curve) if curve in CURVES else len(CURVES),
+            SPLITS.index(split) if split in SPLITS else len(SPLITS))
 
 
 def write_critic_mve(exp: Location, out: Path, title: str, interval) -> list[Path]:
@@ -137,9 +166,11 @@ def write_critic_mve(exp: Location, out: Path, title: str, interval) -> list[Pat
 
 def write_model(exp: Location, out: Path, title: str) -> list[Path]:
     path = exp / ERRORS_FILE
-    errors = pd.read_csv(path.local) if path.exists() else pd.DataFrame(columns=["model", "episodes_seen", "split",
-                                                                                 "unroll_step", "error"])
-    return [model_errors_plot(errors, title, out)]
+    errors = pd.read_csv(path.local) if path.exists() else pd.DataFrame(columns=list(CSV_COLUMNS))
+    if "curve" not in errors.columns:
+        raise ValueError(f"{path} has no curve column: it was written when the MLP ensemble was scored member by "
+                         f"member; fit again into another results folder")
+    return [model_errors_plot(errors, title, out), *write_model_table(errors, out, title)]
 
 
 def write_outputs(results: str, ablation: Ablation, task: str, budget: str, out: Path | None = None) -> list[Path]:

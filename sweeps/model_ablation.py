@@ -5,7 +5,9 @@ The episodes (sweeps.replay_episodes) are split once: a fixed test split drawn f
 added in temporal order, chunk by chunk, to a training split and a holdout split. After each chunk each model
 trains further for `updates_per_chunk` dynamics updates on the training split so far, then its multi-step
 squared error per unroll step (eq. 11's error, `learner.model_errors`, the same function for both models) is
-measured on the holdout split so far and on the test split.
+measured on the training and holdout splits so far and on the test split. The ensemble is scored as an ensemble:
+its prediction is the mean of its members' trajectories (`MLPEnsembleDynamics.unroll`); the members' average
+error, each member's trajectory scored alone, is a second curve, and the gap between the two is the ensemble's gain.
 
 It runs in the driver, after the SAC run's Tune trial (or on a given trial's checkpoint): it is one sequential
 fit of two small models on data already on disk, so a Tune trial would add a process and a restore protocol and
@@ -31,10 +33,15 @@ from sweeps.ablation_catalog import ModelFit
 from sweeps.progress import _duration
 from sweeps.replay_episodes import Episode, Split, episodes_in_order, read_replay, split_episodes, transitions, windows
 
-MODELS = {"mlp_ensemble": "MLP ensemble (one-step)", "gru": "GRU (multi-step)"}  # dynamics_model -> label
+MODELS = ("mlp_ensemble", "gru")  # the dynamics models fitted (dynamics_model)
+MEMBER_AVERAGE = "mlp_ensemble_member_average"
+CURVES = {"mlp_ensemble": "MLP ensemble (one-step): ensemble's prediction",  # curve -> label
+          MEMBER_AVERAGE: "MLP ensemble: members' average, each alone",
+          "gru": "GRU (multi-step)"}
+SPLITS = ("train", "holdout", "test")
 ERRORS_FILE = "model_errors.csv"
 STATE_FILE = "model_fit_state.pkl"
-CSV_COLUMNS = ("model", "episodes_seen", "split", "unroll_step", "error")
+CSV_COLUMNS = ("curve", "episodes_seen", "split", "unroll_step", "error")
 SPLIT_SEED = 0  # the test split and the scored sequences are drawn once, with this seed
 
 
@@ -78,13 +85,19 @@ class ModelFitRun:
                 learner.dynamics_update(learner.dynamics_batch())
 
     def score(self, chunk: int) -> list[dict]:
-        """Each model's error per unroll step on the holdout split so far and on the test split."""
-        holdout = [self.episodes[i] for c in self.split.chunks[:chunk + 1] for i in c[1]]
-        seen = sum(len(train) + len(held) for train, held in self.split.chunks[:chunk + 1])
-        splits = {"holdout": self.sequences(holdout), "test": self.test}
-        return [{"model": model, "episodes_seen": seen, "split": name, "unroll_step": step + 1, "error": float(e)}
-                for model, learner in self.learners.items() for name, seq in splits.items()
-                for step, e in enumerate(learner.model_errors(seq).tolist())]
+        """Every curve's error per unroll step on the training and holdout splits so far and on the test split."""
+        seen_chunks = self.split.chunks[:chunk + 1]
+        train, holdout = ([self.episodes[i] for c in seen_chunks for i in c[part]] for part in (0, 1))
+        seen = sum(len(t) + len(h) for t, h in seen_chunks)
+        splits = dict(zip(SPLITS, (self.sequences(train), self.sequences(holdout), self.test)))
+        return [{"curve": curve, "episodes_seen": seen, "split": name, "unroll_step": step + 1, "error": float(e)}
+                for name, seq in splits.items() for curve, errors in self.curves(seq).items()
+                for step, e in enumerate(errors.tolist())]
+
+    def curves(self, seq: SequenceBatch) -> dict[str, torch.Tensor]:
+        """Each curve's error per unroll step on `seq`: each model's prediction, and the ensemble's members alone."""
+        errors = {model: learner.model_errors(seq) for model, learner in self.learners.items()}
+        return errors | {MEMBER_AVERAGE: member_average_errors(self.learners["mlp_ensemble"], seq)}
 
     def run(self, log=print) -> None:
         """Every chunk not done yet: add, train, score, save."""
@@ -102,8 +115,8 @@ class ModelFitRun:
         elapsed = time.time() - start
         left = elapsed / max(self.done_chunks - first, 1) * (self.fit.num_chunks - self.done_chunks)
         last = [r for r in self.rows if r["episodes_seen"] == self.rows[-1]["episodes_seen"] and r["split"] == "test"]
-        errors = ", ".join(f"{MODELS[m]} {np.mean([r['error'] for r in last if r['model'] == m]):.4g}"
-                           for m in MODELS)
+        errors = ", ".join(f"{CURVES[c]} {np.mean([r['error'] for r in last if r['curve'] == c]):.4g}"
+                           for c in CURVES)
         return (f"[{self.exp_dir.name} {_duration(elapsed)}] chunk {self.done_chunks}/{self.fit.num_chunks} | "
                 f"episodes {self.rows[-1]['episodes_seen']}/{len(self.episodes) - len(self.split.test)} | "
                 f"test error {errors} | ETA {_duration(left)}")
@@ -124,12 +137,25 @@ class ModelFitRun:
         if not path.is_file():
             return
         state = checkpoint.load_plain_data(path)
+        if any("curve" not in row for row in state["rows"]):
+            raise ValueError(f"{path} holds scores without their curve (an ensemble scored member by member): "
+                             f"fit into another results folder")
         for chunk in range(state["done_chunks"]):
             self.add_chunk(chunk)
         for model, learner in self.learners.items():
             learner.set_state(state["learners"][model])
             learner.replay.generator.set_state(torch.as_tensor(state["samplers"][model]))
         self.done_chunks, self.rows = state["done_chunks"], state["rows"]
+
+
+@torch.no_grad()
+def member_average_errors(learner, seq: SequenceBatch) -> torch.Tensor:
+    """The ensemble members' mean of their own multi-step squared errors per unroll step (L-1,): each member's
+    trajectory scored alone, as `learner.model_errors` scores the ensemble's mean trajectory."""
+    m = learner.rl_module
+    states = m.normalizer(seq.states)
+    error = (m.world_model.dynamics.member_unrolls(states[0], seq.actions) - states[1:]).pow(2).mean(dim=(0, 3))
+    return (error * seq.valid).sum(dim=1) / seq.valid.sum().clamp(min=1)
 
 
 def run_model_fit(exp_dir: Path, source_trial: Path, base: dict, fit: ModelFit, env) -> Path:
@@ -140,7 +166,7 @@ def run_model_fit(exp_dir: Path, source_trial: Path, base: dict, fit: ModelFit, 
               f"{buffer['collected']:,} transitions: the episodes start later in that run", flush=True)
     episodes = episodes_in_order(buffer)
     print(f"model ablation: {len(episodes)} episodes from {source_trial}; fitting "
-          f"{' and '.join(MODELS.values())} in {fit.num_chunks} chunks", flush=True)
+          f"{' and '.join(CURVES[m] for m in MODELS)} in {fit.num_chunks} chunks", flush=True)
     ModelFitRun(exp_dir, base, fit, episodes, env).run()
     return Path(exp_dir) / ERRORS_FILE
 

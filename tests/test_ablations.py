@@ -232,11 +232,20 @@ def test_model_errors_plot_from_the_csv(tmp_path):
     exp = tmp_path / "results" / "Walker2d-ablation-model-smoke"
     exp.mkdir(parents=True)
     (exp / "sweep.json").write_text(json.dumps({"task": TASK, "mode": "ablation", "train_steps": 1500}))
-    rows = [{"model": m, "episodes_seen": e, "split": s, "unroll_step": k, "error": 0.1 * k * (2 if m == "gru" else 1)}
-            for m in ("gru", "mlp_ensemble") for e in (4, 8) for s in ("holdout", "test") for k in (1, 2, 3)]
+    scale = {"gru": 2, "mlp_ensemble": 1, "mlp_ensemble_member_average": 1.5}
+    rows = [{"curve": c, "episodes_seen": e, "split": s, "unroll_step": k, "error": 0.1 * k * scale[c] + e / 100}
+            for c in scale for e in (4, 8) for s in ("train", "holdout", "test") for k in (1, 2, 3)]
     pd.DataFrame(rows).to_csv(exp / "model_errors.csv", index=False)
-    [plot] = ablation_outputs.write_outputs(str(tmp_path / "results"), MODEL, TASK, "smoke")
+    plot, md, csv = ablation_outputs.write_outputs(str(tmp_path / "results"), MODEL, TASK, "smoke")
     assert plot.name == "model_errors.png" and plot.stat().st_size > 10_000
+    final = pd.read_csv(csv).set_index("curve")  # after the last chunk (8 episodes), mean over the 3 unroll steps
+    assert list(final.index) == ["mlp_ensemble", "mlp_ensemble_member_average", "gru"]
+    assert list(final.columns) == ["train", "holdout", "test"]
+    np.testing.assert_allclose(final["test"], [0.2 * scale[c] + 0.08 for c in final.index])
+    assert "MLP ensemble: members' average, each alone" in md.read_text()
+    (exp / "model_errors.csv").write_text("model,episodes_seen,split,unroll_step,error\ngru,4,test,1,0.1\n")
+    with pytest.raises(ValueError, match="no curve column"):
+        ablation_outputs.write_outputs(str(tmp_path / "results"), MODEL, TASK, "smoke")
 
 
 def test_missing_ablation_folder_says_run_it_first(tmp_path, capsys):
@@ -309,10 +318,53 @@ def test_model_fit_resumes_after_the_last_saved_chunk_exactly(tmp_path, monkeypa
     model_ablation.ModelFitRun(resumed, base, fit, synthetic_episodes(), make_env(TASK)).run(log=lambda line: None)
 
     expected, got = pd.read_csv(whole / "model_errors.csv"), pd.read_csv(resumed / "model_errors.csv")
-    assert list(got.columns) == ["model", "episodes_seen", "split", "unroll_step", "error"]
+    assert list(got.columns) == ["curve", "episodes_seen", "split", "unroll_step", "error"]
     assert got["episodes_seen"].unique().tolist() == [7, 13, 19]
-    assert set(got["model"]) == set(model_ablation.MODELS) and set(got["split"]) == {"holdout", "test"}
+    assert set(got["curve"]) == set(model_ablation.CURVES) and set(got["split"]) == {"train", "holdout", "test"}
     pd.testing.assert_frame_equal(got, expected, rtol=1e-6)
+
+
+def test_the_ensemble_is_scored_by_its_prediction_below_its_members_average(tmp_path):
+    """Fig. 3's ensemble score is the error of the mean of its members' trajectories, by hand; the members' own
+    errors, averaged, are the second curve, and above it for members that disagree (Jensen)."""
+    import torch
+
+    from sweeps import model_ablation
+    from sweeps.ablations import ModelFit
+    from sweeps.budgets import get_budget
+    from sweeps.experiment import build_config
+    from tasks import get_task, make_env
+
+    base = build_config(get_task(TASK), get_budget("smoke")).to_dict()
+    fit = ModelFit(test_fraction=0.2, holdout_every=3, num_chunks=1, updates_per_chunk=5, unroll_steps=3,
+                   max_score_sequences=32)
+    run = model_ablation.ModelFitRun(tmp_path, base, fit, synthetic_episodes(), make_env(TASK))
+    run.add_chunk(0)
+    run.train()
+    learner = run.learners["mlp_ensemble"]
+    ensemble, normalize = learner.rl_module.world_model.dynamics, learner.rl_module.normalizer
+    states, actions = normalize(run.test.states), run.test.actions
+    trajectories = []
+    for e in range(model_ablation.ENSEMBLE_SIZE):  # each member alone, step by step
+        x, steps = states[0], []
+        for u in actions:
+            x = x + ensemble.members.member(e, torch.cat([x, u], -1))
+            steps.append(x)
+        trajectories.append(torch.stack(steps))
+    trajectories = torch.stack(trajectories).detach()
+    assert (trajectories[0] - trajectories[1]).abs().max() > 1e-3  # the members differ
+    by_hand = (trajectories.mean(dim=0) - states[1:]).pow(2).mean(dim=(1, 2))
+    members_by_hand = (trajectories - states[1:]).pow(2).mean(dim=(0, 2, 3))
+    torch.testing.assert_close(learner.model_errors(run.test), by_hand)
+
+    rows = pd.DataFrame(run.score(0))
+    test = rows[rows["split"] == "test"].pivot(index="unroll_step", columns="curve", values="error")
+    np.testing.assert_allclose(test["mlp_ensemble"], by_hand.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(test[model_ablation.MEMBER_AVERAGE], members_by_hand.numpy(), rtol=1e-5)
+    assert (test["mlp_ensemble"] < test[model_ablation.MEMBER_AVERAGE]).all()
+    torch.testing.assert_close(torch.as_tensor(test["gru"].to_numpy(), dtype=torch.float32),
+                               run.learners["gru"].model_errors(run.test))
+    assert set(rows["curve"]) == set(model_ablation.CURVES) and set(rows["split"]) == {"train", "holdout", "test"}
 
 
 # ------------------------------------------------------------------------------ end to end, smoke budget

@@ -204,7 +204,7 @@ def test_gradients_of_an_expanded_critic_loss_reach_only_the_critic(nets, batch,
 
 # --- the MLP ensemble -----------------------------------------------------------------------------------------
 
-def test_ensemble_evaluates_every_member_as_its_own_mlp_and_steps_each_row_with_its_member():
+def test_ensemble_evaluates_every_member_as_its_own_mlp_steps_each_row_with_its_member_and_predicts_their_mean():
     torch.manual_seed(0)
     ensemble = MLPEnsembleDynamics(OBS, ACT, 16, 2, ensemble_size=3)
     x, u = torch.randn(3, B, OBS), torch.randn(3, B, ACT)
@@ -221,11 +221,13 @@ def test_ensemble_evaluates_every_member_as_its_own_mlp_and_steps_each_row_with_
     drawn = ensemble.step(x[0], u[0], None)[1]
     assert drawn.shape == (B,) and set(drawn.tolist()) == {0, 1, 2}  # a member drawn per row
     actions = torch.randn(4, B, ACT)
-    unrolled = ensemble.unroll(x[0], actions)  # row b with member b mod 3 throughout
-    state = x[0]
-    for t in range(4):
-        state = ensemble.step(state, actions[t], torch.arange(B) % 3)[0]
-        torch.testing.assert_close(unrolled[t], state)
+    trajectories = ensemble.member_unrolls(x[0], actions)  # every member on every row, on its own
+    for e in range(3):
+        state = x[0]
+        for t in range(4):
+            state = ensemble.step(state, actions[t], torch.full((B,), e))[0]
+            torch.testing.assert_close(trajectories[e, t], state)
+    torch.testing.assert_close(ensemble.unroll(x[0], actions), trajectories.mean(dim=0))  # the ensemble's prediction
 
 
 def test_one_members_loss_moves_no_other_members_weights():

@@ -4,7 +4,8 @@
 Member e predicts x_{t+1} = x_t + g_e(x_t, u_t). The members' weights are stacked (E, in, out) per layer and all
 members are evaluated on (E, B, in) inputs with one batched matrix product per layer; each member trains on its
 own bootstrap batch (`training_batch`), and its loss reaches only its own weights. Rollouts use the GRU's
-step/unroll interface, with one member per rollout row kept for the whole rollout (PETS' TS-infinity, MBPO).
+step interface, with one member per rollout row kept for the whole rollout (PETS' TS-infinity, MBPO); `unroll`,
+the multi-step prediction that eq. 11's error scores, is the ensemble's: the mean of the members' trajectories.
 The members are deterministic (an MSE fit, as the GRU's eq. 11), not PETS' Gaussian heads. Registered as
 dynamics_model="mlp_ensemble" (dynamics_models.py).
 """
@@ -41,15 +42,20 @@ class MLPEnsembleDynamics(nn.Module):
         return every.gather(0, index).squeeze(0), members
 
     def unroll(self, x1: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """f(x_1, u_{1:L-1}) -> predicted x_{2:L}, row b with member b mod E: every member scored on an equal
-        share of the rows, with no random draw. Actions are time-major (L-1, B, act_dim)."""
-        x = x1
-        members = torch.arange(x1.shape[0], device=x1.device) % self.ensemble_size
+        """The ensemble's prediction f(x_1, u_{1:L-1}) -> x_{2:L}: the mean of its members' trajectories, each
+        member unrolled on its own (`member_unrolls`): the mean of the states the ensemble's TS-infinity rollouts
+        reach, so its squared error is below the members' average by their spread (Jensen)."""
+        return self.member_unrolls(x1, actions).mean(dim=0)
+
+    def member_unrolls(self, x1: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Every member's own trajectory from every row, (E, L-1, B, obs_dim): member e steps from its own previous
+        prediction. Actions are time-major (L-1, B, act_dim)."""
+        x = x1.expand(self.ensemble_size, *x1.shape)
         predictions = []
         for u in actions:
-            x, members = self.step(x, u, members)
+            x = self(x, u.expand(self.ensemble_size, *u.shape))
             predictions.append(x)
-        return torch.stack(predictions)
+        return torch.stack(predictions, dim=1)
 
     # --- the variant's training (dynamics_models.py) ---
     @classmethod
