@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pickle
+import types
 
 import numpy as np
 import pandas as pd
@@ -261,16 +263,22 @@ def test_tables_2_and_4_leave_ablation_folders_out(tmp_path):
 
 
 def test_replay_state_is_read_as_plain_data_only(tmp_path):
-    from sweeps.replay_episodes import read_replay
+    from algorithms.sac_svg import checkpoint
+    from sweeps.replay_episodes import LEARNER_STATE, read_replay
 
     trial = tmp_path / "trial"
-    state = trial / "checkpoint_000002" / "learner_group" / "learner" / "state.pkl"
-    state.parent.mkdir(parents=True)
+
+    def write_state(state: dict) -> None:  # a complete checkpoint: its manifest lists the state's size and hash
+        def save(folder):
+            (folder / LEARNER_STATE).parent.mkdir(parents=True)
+            (folder / LEARNER_STATE).write_bytes(pickle.dumps(state))
+        checkpoint.write_atomically(trial / "checkpoint_000002", save, types.SimpleNamespace(), 2)
+
     buffer = ring_buffer([1, 1], [0, 1], next_index=2, capacity=4)
-    state.write_bytes(pickle.dumps({"replay": {"env_steps": 2, "buffer": buffer}}))
+    write_state({"replay": {"env_steps": 2, "buffer": buffer}})
     assert read_replay(trial)["size"] == 2 and read_replay(trial)["collected"] == 2
-    state.write_bytes(pickle.dumps({"replay": {"buffer": buffer}, "evil": print}))
-    with pytest.raises(Exception, match="refusing to load builtins.print"):
+    write_state({"replay": {"buffer": buffer}, "evil": os.system})
+    with pytest.raises(Exception, match=f"refusing to load {os.system.__module__}.system"):
         read_replay(trial)
 
 
@@ -330,7 +338,7 @@ def test_the_ensemble_is_scored_by_its_prediction_below_its_members_average(tmp_
     import torch
 
     from sweeps import model_ablation
-    from sweeps.ablations import ModelFit
+    from sweeps.ablation_catalog import ModelFit
     from sweeps.budgets import get_budget
     from sweeps.experiment import build_config
     from tasks import get_task, make_env
@@ -345,7 +353,7 @@ def test_the_ensemble_is_scored_by_its_prediction_below_its_members_average(tmp_
     ensemble, normalize = learner.rl_module.world_model.dynamics, learner.rl_module.normalizer
     states, actions = normalize(run.test.states), run.test.actions
     trajectories = []
-    for e in range(model_ablation.ENSEMBLE_SIZE):  # each member alone, step by step
+    for e in range(ensemble.ensemble_size):  # each member alone, step by step
         x, steps = states[0], []
         for u in actions:
             x = x + ensemble.members.member(e, torch.cat([x, u], -1))

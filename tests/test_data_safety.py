@@ -4,6 +4,7 @@ caused for real (a user's files in the export folder, a killed write, an edited 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -94,7 +95,8 @@ def test_edited_sizes_are_refused_before_any_network_is_built(policy_folder, edi
     spec = json.loads((policy_folder / policy_file.SPEC).read_text()) | edit
     text = json.dumps(spec, indent=1) + "\n"
     manifest = json.loads((policy_folder / checkpoint.MANIFEST).read_text())
-    manifest["files"][policy_file.SPEC] = len(text.encode())  # the edit keeps the manifest consistent
+    manifest["files"][policy_file.SPEC] = {"size": len(text.encode()),  # the edit keeps the manifest consistent
+                                           "sha256": hashlib.sha256(text.encode()).hexdigest()}
     (policy_folder / policy_file.SPEC).write_text(text)
     (policy_folder / checkpoint.MANIFEST).write_text(json.dumps(manifest))
     allocated = []
