@@ -21,6 +21,7 @@ from dashboards.ablation_table import arm_rows
 from sweeps import ablation, cli
 from sweeps import plan as plans
 from sweeps.ablation_catalog import CRITIC_MVE, MODEL, get_ablation
+from sweeps.model_ablation import CURVES
 from sweeps.replay_episodes import episodes_in_order, split_episodes, windows
 from tests.conftest import assert_no_trial_failed, run_cli
 
@@ -418,7 +419,7 @@ def test_model_smoke_fits_both_models_and_refits_the_same_from_the_trial(tmp_pat
     exp = tmp_path / "a" / "Walker2d-ablation-model-smoke"
     errors = pd.read_csv(exp / "model_errors.csv")
     fit = MODEL.budgets["smoke"].fit
-    assert set(errors["model"]) == {"gru", "mlp_ensemble"} and set(errors["split"]) == {"holdout", "test"}
+    assert set(errors["curve"]) == set(CURVES) and set(errors["split"]) == {"train", "holdout", "test"}
     assert sorted(errors["unroll_step"].unique()) == list(range(1, fit.unroll_steps + 1))
     assert errors["episodes_seen"].nunique() == fit.num_chunks
     assert np.isfinite(errors["error"]).all() and (errors["error"] > 0).all()

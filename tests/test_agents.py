@@ -4,6 +4,7 @@ every bad input, and a trial recording its evaluation video (`--set eval_video=t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -214,6 +215,12 @@ def test_a_policy_file_corrupt_at_its_full_size_is_refused(sweep, tmp_path, caps
     shutil.copytree(trials_of(sweep)[0] / policy_file.FOLDER, folder)
     weights = folder / policy_file.WEIGHTS
     weights.write_bytes(b"\xff" * 8 + weights.read_bytes()[8:])
+    assert evaluate.main([str(folder)]) == 2
+    assert one_error_line(capsys).endswith(f"{weights} has other bytes than were written (SHA-256 differs)")
+    # The same bytes with a manifest that vouches for them: safetensors itself refuses the file.
+    manifest = json.loads((folder / checkpoint.MANIFEST).read_text())
+    manifest["files"][policy_file.WEIGHTS]["sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (folder / checkpoint.MANIFEST).write_text(json.dumps(manifest))
     assert evaluate.main([str(folder)]) == 2
     assert one_error_line(capsys).startswith(f"error: {folder}: cannot read its policy (SafetensorError")
 
