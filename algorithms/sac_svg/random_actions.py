@@ -1,4 +1,5 @@
-"""The uniformly random first actions (`num_random_steps`), seeded with the run's seed."""
+"""The uniformly random first actions (`num_random_steps`) of RLlib's own SingleAgentEnvRunner, seeded with the
+run's seed (the lean env runner, env_runner.py, draws them from its own seeded generator)."""
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils.annotations import override
 
