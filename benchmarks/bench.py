@@ -200,14 +200,18 @@ def bare_sac_ms(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: int,
 
 def bench_end_to_end(config: SACSVGConfig, env_steps: int, overlap: bool = False) -> dict[str, float]:
     """Env steps per second of the whole algorithm (1 env runner process): one iteration of random steps to fill
-    the replay, then one timed iteration of `env_steps` steps with every update. Then, on the same algorithm, the
-    parts outside the env runner's loop: a Ray round trip to the env runner and one weight sync (learner state
-    read, put, set on the runner), each the median of 20."""
+    the replay, one untimed iteration with every update (it compiles, with compile_updates), then one timed
+    iteration of `env_steps` steps. Then, on the same algorithm, the parts outside the env runner's loop: a Ray
+    round trip to the env runner and one weight sync (the learner's acting state read and loaded on the runner
+    with the round trip), each the median of 20. With overlap, the learner takes the threads a trial gives it
+    (config.learner_cpu_threads: the main process's CPU, the env runner sampling on its own)."""
+    threads = None if overlap else config.learner_threads
     algo = (config.copy(copy_frozen=False).env_runners(num_env_runners=1, rollout_fragment_length=FRAGMENT)
             .training(num_random_steps=env_steps, report_interval_steps=env_steps, eval_interval_steps=10**9,
-                      overlap_sampling=overlap)
+                      overlap_sampling=overlap, learner_threads=threads)
             .build_algo())
     algo.train()  # the random phase, no updates
+    algo.train()  # the first updates: compilation, warm caches
     start = algo.env_steps()
     begin = time.perf_counter()
     algo.train()
@@ -215,11 +219,15 @@ def bench_end_to_end(config: SACSVGConfig, env_steps: int, overlap: bool = False
     group = algo.env_runner_group
     round_trip = timed_ms(lambda: group.foreach_env_runner(lambda runner: None, local_env_runner=False), 20,
                           torch.device("cpu"))
-    sync = timed_ms(lambda: (group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True),
-                             group.foreach_env_runner(lambda runner: None, local_env_runner=False)), 20,
-                    torch.device("cpu")) - round_trip
+
+    def sync():
+        results = algo.learner_group.foreach_learner(lambda learner: learner.rl_module.acting_state())
+        state = next(iter(results)).get()
+        group.foreach_env_runner(lambda runner: runner.module.load_acting_state(state), local_env_runner=False)
+
+    weight_sync = timed_ms(sync, 20, torch.device("cpu")) - round_trip
     algo.stop()
-    return {"env_steps_per_s": rate, "ray_round_trip_ms": round_trip, "weight_sync_ms": sync}
+    return {"env_steps_per_s": rate, "ray_round_trip_ms": round_trip, "weight_sync_ms": weight_sync}
 
 
 def bench_env_runner(config: SACSVGConfig, repeats: int) -> dict[str, float]:
@@ -274,7 +282,7 @@ def main() -> None:
     parser.add_argument("--overlap", action="store_true",
                         help="also time the whole algorithm with overlap_sampling (env runner steps during updates)")
     parser.add_argument("--end-to-end-steps", type=int,
-                        help="env steps of each whole-algorithm timing (default: 256 small, 32 paper)")
+                        help="env steps of each whole-algorithm timing (default: 1000 small, 32 paper)")
     parser.add_argument("--out", default="bench_results")
     args = parser.parse_args()
     if args.bf16_study:
@@ -313,7 +321,7 @@ def main() -> None:
                     row["gflop_per_env_step"] = row["components_ms"].pop("gflop_per_env_step")
                     row["products_ms_per_env_step"] = row["components_ms"].pop("products_ms_per_env_step")
                     row["cpu_ms_per_env_step"] = row["components_ms"].pop("cpu_ms_per_env_step")
-                    steps = args.end_to_end_steps or (32 if size == "paper" else 256)
+                    steps = args.end_to_end_steps or (32 if size == "paper" else 1000)
                     row["whole"] = bench_end_to_end(config, steps)
                     if args.overlap:
                         row["whole_overlap"] = bench_end_to_end(config, steps, overlap=True)

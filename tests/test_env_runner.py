@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from ray.rllib.core.columns import Columns
 
 from algorithms.sac_svg.env_runner import LeanSingleAgentEnvRunner, transitions_of
 from algorithms.sac_svg.replay import FIELDS
@@ -72,6 +73,27 @@ def test_actions_follow_the_actors_distribution_on_fixed_weights_and_noise():
     uniform = runner.sample(num_timesteps=400, random_actions=True)[0].transitions["action"]
     assert uniform.min() >= -1 and uniform.max() <= 1 and uniform.min() < -0.95 and uniform.max() > 0.95
     assert abs(uniform.mean()) < 0.1
+
+
+def test_the_learners_acting_state_makes_the_runner_act_like_the_learners_actor():
+    """The flat acting state (normalizer loc and scale, actor parameters) carries everything acting reads: after
+    loading the learner's, the runner's inference-only module acts exactly like the learner's full one; a state
+    of another actor's size is refused."""
+    runner = build_runner()
+    learner = small_config().environment(TASK).build_learner(env=gym.make(TASK))
+    full = learner.rl_module
+    full.normalizer.update(5 * torch.randn(64, full.observation_space.shape[0]) + 2)
+    with torch.no_grad():
+        for p in full.actor.parameters():
+            p.add_(torch.randn_like(p))
+    obs = {Columns.OBS: torch.randn(16, full.observation_space.shape[0])}
+    act = runner.module._forward_inference
+    assert not torch.equal(act(obs)[Columns.ACTIONS], full._forward_inference(obs)[Columns.ACTIONS])
+    runner.module.load_acting_state(full.acting_state())
+    torch.testing.assert_close(act(obs)[Columns.ACTIONS], full._forward_inference(obs)[Columns.ACTIONS],
+                               rtol=0, atol=0)
+    with pytest.raises(ValueError, match="acting state of shape"):
+        runner.module.load_acting_state(full.acting_state()[:-1])
 
 
 def test_a_seeded_runner_repeats_itself_and_another_seed_does_not():

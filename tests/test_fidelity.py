@@ -199,8 +199,8 @@ def test_official_preset_learner_with_and_without_terminations():
 
 @pytest.mark.slow
 def test_official_preset_end_to_end_and_normalizer_reaches_env_runners(local_ray):
-    """A real run with an env runner process under the official preset; the env runner acts with the
-    learner's normalizer statistics (synced with the weights, as buffers of the inference-only module)."""
+    """A real run with an env runner process under the official preset; a fragment is sampled with the learner's
+    newest actor and normalizer statistics (sent with the request, SACSVGModule.acting_state)."""
     algo = (small_config(total_env_steps=400, report_interval_steps=200, num_random_steps=100,
                          actor_warmup_steps=150, eval_interval_steps=400, eval_episodes=1)
             .official_code_defaults().training(batch_size=64, seq_batch_size=64)
@@ -209,17 +209,21 @@ def test_official_preset_end_to_end_and_normalizer_reaches_env_runners(local_ray
     for key in ("loss_actor", "loss_critic", "loss_dynamics", "loss_termination", "model_error", "alpha"):
         assert np.isfinite(results[-1][key]), key
 
-    def stats(module):
-        n = module.normalizer
-        return {k: getattr(n, k).detach().cpu().numpy().copy() for k in ("count", "loc", "scale")}
+    def normalizer(module):
+        return {k: getattr(module.normalizer, k).detach().cpu().numpy().copy() for k in ("count", "loc", "scale")}
 
-    learner = next(iter(algo.learner_group.foreach_learner(lambda lr: stats(lr.rl_module)))).get()
-    runners = algo.env_runner_group.foreach_env_runner(lambda runner: stats(runner.module), local_env_runner=False)
+    learner, acting = next(iter(algo.learner_group.foreach_learner(
+        lambda lr: (normalizer(lr.rl_module), lr.rl_module.acting_state())))).get()
+    algo._request_fragment()  # the next fragment, as training_step requests it
+    algo._sampling.collect()
+    runners = algo.env_runner_group.foreach_env_runner(
+        lambda runner: (normalizer(runner.module), runner.module.acting_state()), local_env_runner=False)
     algo.stop()
     assert learner["count"] >= 400 and not np.allclose(learner["scale"], 1.0)
     assert len(runners) == 1
-    for key, value in learner.items():
-        np.testing.assert_array_equal(runners[0][key], value, err_msg=key)
+    for key in ("loc", "scale"):
+        np.testing.assert_array_equal(runners[0][0][key], learner[key], err_msg=key)
+    np.testing.assert_array_equal(runners[0][1], acting)
 
 
 def test_world_model_beats_the_no_change_baseline_on_a_mujoco_task():

@@ -2,7 +2,8 @@
 
 Each `training_step` collects a fragment of env steps on the env runners (env_runner.py; uniformly random
 actions for the first `num_random_steps`), hands the transitions to the learner, which stores them and runs
-Algorithm 1's updates for every one of those env steps, and syncs the new actor and normalizer back to the env runners.
+Algorithm 1's updates for every one of those env steps, and sends the new actor and normalizer to the env runners
+with the next request.
 RLlib repeats `training_step` until `report_interval_steps` env steps make one `train()` iteration. With
 `overlap_sampling`, the next fragment is requested before the learner updates on the current one.
 """
@@ -53,28 +54,43 @@ class SACSVG(Algorithm):
         self._last_save, self._save_seconds = time.monotonic(), 0.0
         self._last_checkpoint = "none yet (the trial restarts from its beginning)"
         self._sampling = Sampling(self.env_runner_group)
+        self._acting_state = None
 
     @override(Algorithm)
     def training_step(self) -> None:
         if not self._sampling.pending:
-            self._sampling.request(random_actions=self.env_steps() < self.config.num_random_steps)
+            self._request_fragment()
         samples, env_runner_metrics = self._sampling.collect()
         self.metrics.aggregate(env_runner_metrics, key=ENV_RUNNER_RESULTS)
         if self.config.overlap_sampling:  # the env runners sample the next fragment during this update
-            self._sampling.request(random_actions=self.env_steps() < self.config.num_random_steps)
+            self._request_fragment()
         transitions = transitions_of(samples)
         if not transitions:
             return
-        results = self.learner_group.foreach_learner(
-            lambda learner, transitions: learner.update_from_transitions(transitions), transitions=transitions)
-        self._learner_stats += [r.get() for r in results]
-        self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
+        outputs = self._on_learners(lambda learner, transitions: (learner.update_from_transitions(transitions),
+                                                                  learner.rl_module.acting_state()),
+                                    transitions=transitions)
+        self._learner_stats += [stats for stats, _ in outputs]
+        self._acting_state = outputs[0][1]  # sent with the next request
+
+    def _request_fragment(self) -> None:
+        """Ask the env runners for their next fragment, acting with the learner's newest weights (read from the
+        learner at an iteration's first request, so that a restore or set_state between iterations is seen)."""
+        if self._acting_state is None:
+            self._acting_state = self._on_learners(lambda learner: learner.rl_module.acting_state())[0]
+        self._sampling.request(random_actions=self.env_steps() < self.config.num_random_steps,
+                               acting_state=self._acting_state)
+
+    def _on_learners(self, fn, **kwargs) -> list:
+        """fn(learner, **kwargs) on every learner (the local one, or each remote one), its results in order."""
+        return [result.get() for result in self.learner_group.foreach_learner(fn, **kwargs)]
 
     @override(Algorithm)
     def step(self) -> dict:
         """RLlib's iteration, plus the paper's metrics as flat top-level keys (docs/sweeps.md: outputs)."""
         start, steps_before = time.perf_counter(), self.env_steps()
         evaluates = (self.iteration + 1) % self.config.evaluation_interval == 0  # as RLlib decides
+        self._acting_state = None
         try:
             results = super().step()
         except Exception as error:

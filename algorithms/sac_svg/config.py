@@ -211,15 +211,18 @@ class SACSVGConfig(AlgorithmConfig):
     def learner_cpu_threads(self) -> int:
         """Threads for the learner's CPU work: the CPUs Ray reserves for it, so trials never oversubscribe.
 
-        A local learner alternates with the env runners (sampling waits for the update and the other way
-        round), so it may use the whole trial's reservation: main process plus env runners.
+        A local learner that alternates with the env runners (sampling waits for the update and the other way
+        round) may use the whole trial's reservation: main process plus env runners. With overlap_sampling the
+        env runners step their envs during the update, so the learner keeps to the main process's CPUs.
         """
         if self.learner_threads is not None:
             return self.learner_threads
         if self.num_learners > 0:
             reserved = self.num_cpus_per_learner if is_number(self.num_cpus_per_learner) else 1
         else:
-            reserved = self.num_cpus_for_main_process + self.num_env_runners * self.num_cpus_per_env_runner
+            reserved = self.num_cpus_for_main_process
+            if not self.overlap_sampling:
+                reserved += self.num_env_runners * self.num_cpus_per_env_runner
         return max(1, int(reserved))
 
     @property

@@ -9,9 +9,9 @@ truncation keeps terminated = 0, section 4.2, eq. 13) and u_t is in the actor's 
 the env receives u_t mapped to its action bounds (RLlib's `normalize_actions`). Random actions (the first
 `num_random_steps`) are uniform in [-1, 1], so uniform within the env's bounds.
 
-`Sampling` requests fragments from the env runners for `training_step`: in strict alternation with the
-updates (Algorithm 1), or with the next fragment requested before the learner updates on this one
-(`overlap_sampling`, docs/fidelity.md).
+`Sampling` requests fragments from the env runners for `training_step`, each request carrying the weights to act
+with: in strict alternation with the updates (Algorithm 1), or with the next fragment requested before the
+learner updates on this one (`overlap_sampling`, docs/fidelity.md).
 """
 import logging
 import time
@@ -213,8 +213,11 @@ class Sampling:
         self.pending = False
         self.local_result: tuple[list, list[dict]] | None = None
 
-    def request(self, random_actions: bool) -> None:
+    def request(self, random_actions: bool, acting_state: np.ndarray) -> None:
+        """The next fragment of every env runner, acting with `acting_state` (the learner's newest actor and
+        normalizer, SACSVGModule.acting_state): the weight sync rides on the sample request."""
         def sample(runner):
+            runner.module.load_acting_state(acting_state)
             return runner.sample(random_actions=random_actions), runner.get_metrics()
 
         if self.group.num_remote_env_runners() == 0:

@@ -2,6 +2,7 @@
 target, the temperature and the world model live only on the learner."""
 from typing import Any
 
+import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.utils import make_target_network
@@ -59,6 +60,25 @@ class SACSVGModule(TorchRLModule, InferenceOnlyAPI):
 
     def float64_buffers(self) -> dict[str, torch.Tensor]:
         return {name: buffer for name, buffer in self.named_buffers() if buffer.dtype == torch.float64}
+
+    # The per-fragment weight sync (env_runner.Sampling): what the env runners act with, as one flat array, a
+    # fraction of RLlib's state round trip (docs/performance.md).
+    def acting_tensors(self) -> list[torch.Tensor]:
+        """What acting reads: the normalizer's loc and scale and the actor's parameters, in a fixed order."""
+        return [self.normalizer.loc, self.normalizer.scale, *self.actor.parameters()]
+
+    def acting_state(self) -> np.ndarray:
+        with torch.no_grad():
+            return torch.cat([t.reshape(-1) for t in self.acting_tensors()]).cpu().numpy()
+
+    def load_acting_state(self, state: np.ndarray) -> None:
+        tensors = self.acting_tensors()
+        sizes = [t.numel() for t in tensors]
+        if state.shape != (sum(sizes),):
+            raise ValueError(f"acting state of shape {state.shape} for an actor of {sum(sizes)} values")
+        with torch.no_grad():
+            for tensor, part in zip(tensors, torch.from_numpy(state).split(sizes)):
+                tensor.copy_(part.view_as(tensor))
 
     @override(InferenceOnlyAPI)
     def get_non_inference_attributes(self) -> list[str]:
