@@ -41,6 +41,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from algorithms.sac_svg.config import SACSVGConfig
 from algorithms.sac_svg.env_runner import LeanSingleAgentEnvRunner
+from algorithms.sac_svg.learner import SACSVGLearner
 from algorithms.sac_svg.networks import mlp
 from algorithms.sac_svg.random_policy import random_transitions
 from benchmarks.configs import ENV, SIZES, config_for
@@ -113,10 +114,11 @@ def products_ms(log: MatrixProductLog, repeats: int, device: torch.device) -> fl
     return total
 
 
-def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: int) -> dict[str, float]:
-    """Time of each component update (eager) and of all updates Algorithm 1 runs per env step; with compiled
-    updates, the time of the first two env steps (an eager one, which creates Adam's state, then the compile)
-    as compile_s."""
+def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray],
+                  repeats: int) -> tuple[SACSVGLearner, dict[str, float]]:
+    """The learner, filled with `data`, and the time of each component update (eager) and the CPU time of all
+    updates Algorithm 1 runs per env step; with compiled updates, the time of the first two env steps (an eager
+    one, which creates Adam's state, then the compile) as compile_s."""
     learner = config.build_learner(env=gym.make(ENV))
     learner.replay.add(data)  # fill D without updating
     learner.rl_module.normalizer.update(torch.as_tensor(data["obs"], device=learner._device))
@@ -141,15 +143,22 @@ def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: in
         for unused in ("update_reward", "update_termination", "dynamics_update"):
             calls.pop(unused)
     times = {name: timed_ms(fn, repeats, learner._device) for name, fn in calls.items()}
-    times["all_updates_per_env_step"] = timed_ms(lambda: learner.update_from_transitions(fragment), repeats,
-                                                 learner._device) / FRAGMENT
     times["cpu_ms_per_env_step"] = timed_ms(lambda: learner.update_from_transitions(fragment), repeats,
                                             learner._device, time.process_time) / FRAGMENT
     if config.compile_updates:
         times["compile_s"] = first_call_s
     times["gflop_per_env_step"] = flops.get_total_flops() / 1e9
     times["products_ms_per_env_step"] = products_ms(products, max(repeats, 20), learner._device)
-    return times
+    return learner, times
+
+
+def learner_ms_per_env_step(learner: SACSVGLearner, data: dict[str, np.ndarray], env_steps: int) -> float:
+    """Wall time per env step of the learner alone over `env_steps` env steps, fed in fragments as the env runner
+    delivers them: the same span as a whole-algorithm timing, so that their ratio compares like with like."""
+    fragment = {k: v[-FRAGMENT:] for k, v in data.items()}
+    calls = max(1, env_steps // FRAGMENT)
+    return timed_ms(lambda: learner.update_from_transitions(fragment), calls, learner._device,
+                    summary=statistics.mean) / FRAGMENT
 
 
 def bare_sac_ms(config: SACSVGConfig, data: dict[str, np.ndarray], repeats: int, device: torch.device) -> float:
@@ -314,17 +323,22 @@ def main() -> None:
                 for variant in variants:
                     config = config_for(size, horizon, dtype, args.threads, overrides | VARIANTS[variant], args.gpus)
                     config.validate()
+                    learner, components = bench_learner(config, data, repeats)
                     row = {"size": size, "horizon": horizon, "dtype": dtype, "variant": variant,
-                           "components_ms": bench_learner(config, data, repeats)}
-                    row["learner_ms_per_env_step"] = row["components_ms"].pop("all_updates_per_env_step")
+                           "components_ms": components}
                     row["compile_s"] = row["components_ms"].pop("compile_s", None)
                     row["gflop_per_env_step"] = row["components_ms"].pop("gflop_per_env_step")
                     row["products_ms_per_env_step"] = row["components_ms"].pop("products_ms_per_env_step")
                     row["cpu_ms_per_env_step"] = row["components_ms"].pop("cpu_ms_per_env_step")
                     steps = args.end_to_end_steps or (32 if size == "paper" else 1000)
+                    # The learner alone, timed before and after the whole algorithm: a drift of the machine's
+                    # speed during the row shows on both sides of their ratio.
+                    before = learner_ms_per_env_step(learner, data, steps)
                     row["whole"] = bench_end_to_end(config, steps)
                     if args.overlap:
                         row["whole_overlap"] = bench_end_to_end(config, steps, overlap=True)
+                    row["learner_ms_per_env_step"] = (before + learner_ms_per_env_step(learner, data, steps)) / 2
+                    del learner
                     rows.append(row)
                     print(f"  measured {size} H={horizon} {dtype} {variant}: "
                           f"{row['learner_ms_per_env_step']:.1f} ms per env step", flush=True)

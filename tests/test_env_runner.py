@@ -119,6 +119,15 @@ def test_overlap_needs_env_runner_processes():
         small_config(overlap_sampling=True).validate()
 
 
+def test_overlapped_learner_leaves_the_env_runners_their_cpus():
+    """Alternating, the learner may use the env runners' CPUs while they wait; overlapping, it keeps the main
+    process's."""
+    config = small_config(learner_threads=None).resources(num_cpus_for_main_process=1).env_runners(
+        num_env_runners=2, num_cpus_per_env_runner=1)
+    assert config.learner_cpu_threads == 3
+    assert config.training(overlap_sampling=True).learner_cpu_threads == 1
+
+
 @pytest.mark.slow
 def test_overlapped_sampling_counts_every_env_step_once(local_ray):
     """With the next fragment requested before each update, every sampled env step reaches the replay once
