@@ -114,6 +114,11 @@ def products_ms(log: MatrixProductLog, repeats: int, device: torch.device) -> fl
     return total
 
 
+def last_fragment(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The last FRAGMENT transitions: what an env runner delivers per request."""
+    return {k: v[-FRAGMENT:] for k, v in data.items()}
+
+
 def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray],
                   repeats: int) -> tuple[SACSVGLearner, dict[str, float]]:
     """The learner, filled with `data`, and the time of each component update (eager) and the CPU time of all
@@ -123,7 +128,7 @@ def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray],
     learner.replay.add(data)  # fill D without updating
     learner.rl_module.normalizer.update(torch.as_tensor(data["obs"], device=learner._device))
     learner.env_steps = len(data["reward"])
-    fragment = {k: v[-FRAGMENT:] for k, v in data.items()}  # what an env runner delivers per sync
+    fragment = last_fragment(data)
     start = time.perf_counter()
     learner.update_from_transitions({k: v[:2] for k, v in fragment.items()})  # Adam's first step, then compiling
     first_call_s = time.perf_counter() - start
@@ -155,7 +160,7 @@ def bench_learner(config: SACSVGConfig, data: dict[str, np.ndarray],
 def learner_ms_per_env_step(learner: SACSVGLearner, data: dict[str, np.ndarray], env_steps: int) -> float:
     """Wall time per env step of the learner alone over `env_steps` env steps, fed in fragments as the env runner
     delivers them: the same span as a whole-algorithm timing, so that their ratio compares like with like."""
-    fragment = {k: v[-FRAGMENT:] for k, v in data.items()}
+    fragment = last_fragment(data)
     calls = max(1, env_steps // FRAGMENT)
     return timed_ms(lambda: learner.update_from_transitions(fragment), calls, learner._device,
                     summary=statistics.mean) / FRAGMENT
