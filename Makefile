@@ -18,6 +18,7 @@ GPUS_PER_TRIAL ?=
 SCHEDULES ?=
 ARGS    ?=
 NAME    ?=
+ARMS    ?=
 FROM    ?=
 CHECKPOINT ?=
 EPISODES ?=
@@ -29,7 +30,7 @@ BENCH   ?=
 # recipes' environment and quoted there ("$$TASK"), so a space, a quote, a `$` or a `;` is part of the value
 # and nothing in it runs. ARGS is a list of options: sweeps/make_args.py splits it as a shell splits words
 # (quotes group them) without expanding or running anything, and appends them to the command.
-VALUES := TASK BUDGET RESULTS H SEED SWEEP SEEDS SAMPLES GPUS_PER_TRIAL SCHEDULES ARGS NAME FROM CHECKPOINT \
+VALUES := TASK BUDGET RESULTS H SEED SWEEP SEEDS SAMPLES GPUS_PER_TRIAL SCHEDULES ARGS NAME ARMS FROM CHECKPOINT \
           EPISODES OUT SOAK_RESULTS BENCH
 $(foreach v,$(VALUES),$(eval override $(v) := $$(value $(v))))
 export $(VALUES)
@@ -56,7 +57,7 @@ help:
 	@echo "                                                  GPUS_PER_TRIAL= RESULTS= ARGS=\"--from-sweep DIR\""
 	@echo "  train       one run, Table 4's schedule         TASK= BUDGET= H= SEED= SCHEDULES= GPUS_PER_TRIAL= RESULTS= ARGS="
 	@echo "  docker-sweep  make sweep on the compose cluster  the same variables as sweep (RESULTS under results/ or a URI)"
-	@echo "  ablation    the paper's ablations (fig. 3, 4, 6) NAME=critic-mve|model TASK= BUDGET= SEEDS= SEED= FROM=<trial>"
+	@echo "  ablation    the paper's ablations (fig. 3, 4, 6) NAME=critic-mve|model TASK= BUDGET= SEEDS= SEED= ARMS= FROM=<trial>"
 	@echo "                                                  RESULTS= ARGS="
 	@echo "  tables      Tables 2 and 4, plots               RESULTS= SWEEP=<folder> ARGS="
 	@echo "  dashboard   tables + HTML report                RESULTS= SWEEP= ARGS="
@@ -138,7 +139,7 @@ train: $(STAMP)
 # fit on an existing SAC trial's episodes); then their plots and tables in $(RESULTS)/tables/<experiment>/.
 ablation: $(STAMP)
 	$(WITH_ARGS) sweeps.ablation --ablation "$$NAME" --task "$$TASK" --budget "$$BUDGET" --results "$$RESULTS" \
-	  $(OVERRIDES) $(if $(FROM),--from-trial "$$FROM")
+	  $(OVERRIDES) $(if $(ARMS),--arms "$$ARMS") $(if $(FROM),--from-trial "$$FROM")
 	$(BIN)/python -m dashboards.ablations --ablation "$$NAME" --task "$$TASK" --budget "$$BUDGET" --results "$$RESULTS"
 
 bench: $(STAMP)

@@ -16,6 +16,7 @@ Outputs go to `<results>/tables/<experiment folder name>/` (for a URI, the local
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -31,7 +32,16 @@ from dashboards.ablation_table import arm_rows, write_table
 from dashboards.formats import fmt_steps, to_markdown
 from dashboards.plots import _band, _bin_size, _empty_note, _legend, _save, aggregate
 from dashboards.tables import default_out
-from sweeps.ablation_catalog import CRITIC_MVE, MODEL, Ablation, ablation_budget, ablation_dirname, arm_of, get_ablation
+from sweeps.ablation_catalog import (
+    CRITIC_MVE,
+    MODEL,
+    Ablation,
+    ablation_budget,
+    ablation_dirname,
+    arm_of,
+    get_ablation,
+    with_arms,
+)
 from sweeps.layout import SWEEP_FILE
 from sweeps.model_ablation import CSV_COLUMNS, CURVES, ERRORS_FILE, SPLITS
 from sweeps.results import final_eval, read_progress, trial_config, trial_dirs
@@ -75,9 +85,13 @@ def returns_plot(curves: pd.DataFrame, ablation: Ablation, title: str, interval,
     return _save(fig, out / "critic_mve_returns.png")
 
 
+def _mve_arms(ablation: Ablation) -> list:
+    return [arm for arm in ablation.arms if arm.fields.get("critic_mve") == "full"]
+
+
 def mve_trials_plot(curves: pd.DataFrame, ablation: Ablation, title: str, out: Path) -> Path:
     """Fig. 6: for each MVE-critic arm (rows), every trial's evaluation return and model error (columns)."""
-    arms = [arm for arm in ablation.arms if arm.fields.get("critic_mve") == "full"]
+    arms = _mve_arms(ablation)
     fig, axes = plt.subplots(len(arms), 2, figsize=(10, 3.4 * len(arms)), squeeze=False, constrained_layout=True)
     for row, arm in zip(axes, arms):
         trials = curves[curves["arm"] == arm.name]
@@ -157,10 +171,12 @@ def _order(curve: str, split: str) -> tuple[int, int]:
             SPLITS.index(split) if split in SPLITS else len(SPLITS))
 
 
-def write_critic_mve(exp: Location, out: Path, title: str, interval) -> list[Path]:
-    curves = arm_curves(exp, CRITIC_MVE)
-    rows = arm_rows(final_scores(curves, CRITIC_MVE))
-    return [returns_plot(curves, CRITIC_MVE, title, interval, out), mve_trials_plot(curves, CRITIC_MVE, title, out),
+def write_critic_mve(exp: Location, ablation: Ablation, out: Path, title: str, interval) -> list[Path]:
+    """Fig. 4, fig. 6 and the final-return table for the arms the experiment ran (its manifest's `arms`)."""
+    curves = arm_curves(exp, ablation)
+    rows = arm_rows(final_scores(curves, ablation))
+    fig6 = [mve_trials_plot(curves, ablation, title, out)] if _mve_arms(ablation) else []
+    return [returns_plot(curves, ablation, title, interval, out), *fig6,
             *write_table(rows, out, "critic_mve_final", f"{title}: final evaluation return per arm")]
 
 
@@ -182,16 +198,11 @@ def write_outputs(results: str, ablation: Ablation, task: str, budget: str, out:
     if not (exp / SWEEP_FILE).exists():
         raise FileNotFoundError(f"{exp} is not an ablation folder (no {SWEEP_FILE}): run make ablation first")
     out = Path(out) if out else default_out(results) / name
-    title = f"{task.name} {ablation.figure} ({chosen.name}, {fmt_steps(_train_steps(exp))} steps)"
+    manifest = json.loads((exp / SWEEP_FILE).read_text())
+    title = f"{task.name} {ablation.figure} ({chosen.name}, {fmt_steps(manifest.get('train_steps'))} steps)"
     if ablation is MODEL:
         return write_model(exp, out, title)
-    return write_critic_mve(exp, out, title, chosen.eval_interval)
-
-
-def _train_steps(exp: Location):
-    import json
-
-    return json.loads((exp / SWEEP_FILE).read_text()).get("train_steps")
+    return write_critic_mve(exp, with_arms(CRITIC_MVE, manifest.get("arms")), out, title, chosen.eval_interval)
 
 
 def main(argv: list[str] | None = None) -> int:

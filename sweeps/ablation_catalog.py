@@ -26,8 +26,10 @@ SVG_HORIZON = 2  # the SVG(H) actor's H in fig. 4 (section 5: every experiment u
 
 @dataclass(frozen=True)
 class Arm:
-    """One arm of an ablation: its label in the plots and tables and the config fields that make it."""
+    """One arm of an ablation: its key on the command line (make: ARMS=), its label in the plots and tables, and
+    the config fields that make it."""
 
+    key: str
     name: str
     fields: dict[str, Any]
 
@@ -71,11 +73,14 @@ def _training(budget: Budget, **fields) -> dict[str, dict[str, Any]]:
 
 # Both MVE arms expand the critic H = 2 model steps; the SAC-actor arm needs it said (its actor's H is 0).
 CRITIC_MVE_ARMS = (
-    Arm("SAC actor, model-free critic", {"horizon": 0, "critic_mve": "none", "critic_horizon": SVG_HORIZON}),
-    Arm("SAC actor, MVE critic", {"horizon": 0, "critic_mve": "full", "critic_horizon": SVG_HORIZON}),
-    Arm("SVG(2) actor, model-free critic", {"horizon": SVG_HORIZON, "critic_mve": "none",
-                                            "critic_horizon": SVG_HORIZON}),
-    Arm("SVG(2) actor, MVE critic", {"horizon": SVG_HORIZON, "critic_mve": "full", "critic_horizon": SVG_HORIZON}),
+    Arm(key="sac", name="SAC actor, model-free critic",
+        fields={"horizon": 0, "critic_mve": "none", "critic_horizon": SVG_HORIZON}),
+    Arm(key="sac-mve", name="SAC actor, MVE critic",
+        fields={"horizon": 0, "critic_mve": "full", "critic_horizon": SVG_HORIZON}),
+    Arm(key="svg", name="SVG(2) actor, model-free critic",
+        fields={"horizon": SVG_HORIZON, "critic_mve": "none", "critic_horizon": SVG_HORIZON}),
+    Arm(key="svg-mve", name="SVG(2) actor, MVE critic",
+        fields={"horizon": SVG_HORIZON, "critic_mve": "full", "critic_horizon": SVG_HORIZON}),
 )
 
 CRITIC_MVE = Ablation(
@@ -98,7 +103,7 @@ MODEL = Ablation(
     name="model",
     figure="fig. 3",
     description="a 5-member MLP ensemble (one-step) against the GRU (multi-step) on a SAC run's episodes",
-    arms=(Arm("SAC run (model-free, H = 0)", {"horizon": 0, "critic_mve": "none"}),),
+    arms=(Arm(key="sac", name="SAC run (model-free, H = 0)", fields={"horizon": 0, "critic_mve": "none"}),),
     budgets={
         # The paper does not give its fig. 3 protocol sizes; these are ours, with Table 3's network sizes.
         "paper": AblationBudget(_derived("paper", num_seeds=1),
@@ -120,6 +125,10 @@ class UnknownAblationError(ValueError):
     pass
 
 
+class UnknownArmError(ValueError):
+    pass
+
+
 def get_ablation(name: str | None) -> Ablation:
     """The ablation called `name`; UnknownAblationError listing the names otherwise."""
     ablation = ABLATIONS.get((name or "").lower())
@@ -131,6 +140,21 @@ def get_ablation(name: str | None) -> Ablation:
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise UnknownAblationError(f"Unknown ablation {name!r}.{hint} Ablations: {listing}")
     return ablation
+
+
+def with_arms(ablation: Ablation, keys: str | list[str] | None) -> Ablation:
+    """The ablation restricted to the arms `keys` names (a list, or one string separated by commas or spaces, as
+    make's ARMS= gives it), in the catalog's order; all of its arms for None. UnknownArmError lists the keys."""
+    if keys is None:
+        return ablation
+    wanted = [k for k in (keys.replace(",", " ").split() if isinstance(keys, str) else keys) if k]
+    known = {arm.key: arm for arm in ablation.arms}
+    listing = ", ".join(f"{arm.key} ({arm.name})" for arm in ablation.arms)
+    unknown = [k for k in wanted if k not in known]
+    if unknown or not wanted:
+        what = f"unknown arm {unknown[0]!r}" if unknown else "no arm named"
+        raise UnknownArmError(f"ARMS= (--arms) of ablation {ablation.name}: {what}; give some of: {listing}")
+    return dataclasses.replace(ablation, arms=tuple(arm for arm in ablation.arms if arm.key in wanted))
 
 
 def ablation_budget(ablation: Ablation, name: str) -> AblationBudget:

@@ -57,6 +57,9 @@ def parse_args(argv=None, mode: str = "sweep") -> argparse.Namespace:
                              "prints it (default: the paper's Table 4)")
     parser.add_argument("--ablation", default=None, metavar="NAME",
                         help="ablation: which one (make: NAME=): critic-mve (fig. 4 and 6) or model (fig. 3)")
+    parser.add_argument("--arms", default=None, metavar="KEYS",
+                        help="ablation critic-mve: only these arms, e.g. 'sac,sac-mve' (make: ARMS=; default: all "
+                             "four: sac, sac-mve, svg, svg-mve)")
     parser.add_argument("--from-trial", default=None, metavar="DIR",
                         help="ablation model: take the episodes of this trial folder's latest checkpoint (a SAC run) "
                              "instead of training one (make: FROM=)")

@@ -18,9 +18,11 @@ from sweeps.ablation_catalog import (
     Ablation,
     ModelFit,
     UnknownAblationError,
+    UnknownArmError,
     ablation_budget,
     ablation_dirname,
     get_ablation,
+    with_arms,
 )
 from sweeps.budgets import Budget, UnknownBudgetError, get_budget
 from sweeps.experiment import OverrideError, build_config, parse_overrides, schedule_fields
@@ -69,7 +71,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     """Validate every input and build every trial's config; raises SweepInputError; writes nothing."""
     try:
         task = get_task(args.task)
-        ablation = get_ablation(args.ablation) if args.mode == ABLATION else None
+        ablation = with_arms(get_ablation(args.ablation), args.arms) if args.mode == ABLATION else None
         chosen = ablation_budget(ablation, args.budget) if ablation else None
         budget, fit = (chosen.budget, chosen.fit) if chosen else (get_budget(args.budget), None)
         overrides = parse_overrides(args.overrides)
@@ -78,7 +80,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
             overrides = SVGHyperparameters.official_code_defaults() | overrides
         gpus_per_trial = _gpus_per_trial(args, budget, overrides)
-    except (UnknownTaskError, UnknownBudgetError, UnknownAblationError, OverrideError, PlacementError) as error:
+    except (UnknownTaskError, UnknownBudgetError, UnknownAblationError, UnknownArmError, OverrideError,
+            PlacementError) as error:
         raise SweepInputError(str(error)) from error
     for flag, modes in _MODE_FLAGS.items():
         if getattr(args, flag) is not None and args.mode not in modes:
@@ -109,6 +112,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         if fit is not None and args.num_seeds is not None:
             raise SweepInputError("the model ablation fits its models on one SAC run: drop SEEDS= (--num-seeds); "
                                   "--seed picks that run's seed")
+        if fit is not None and args.arms is not None:
+            raise SweepInputError("the model ablation has one arm, its SAC run: drop ARMS= (--arms)")
         first_seed = 1 if args.seed is None else args.seed
         seeds = range(first_seed, first_seed + _num_seeds(args, budget))
         schedule = _preset_schedule(task, args)
@@ -147,6 +152,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
                               "a local folder: give a local RESULTS")
     manifest = _manifest(task, budget, args, space, overrides, trials, base) | {
         "ablation": ablation.name if ablation else None, "from_trial": str(source) if source else None,
+        "arms": [arm.key for arm in ablation.arms] if ablation else None,
         "model_fit": dataclasses.asdict(fit) if fit else None}
     return Plan(task, budget, args.mode, exp_dir, _param_space(base, trials) if trials else base, trials, manifest,
                 gpus_per_trial, ablation, fit, source, base, memory)
@@ -211,7 +217,7 @@ def _preset_schedule(task: Task, args) -> dict[str, Any]:
 # Flags that only some modes use: given to another mode they would be silently ignored.
 _MODE_FLAGS = {"num_samples": (SWEEP,), "num_seeds": (SWEEP, REPRODUCE, ABLATION),
                "from_sweep": (REPRODUCE,), "schedules": (REPRODUCE, TRAIN, ABLATION),
-               "ablation": (ABLATION,), "from_trial": (ABLATION,)}
+               "ablation": (ABLATION,), "arms": (ABLATION,), "from_trial": (ABLATION,)}
 
 
 def _num_seeds(args, budget: Budget) -> int:

@@ -44,6 +44,10 @@ def ablation_plan(*argv):
     (["--ablation", "model", "--num-seeds", "2"], "drop SEEDS="),
     (["--ablation", "critic-mve", "--set", "critic_mve=full"], "--set critic_mve: set per trial by the ablation"),
     (["--ablation", "critic-mve", "--set", "horizon=3"], "--set horizon: set per trial by the ablation"),
+    (["--ablation", "critic-mve", "--arms", "sac,sac-mvee"], "ARMS= (--arms) of ablation critic-mve: unknown arm "
+                                                             "'sac-mvee'; give some of: sac (SAC actor, model-free"),
+    (["--ablation", "critic-mve", "--arms", " , "], "no arm named"),
+    (["--ablation", "model", "--arms", "sac"], "the model ablation has one arm, its SAC run: drop ARMS="),
     (["--ablation", "model", "--from-trial", "/nonexistent/trial"], "FROM=/nonexistent/trial: /nonexistent/trial is "
                                                                     "not a folder"),
 ])
@@ -113,6 +117,15 @@ def test_critic_mve_plan_is_four_arms_with_the_same_seeds_and_table4_schedule(tm
     assert all(t["critic_horizon"] == 2 for t in plan.trials)
     assert plan.manifest["ablation"] == "critic-mve" and plan.manifest["mode"] == "ablation"
     assert plan.steps_per_trial == 750 and not tmp_path.joinpath("Walker2d-ablation-critic-mve-smoke").exists()
+
+
+def test_arms_runs_only_the_named_arms_with_the_same_seeds_and_says_so_in_the_manifest(tmp_path):
+    plan = ablation_plan("--ablation", "critic-mve", "--results", str(tmp_path), "--arms", "sac-mve sac")
+    assert [(t["horizon"], t["critic_mve"], t["seed"]) for t in plan.trials] == [
+        (0, "none", 1), (0, "none", 2), (0, "full", 1), (0, "full", 2)]  # the catalog's order, not the typed one
+    assert plan.manifest["arms"] == ["sac", "sac-mve"]
+    assert ablation_plan("--ablation", "critic-mve", "--results", str(tmp_path)).manifest["arms"] == [
+        "sac", "sac-mve", "svg", "svg-mve"]
 
 
 def test_model_plan_is_one_sac_trial_with_the_fit_protocol_in_the_manifest(tmp_path):
@@ -229,6 +242,17 @@ def test_critic_mve_outputs_from_trial_folders(tmp_path):
     assert "p vs SVG(2) actor, MVE critic" in table.columns
     assert (out / "critic_mve_returns.png").stat().st_size > 10_000
     assert "SAC actor, MVE critic" in (out / "critic_mve_final.md").read_text()
+
+
+def test_critic_mve_outputs_show_only_the_arms_the_experiment_ran(tmp_path):
+    exp, finals = synthetic_critic_mve_experiment(tmp_path / "results")
+    manifest = json.loads((exp / "sweep.json").read_text()) | {"arms": ["sac", "svg"]}
+    (exp / "sweep.json").write_text(json.dumps(manifest))
+    written = ablation_outputs.write_outputs(str(tmp_path / "results"), CRITIC_MVE, TASK, "smoke")
+    assert {p.name for p in written} == {"critic_mve_returns.png", "critic_mve_final.md", "critic_mve_final.csv"}
+    table = pd.read_csv(tmp_path / "results" / "tables" / exp.name / "critic_mve_final.csv")
+    assert list(table["arm"]) == ["SAC actor, model-free critic", "SVG(2) actor, model-free critic"]
+    assert list(table["mean"]) == [np.mean(finals[arm]) for arm in table["arm"]]
 
 
 def test_model_errors_plot_from_the_csv(tmp_path):

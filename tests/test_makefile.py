@@ -86,3 +86,13 @@ def test_docker_sweep_hands_each_value_to_the_containers_make_as_one_argument(ma
                          "BUDGET=paper", f"RESULTS={HOSTILE['RESULTS']}", "H=3", "SEED=4", "SEEDS=2", "SAMPLES=3",
                          "GPUS_PER_TRIAL=0.5", "SCHEDULES=official", "ARGS=--set 'x=a b'"]]
     assert not marker.exists()
+
+
+def test_ablation_hands_arms_to_the_command_as_typed(make):
+    process, commands = make("ablation", NAME="critic-mve", ARMS="sac,sac-mve", SEEDS="3", BUDGET="short")
+    assert process.returncode == 0, process.stderr
+    assert commands == [
+        ["-m", "sweeps.ablation", "--ablation", "critic-mve", "--task", "Walker2d", "--budget", "short", "--results",
+         "results", "--num-seeds", "3", "--arms", "sac,sac-mve"],
+        ["-m", "dashboards.ablations", "--ablation", "critic-mve", "--task", "Walker2d", "--budget", "short",
+         "--results", "results"]]
