@@ -3,8 +3,11 @@
   [Walker2d-sweep-paper 0:42:10] trials 3 done, 4 running, 13 pending, 0 errored | env steps 1.2M/40.0M (3%)
   | best eval return 3412.5 (trial a1b2c_00003) | 812 steps/s | ETA 13:47:02
 
-The ETA divides the env steps left (all trials) by the rate measured since this run of the command started, so it
-stays right after a resume and with any number of concurrent trials.
+The ETA plays the trials left forward: each trial's env steps left at the seconds per env step its configuration
+(everything but the seed) has taken so far (Tune's `time_total_s`, which a resume keeps), on as many slots as
+trials are running, the pending trials in order. Arms that differ in speed (an ablation's SAC arm is ten times
+faster than its model-using arms) are each counted at their own rate; a configuration not yet measured counts at
+the mean of those measured.
 
 A trial that fails because its node died (a lost or preempted machine, a crashed raylet) is named once when
 it happens, with what follows; the status line then ends with `| 1 node lost: trials a1b2c_00001 moved`, and
@@ -15,9 +18,11 @@ from __future__ import annotations
 
 import csv
 import datetime
+import heapq
 import json
 import math
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,6 +60,43 @@ def steps_done(trial, steps_per_trial: int) -> int:
     if trial.status == "TERMINATED":
         return steps_per_trial
     return min(int((trial.last_result or {}).get(ENV_STEPS, 0) or 0), steps_per_trial)
+
+
+def _configuration(trial) -> str:
+    """A trial's config without its seed: trials that differ only in their seed run at the same speed."""
+    return json.dumps({k: v for k, v in trial.config.items() if k != "seed"}, sort_keys=True, default=str)
+
+
+def seconds_per_step(trials) -> dict[str, float]:
+    """{configuration: its trials' training seconds per env step so far}, for those that reported any."""
+    seconds, steps = defaultdict(float), defaultdict(int)
+    for trial in trials:
+        result = trial.last_result or {}
+        if result.get(ENV_STEPS) and result.get("time_total_s"):
+            seconds[_configuration(trial)] += result["time_total_s"]
+            steps[_configuration(trial)] += result[ENV_STEPS]
+    return {config: seconds[config] / steps[config] for config in steps}
+
+
+def eta_seconds(trials, steps_per_trial: int, not_created: int = 0, completed=None) -> float:
+    """Wall seconds until every trial is done: the running trials' time left fills as many slots as run at once,
+    then each pending trial (and each not yet created by the search algorithm) takes the slot free first."""
+    rates = seconds_per_step(trials)
+    if not rates:
+        return math.inf
+    unmeasured = sum(rates.values()) / len(rates)
+
+    def time_left(trial) -> float:
+        done = steps_per_trial if trial is completed else steps_done(trial, steps_per_trial)
+        return (steps_per_trial - done) * rates.get(_configuration(trial), unmeasured)
+
+    running = [time_left(t) for t in trials if t is not completed and t.status == "RUNNING"]
+    pending = [time_left(t) for t in trials if t is not completed and t.status == "PENDING"]
+    slots = running or [0.0]
+    heapq.heapify(slots)
+    for seconds in pending + [steps_per_trial * unmeasured] * not_created:
+        heapq.heappush(slots, heapq.heappop(slots) + seconds)
+    return max(slots)
 
 
 NODE_CHECK_S = 5.0  # how often a failed trial's node is looked up while its fate is open
@@ -163,7 +205,7 @@ class SweepProgress(Callback):
         if self._start_steps is None:
             self._start_steps = done
         rate = (done - self._start_steps) / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else math.inf
+        eta = eta_seconds(trials, self.steps_per_trial, total_trials - len(trials), completed)
         best, best_id = best_eval(trials)
         best_text = f"{best:.1f} (trial {best_id})" if best is not None else "-"
         return (

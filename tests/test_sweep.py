@@ -11,11 +11,12 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import pandas as pd
 import pytest
 
-from sweeps import cli
+from sweeps import cli, progress
 from sweeps import plan as plans
 from sweeps import results as sweep_results
 from sweeps import search_space as ss
@@ -286,6 +287,27 @@ def test_smoke_sweep_prints_progress_and_a_summary(smoke_sweep):
     assert "best eval return" in stdout and "ETA" in stdout
     assert "W&B: project 'svglab', group 'Hopper-sweep-smoke', offline" in stdout
     assert "Final evaluation return per configuration" in stdout
+
+
+def _trial(status, steps, seconds, seed, **config):
+    return types.SimpleNamespace(status=status, config={**config, "seed": seed},
+                                 last_result={"env_steps": steps, "time_total_s": seconds} if steps else {})
+
+
+def test_eta_counts_each_arm_at_its_own_rate_on_the_slots_running():
+    """critic-mve at 25k env steps: three SAC trials done (180 s each), two MVE-critic trials running and one
+    pending, two at a time; and a configuration not yet measured, at the mean of the measured ones."""
+    sac, mve = {"critic_mve": "none"}, {"critic_mve": "full"}
+    trials = [*(_trial("TERMINATED", 25_000, 180.0, s, **sac) for s in (1, 2, 3)),
+              _trial("RUNNING", 10_000, 900.0, 1, **mve), _trial("RUNNING", 5_000, 500.0, 2, **mve),
+              _trial("PENDING", 0, 0.0, 3, **mve)]
+    mve_rate = (900 + 500) / 15_000  # seconds per env step, both MVE trials pooled
+    first_free = 15_000 * mve_rate  # seed 1's time left; seed 2's is 20,000 * mve_rate
+    assert progress.eta_seconds(trials, 25_000) == pytest.approx(first_free + 25_000 * mve_rate)
+    unmeasured = _trial("PENDING", 0, 0.0, 1, critic_mve="none", horizon=2)
+    assert progress.eta_seconds([*trials[:5], unmeasured], 25_000) == pytest.approx(
+        first_free + 25_000 * (180 / 25_000 + mve_rate) / 2)
+    assert progress.eta_seconds([_trial("PENDING", 0, 0.0, 1, **sac)], 25_000) == float("inf")
 
 
 @pytest.mark.slow
