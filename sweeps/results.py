@@ -94,13 +94,18 @@ def _number_or_nan(value):
 
 def read_progress(trial: Location) -> pd.DataFrame:
     """The trial's per-iteration results (only :data:`CURVE_COLUMNS`) from progress.csv, else (when that holds
-    no complete row) result.json; empty when neither does. A full disk or a killed process can cut either file
+    no complete row) result.json; empty when neither does. A column progress.csv lacks (its header is its first
+    row's: a metric first reported later has no column in a file written before every learner metric got one)
+    comes from result.json's row of the same env steps. A full disk or a killed process can cut either file
     off mid-row: only rows whose newline was written count."""
     trial = Location.of(trial)
     csv, js = trial / PROGRESS_FILE, trial / RESULT_FILE
     frame = csv_rows(complete_lines(csv.read_text())) if csv.is_file() else pd.DataFrame()
-    if frame.empty and js.is_file():
-        frame = pd.DataFrame([{k: r.get(k) for k in CURVE_COLUMNS} for r in complete_records(js.read_text())])
+    missing = [col for col in CURVE_COLUMNS if col not in frame]
+    if missing and js.is_file():
+        records = pd.DataFrame([{k: r.get(k) for k in CURVE_COLUMNS} for r in complete_records(js.read_text())])
+        frame = records if frame.empty or ENV_STEPS in missing else frame.merge(
+            records[[ENV_STEPS, *missing]].drop_duplicates(ENV_STEPS, keep="last"), on=ENV_STEPS, how="left")
     for col in CURVE_COLUMNS:
         if col not in frame:
             frame[col] = math.nan

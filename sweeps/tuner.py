@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from algorithms.sac_svg.metrics import DONE, ENV_STEPS, EVAL_RETURN
+from algorithms.sac_svg.metrics import DONE, ENV_STEPS, EVAL_RETURN, LEARNER_METRICS
 from sweeps.layout import SWEEP_FILE
 from sweeps.placement import place_learners
 from sweeps.plan import Plan, SweepInputError, write_manifest
@@ -26,8 +26,9 @@ def trial_dirname(trial) -> str:
 
 
 def callbacks(plan: Plan) -> list:
-    """The progress line, W&B, progress.csv with an eval_return column and result.json, both rewound when
-    a trial restores from a checkpoint, and TensorBoard's events (Tune adds no loggers of its own: run())."""
+    """The progress line, W&B, progress.csv with a column for eval_return and each learner metric (an
+    iteration without one writes NaN) and result.json, both rewound when a trial restores from a checkpoint,
+    and TensorBoard's events (Tune adds no loggers of its own: run())."""
     from sweeps.progress import ProgressCSV, ResultJSON, SweepProgress, TensorBoardEvents
     from sweeps.signing import SignedState
 
@@ -35,7 +36,7 @@ def callbacks(plan: Plan) -> list:
         SignedState(),
         SweepProgress(plan.exp_dir.name, plan.steps_per_trial),
         *wandb_callbacks(plan.exp_dir.name),
-        ProgressCSV([EVAL_RETURN]),
+        ProgressCSV([EVAL_RETURN, *LEARNER_METRICS]),
         ResultJSON(),
         TensorBoardEvents(),
     ]

@@ -5,6 +5,7 @@ own processes in their own session and kills exactly those."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -15,7 +16,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sweeps import cli, tuner
+from sweeps import plan as plans
 from sweeps import results as sweep_results
+from sweeps.progress import ProgressCSV
 from tests.conftest import REPO, SMOKE_TASK, run_cli
 
 SHORT = ["--task", SMOKE_TASK, "--budget", "smoke", "--no-dashboard", "--set", "eval_interval_steps=500"]
@@ -319,6 +323,46 @@ def test_a_progress_csv_cut_off_by_a_full_disk(tmp_path, csv, steps):
     (trial / "progress.csv").write_text(csv)
     (trial / "result.json").write_text("".join(json.dumps({"env_steps": 250 * i}) + "\n" for i in (1, 2)))
     assert sweep_results.read_progress(trial)["env_steps"].tolist() == steps
+
+
+def test_a_metric_progress_csv_has_no_column_for_comes_from_result_json(tmp_path):
+    """progress.csv's header is its first row's: a trial whose first iteration had no update has no model_error
+    column there; the curve takes it from result.json's row of the same env steps."""
+    trial = tmp_path / "trial"
+    trial.mkdir()
+    (trial / "progress.csv").write_text("env_steps,eval_return\n500,\n1000,7.5\n")
+    (trial / "result.json").write_text("".join(json.dumps(r) + "\n" for r in (
+        {"env_steps": 500}, {"env_steps": 1000, "model_error": 0.25, "eval_return": 7.5})))
+    progress = sweep_results.read_progress(trial)
+    assert progress["env_steps"].tolist() == [500, 1000] and progress["eval_return"].tolist()[1] == 7.5
+    assert math.isnan(progress["model_error"][0]) and progress["model_error"][1] == 0.25
+
+
+class _LoggedTrial:
+    """What Tune's CSV logger uses of a trial (hashable, as Tune's trials are)."""
+
+    checkpoint = None
+
+    def __init__(self, local_path: str):
+        self.local_path = local_path
+
+    def init_local_path(self):
+        pass
+
+
+def test_progress_csv_has_every_learner_metric_from_a_first_row_without_updates(tmp_path):
+    """At the short budget the first iterations are the random warm-up's, without updates: the sweep's
+    progress.csv still has a column for each learner metric, filled once updates start."""
+    plan = plans.make_plan(cli.parse_args(["--task", "Walker2d", "--budget", "short", "--results", str(tmp_path)],
+                                          "train"))
+    (csv_logger,) = [c for c in tuner.callbacks(plan) if isinstance(c, ProgressCSV)]
+    trial = _LoggedTrial(local_path=str(tmp_path))
+    csv_logger.log_trial_result(1, trial, {"env_steps": 500, "num_updates": 0})
+    csv_logger.log_trial_result(2, trial, {"env_steps": 5500, "num_updates": 500, "model_error": 0.5,
+                                           "loss_critic": 2.0})
+    progress = pd.read_csv(tmp_path / "progress.csv")
+    assert progress["model_error"].tolist()[1] == 0.5 and progress["loss_critic"].tolist()[1] == 2.0
+    assert math.isnan(progress["model_error"][0])
 
 
 def test_wandb_errors_are_counted_and_reported_when_the_sweep_ends(tmp_path, monkeypatch, capsys):

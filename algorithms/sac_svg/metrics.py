@@ -26,3 +26,7 @@ LEARNER_MS_PER_UPDATE = "learner_ms_per_update"
 NUM_UPDATES = "num_updates"
 SKIPPED_UPDATES = "skipped_updates"  # updates skipped for a non-finite loss or gradient, summed over the iteration
 REPLAY_SIZE = "replay_size"
+# The per-update metrics above, which an iteration without updates (the random warm-up's) leaves out.
+LEARNER_METRICS = (LOSS_ACTOR, LOSS_ALPHA, LOSS_CRITIC, LOSS_REWARD, LOSS_TERMINATION, LOSS_DYNAMICS, ALPHA,
+                   POLICY_ENTROPY, TARGET_ENTROPY, MODEL_ERROR, LEARNER_MS_PER_UPDATE, NUM_UPDATES, SKIPPED_UPDATES,
+                   REPLAY_SIZE)
