@@ -36,6 +36,7 @@ from sweeps.ablation_catalog import (
     CRITIC_MVE,
     MODEL,
     Ablation,
+    UnknownArmError,
     ablation_budget,
     ablation_dirname,
     arm_of,
@@ -199,10 +200,16 @@ def write_outputs(results: str, ablation: Ablation, task: str, budget: str, out:
         raise FileNotFoundError(f"{exp} is not an ablation folder (no {SWEEP_FILE}): run make ablation first")
     out = Path(out) if out else default_out(results) / name
     manifest = json.loads((exp / SWEEP_FILE).read_text())
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{exp / SWEEP_FILE} is not an experiment manifest (not a JSON object)")
     title = f"{task.name} {ablation.figure} ({chosen.name}, {fmt_steps(manifest.get('train_steps'))} steps)"
     if ablation is MODEL:
         return write_model(exp, out, title)
-    return write_critic_mve(exp, with_arms(CRITIC_MVE, manifest.get("arms")), out, title, chosen.eval_interval)
+    try:
+        ran = with_arms(CRITIC_MVE, manifest.get("arms"))
+    except UnknownArmError as error:
+        raise ValueError(f"{exp / SWEEP_FILE}: {error}") from None
+    return write_critic_mve(exp, ran, out, title, chosen.eval_interval)
 
 
 def main(argv: list[str] | None = None) -> int:

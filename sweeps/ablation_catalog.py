@@ -147,9 +147,11 @@ def with_arms(ablation: Ablation, keys: str | list[str] | None) -> Ablation:
     make's ARMS= gives it), in the catalog's order; all of its arms for None. UnknownArmError lists the keys."""
     if keys is None:
         return ablation
+    listing = ", ".join(f"{arm.key} ({arm.name})" for arm in ablation.arms)
+    if not (isinstance(keys, str) or isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+        raise UnknownArmError(f"arms of ablation {ablation.name}: {keys!r} is not a list of arm keys ({listing})")
     wanted = [k for k in (keys.replace(",", " ").split() if isinstance(keys, str) else keys) if k]
     known = {arm.key: arm for arm in ablation.arms}
-    listing = ", ".join(f"{arm.key} ({arm.name})" for arm in ablation.arms)
     unknown = [k for k in wanted if k not in known]
     if unknown or not wanted:
         what = f"unknown arm {unknown[0]!r}" if unknown else "no arm named"

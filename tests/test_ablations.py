@@ -255,6 +255,21 @@ def test_critic_mve_outputs_show_only_the_arms_the_experiment_ran(tmp_path):
     assert list(table["mean"]) == [np.mean(finals[arm]) for arm in table["arm"]]
 
 
+@pytest.mark.parametrize("arms, message", [(["sac", "nope"], "unknown arm 'nope'"),
+                                            (5, "5 is not a list of arm keys"),
+                                            ([["sac"]], "[['sac']] is not a list of arm keys")])
+def test_an_edited_manifest_arms_is_one_error_line(tmp_path, capsys, arms, message):
+    exp, _ = synthetic_critic_mve_experiment(tmp_path / "results")
+    (exp / "sweep.json").write_text(json.dumps({"train_steps": 1000, "arms": arms}))
+    assert ablation_outputs.main(["--ablation", "critic-mve", "--task", TASK, "--budget", "smoke",
+                                  "--results", str(tmp_path / "results")]) == 2
+    assert f"{exp / 'sweep.json'}: " in (err := capsys.readouterr().err) and message in err
+    (exp / "sweep.json").write_text("[]")
+    assert ablation_outputs.main(["--ablation", "critic-mve", "--task", TASK, "--budget", "smoke",
+                                  "--results", str(tmp_path / "results")]) == 2
+    assert "is not an experiment manifest (not a JSON object)" in capsys.readouterr().err
+
+
 def test_model_errors_plot_from_the_csv(tmp_path):
     exp = tmp_path / "results" / "Walker2d-ablation-model-smoke"
     exp.mkdir(parents=True)
