@@ -19,15 +19,19 @@ WANDB_PROJECT = "svglab"
 
 def wandb_logged_in() -> bool:
     """Whether W&B has credentials: WANDB_API_KEY, else the file WANDB_API_KEY_FILE names (the docker compose
-    cluster's secret), else what `wandb login` stored (wandb.login without a prompt and without contacting the
-    server; its own status lines are not shown: svglab says the mode)."""
+    cluster's secret), else what `wandb login` stored: the key in W&B's settings, or the .netrc entry for the
+    configured host, read by W&B's own readers as files (wandb.login would start W&B's service process and
+    contact the server, and the process could then hang at exit); their status lines are not shown: svglab
+    says the mode."""
     if os.environ.get("WANDB_API_KEY") or _key_file():
         return True
     try:
-        import wandb
+        from wandb.sdk import wandb_setup
+        from wandb.sdk.lib.wbauth import wbnetrc
 
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            return wandb.login(prompt=False, verify=False)
+            settings = wandb_setup.singleton().settings
+            return bool(settings.api_key or wbnetrc.read_netrc_auth(host=settings.base_url))
     except Exception:  # noqa: BLE001 - no wandb or unreadable settings: offline
         return False
 

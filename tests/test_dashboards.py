@@ -506,18 +506,22 @@ def test_wandb_online_needs_key_and_mode(monkeypatch):
     assert not wandb_logging.wandb_online()
 
 
-@pytest.mark.parametrize("stored", [False, True])
-def test_wandb_logged_in_reads_the_stored_key_quietly(tmp_path, stored):
-    """The key `wandb login` stores (~/.netrc) counts, read through W&B's current API: no deprecation warning
-    (wandb.api is deprecated) and none of wandb.login's status lines."""
-    if stored:
-        (tmp_path / ".netrc").write_text(f"machine api.wandb.ai\n  login user\n  password {'a' * 40}\n")
+@pytest.mark.parametrize("stored, host", [(False, None), (True, None), (True, "example.test")])
+def test_wandb_logged_in_reads_the_stored_key_quietly(tmp_path, stored, host):
+    """The key `wandb login` stores (~/.netrc) counts, read through W&B's own readers: no deprecation warning,
+    none of W&B's status lines, and no W&B service process (which contacts the server and can hang the exit)."""
+    if stored:  # `wandb login [--host https://HOST]`: the key for that host, and the host in W&B's settings
+        (tmp_path / ".netrc").write_text(f"machine {host or 'api.wandb.ai'}\n  login user\n  password {'a' * 40}\n")
         (tmp_path / ".netrc").chmod(0o600)
+    if host:
+        (tmp_path / ".config" / "wandb").mkdir(parents=True)
+        (tmp_path / ".config" / "wandb" / "settings").write_text(f"[default]\nbase_url = https://{host}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | {"HOME": str(tmp_path)}
     code = "from sweeps.wandb_logging import wandb_mode; print(wandb_mode())"
     process = subprocess.run([sys.executable, "-W", "default", "-c", code], cwd=REPO, env=env, capture_output=True,
                              text=True, timeout=300)
     assert (process.stdout.strip(), process.stderr) == ("online" if stored else "offline", "")
+    assert not list(tmp_path.glob(".cache/wandb/logs/core-debug-*"))  # read as files: no W&B service started
 
 
 def test_ray_dashboard_detected_when_it_answers(tmp_path):
