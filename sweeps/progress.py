@@ -73,8 +73,9 @@ def seconds_per_step(trials) -> dict[str, float]:
     for trial in trials:
         result = trial.last_result or {}
         if result.get(ENV_STEPS) and result.get("time_total_s"):
-            seconds[_configuration(trial)] += result["time_total_s"]
-            steps[_configuration(trial)] += result[ENV_STEPS]
+            config = _configuration(trial)
+            seconds[config] += result["time_total_s"]
+            steps[config] += result[ENV_STEPS]
     return {config: seconds[config] / steps[config] for config in steps}
 
 
